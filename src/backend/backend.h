@@ -1,0 +1,89 @@
+// The backend seam: every op the model, VAE and sampler need, on backend-owned float tensors.
+// Layout is NCHW (contiguous) unless an op says otherwise. The CPU backend (backend/cpu) is the
+// reference; other backends are tested op by op against it.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace moebius {
+
+struct Conv2dParams {
+    int stride = 1;
+    int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;  // zero padding
+    int groups = 1;                                                // groups == C_in == C_out: depthwise
+    static Conv2dParams same(int k, int stride = 1, int groups = 1) {
+        return {stride, k / 2, k / 2, k / 2, k / 2, groups};
+    }
+};
+
+enum class Act { None, SiLU, ReLU };
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;
+
+    // --- memory ---
+    virtual Tensor upload(const Shape& shape, const float* data) = 0;
+    Tensor upload(const Shape& shape, const std::vector<float>& v) { return upload(shape, v.data()); }
+    virtual std::vector<float> download(const Tensor& t) = 0;
+    virtual Tensor zeros(const Shape& shape) = 0;
+
+    // --- dense ---
+    // y = conv2d(x, w) + b, then act. x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or empty.
+    virtual Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                          Act act = Act::None) = 0;
+    // y = x · wᵀ + b over the last dim. x (..., K), w (N, K), b (N) or empty -> (..., N).
+    virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act = Act::None) = 0;
+    // Batched matmul: a (Bt, M, K) or (Bt, K, M) if ta; b (Bt, K, N) or (Bt, N, K) if tb -> (Bt, M, N) * alpha.
+    // A batch dim of 1 broadcasts.
+    virtual Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha = 1.0f) = 0;
+
+    // --- normalisation ---
+    // GroupNorm over (B, C, ...) with per-channel affine; optional fused activation.
+    virtual Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int groups, float eps,
+                              Act act = Act::None) = 0;
+    // LayerNorm over the channel dim of an NCHW tensor (= LayerNorm over C of the (B, HW, C) tokens).
+    virtual Tensor layer_norm_channels(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) = 0;
+    // Softmax over the last dim.
+    virtual Tensor softmax(const Tensor& x) = 0;
+
+    // --- elementwise / layout ---
+    virtual Tensor act(const Tensor& x, Act a) = 0;
+    // a + b, where b has a's shape or is (B, C, 1, 1) / (1, C, 1, 1) broadcast over NCHW a.
+    virtual Tensor add(const Tensor& a, const Tensor& b) = 0;
+    // alpha * a + beta * b (same shapes).
+    virtual Tensor axpby(float alpha, const Tensor& a, float beta, const Tensor& b) = 0;
+    // GLU gate along channels: x (B, 2C, H, W) -> x[:, :C] * silu(x[:, C:]).
+    virtual Tensor glu_silu(const Tensor& x) = 0;
+    virtual Tensor concat_channels(const Tensor& a, const Tensor& b) = 0;    // NCHW, dim 1
+    virtual Tensor slice_batch(const Tensor& x, int64_t start, int64_t count) = 0;  // dim 0
+    virtual Tensor concat_batch(const Tensor& a, const Tensor& b) = 0;       // dim 0
+    virtual Tensor transpose12(const Tensor& x) = 0;                          // (B, M, N) -> (B, N, M)
+    virtual Tensor upsample_nearest2x(const Tensor& x) = 0;                  // NCHW
+    // Nearest resize of a (B, C, H, W) tensor to (oh, ow), PyTorch F.interpolate(mode="nearest") rule.
+    virtual Tensor resize_nearest(const Tensor& x, int oh, int ow) = 0;
+
+    // --- lambda layers (see model/lambda.h for the maths) ---
+    // Local positional lambda, computed as (Q·W) then an r×r gather over V (no materialised pos_conv):
+    // q (B, h, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> (B, h, vdim, H*W)
+    virtual Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias,
+                                         int H, int W, int r) = 0;
+    // Global cross positional lambda: q (B, h, k, N), v (B, vdim, L), e (N, L, k) -> (B, h, vdim, N)
+    virtual Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) = 0;
+
+    // --- sampler ---
+    // Classifier-free guidance: x (2B, ...) = [uncond; cond] -> uncond + g * (cond - uncond), (B, ...).
+    virtual Tensor cfg_combine(const Tensor& x, float guidance) = 0;
+
+    // Blocks until queued work is done (no-op on CPU).
+    virtual void sync() {}
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0);  // 0 = all cores
+
+}  // namespace moebius
