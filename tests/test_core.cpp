@@ -64,3 +64,33 @@ TEST(Config, ParsesFixtureConfigs) {
     EXPECT_THROW(parse_vae_config("{\"_class_name\": \"UNet2DModel\"}", "x"), Error);
     EXPECT_THROW(parse_unet_config("{not json", "x"), Error);
 }
+
+#include "io/state_dict.h"
+
+TEST(Synth, MatchesFixtureRuleCheckValues) {
+    EXPECT_EQ(fnv1a64("embedding_layer.weight"), 0x6241971c000ca76aull);
+    HostTensor t = synth_tensor({"embedding_layer.weight", {20, 3072}, DType::F32}, 1);
+    std::vector<float> v = t.to_f32();
+    EXPECT_NEAR(v[0], 0.02968638f, 5e-9);
+    EXPECT_NEAR(v[1], 0.0210955f, 5e-9);
+    EXPECT_NEAR(v[2], -0.01886716f, 5e-9);
+}
+
+TEST(StateDictCheck, ListsEveryProblem) {
+    std::vector<ParamSpec> table = {{"a.weight", {2, 3}}, {"b.bias", {3}}, {"c.weight", {4}}};
+    StateDict sd = synth_state_dict(table, 1);
+    EXPECT_NO_THROW(check_state_dict(sd, table, "m.bin"));
+    sd.erase("b.bias");
+    sd["a.weight"].shape = {3, 2};
+    sd["zzz"] = sd["c.weight"];
+    try {
+        check_state_dict(sd, table, "m.bin");
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        std::string m = e.what();
+        EXPECT_NE(m.find("m.bin"), std::string::npos) << m;
+        EXPECT_NE(m.find("a.weight: expected [2,3], got [3,2]"), std::string::npos) << m;
+        EXPECT_NE(m.find("b.bias"), std::string::npos) << m;
+        EXPECT_NE(m.find("zzz"), std::string::npos) << m;
+    }
+}
