@@ -1,0 +1,106 @@
+#include "model/lambda.h"
+
+#include "core/error.h"
+
+namespace moebius {
+
+Tensor lambda_content(Backend& be, const Tensor& q, const Tensor& lambda_c) {
+    const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3);
+    Tensor out;
+    for (int64_t b = 0; b < B; ++b) {
+        // λc of image b (1, k, v) is shared by its h heads: (v, k) · (h, k, N) -> (h, v, N)
+        Tensor qb = be.slice_batch(q, b, 1).reshape({h, k, N});
+        Tensor yb = be.matmul(be.slice_batch(lambda_c, b, 1), qb, /*ta=*/true, /*tb=*/false);
+        yb = yb.reshape({1, h, yb.dim(1), N});
+        out = b == 0 ? yb : be.concat_batch(out, yb);
+    }
+    return out;
+}
+
+// --- self ---
+
+SelfLambda::SelfLambda(const WeightLoader& ld, const std::string& prefix, int heads_) : heads(heads_) {
+    to_q = load_conv2d_bn(ld, prefix + ".to_q", prefix + ".norm_q");
+    to_k = load_conv2d(ld, prefix + ".to_k", /*bias=*/false);
+    to_v = load_conv2d_bn(ld, prefix + ".to_v", prefix + ".norm_v");
+    const Shape& pw = ld.shape(prefix + ".pos_conv.weight");  // (k, u=1, 1, r, r)
+    dim_k = (int)pw[0];
+    r = (int)pw[4];
+    dim_v = (int)to_v.w.dim(0);
+    MOEBIUS_CHECK(pw[1] == 1 && to_q.w.dim(0) == (int64_t)heads * dim_k && to_k.w.dim(0) == dim_k, ErrorKind::Model,
+                  prefix + ": unexpected lambda layer shapes (dim_u must be 1)");
+    pos_w = ld.tensor(prefix + ".pos_conv.weight", {dim_k, (int64_t)r * r});
+    pos_b = ld.tensor(prefix + ".pos_conv.bias");
+}
+
+Tensor SelfLambda::forward(Backend& be, const Tensor& x) const {
+    const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), N = H * W;
+    Tensor q = to_q(be, x).reshape({B, heads, dim_k, N});
+    Tensor k = be.softmax(to_k(be, x).reshape({B, dim_k, N}));  // softmax over positions
+    Tensor v = to_v(be, x).reshape({B, dim_v, N});
+    Tensor lambda_c = be.matmul(k, v, false, /*tb=*/true);  // (B, k, v) = Σ_m K[k,m] V[v,m]
+    Tensor yc = lambda_content(be, q, lambda_c);
+    Tensor yp = be.lambda_local_position(q, v, pos_w, pos_b, (int)H, (int)W, r);  // (B, h, v, N)
+    return be.add(yc, yp).reshape({B, (int64_t)heads * dim_v, H, W});
+}
+
+// --- cross ---
+
+CrossLambda::CrossLambda(const WeightLoader& ld, const std::string& prefix, int heads_) : heads(heads_) {
+    to_q = load_conv2d_bn(ld, prefix + ".to_q", prefix + ".norm_q");
+    to_k = load_linear(ld, prefix + ".to_k", /*bias=*/false);
+    {
+        std::vector<float> w = ld.host(prefix + ".to_v.weight"), b;
+        fold_batch_norm(w, b, load_batch_norm(ld, prefix + ".norm_v"));
+        const Shape& s = ld.shape(prefix + ".to_v.weight");
+        to_v.w = ld.backend().upload(s, w);
+        to_v.b = ld.backend().upload({s[0]}, b);
+    }
+    const Shape& e = ld.shape(prefix + ".rel_pos_emb");  // (n·n, m, k, u=1)
+    dim_k = (int)e[2];
+    dim_v = (int)to_v.w.dim(0);
+    MOEBIUS_CHECK(e[3] == 1 && to_q.w.dim(0) == (int64_t)heads * dim_k && to_k.w.dim(0) == dim_k, ErrorKind::Model,
+                  prefix + ": unexpected lambda layer shapes (dim_u must be 1)");
+    rel_pos = ld.tensor(prefix + ".rel_pos_emb", {e[0], e[1], e[2]});
+}
+
+Tensor CrossLambda::forward(Backend& be, const Tensor& x, const Tensor& context) const {
+    const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), N = H * W;
+    MOEBIUS_CHECK(N == rel_pos.dim(0) && context.dim(1) == rel_pos.dim(1), ErrorKind::Invalid,
+                  "cross lambda: position table is for " + std::to_string(rel_pos.dim(0)) + " pixels and " +
+                      std::to_string(rel_pos.dim(1)) + " context tokens, got " + std::to_string(N) + " and " +
+                      std::to_string(context.dim(1)));
+    Tensor q = to_q(be, x).reshape({B, heads, dim_k, N});
+    Tensor k = be.softmax(be.transpose12(to_k(be, context)));  // (B, k, M), softmax over the M tokens
+    Tensor v = be.transpose12(to_v(be, context));               // (B, v, M)
+    Tensor lambda_c = be.matmul(k, v, false, /*tb=*/true);      // (B, k, v)
+    Tensor yc = lambda_content(be, q, lambda_c);
+    Tensor yp = be.lambda_global_position(q, v, rel_pos);  // (B, h, v, N)
+    return be.add(yc, yp).reshape({B, (int64_t)heads * dim_v, H, W});
+}
+
+// --- parameter tables ---
+
+void self_lambda_params(ParamTable& t, const std::string& p, int64_t dim, int64_t heads, int64_t r) {
+    const int64_t dim_k = dim / heads, dim_v = dim / heads;  // dim_k = attention_head_dim, dim_out = dim
+    t.conv(p + ".to_q", dim_k * heads, dim, 1, false);
+    t.conv(p + ".to_k", dim_k, dim, 1, false);
+    t.conv(p + ".to_v", dim_v, dim, 1, false);
+    t.batch_norm(p + ".norm_q", dim_k * heads);
+    t.batch_norm(p + ".norm_v", dim_v);
+    t.add(p + ".pos_conv.weight", {dim_k, 1, 1, r, r});
+    t.add(p + ".pos_conv.bias", {dim_k});
+}
+
+void cross_lambda_params(ParamTable& t, const std::string& p, int64_t dim, int64_t heads, int64_t dim_cross, int64_t n,
+                         int64_t m) {
+    const int64_t dim_k = dim / heads, dim_v = dim / heads;
+    t.add(p + ".rel_pos_emb", {n * n, m, dim_k, 1});  // a module's own parameters come before its children's
+    t.conv(p + ".to_q", dim_k * heads, dim, 1, false);
+    t.linear(p + ".to_k", dim_k, dim_cross, false);
+    t.linear(p + ".to_v", dim_v, dim_cross, false);
+    t.batch_norm(p + ".norm_q", dim_k * heads);
+    t.batch_norm(p + ".norm_v", dim_v);
+}
+
+}  // namespace moebius
