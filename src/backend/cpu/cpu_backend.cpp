@@ -1,0 +1,452 @@
+// The CPU backend: the reference for every other backend and the native fast path.
+// This file checks shapes, allocates outputs and does the memory-bound layout/elementwise ops;
+// the compute kernels live in conv.cpp, norm.cpp and lambda.cpp (kernels.h).
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/vmath.h"
+#include "core/error.h"
+
+namespace moebius {
+namespace {
+
+// Below this many elements an elementwise op runs on one thread (fork/join costs more than it saves).
+constexpr int64_t kParallelMin = 1 << 15;
+
+// Recycles tensor storage. The model allocates the same few shapes over and over, and a fresh
+// std::vector<float> costs a zero fill plus page faults: 62 ms for 128 MiB here, as much as a SiLU
+// over it. A buffer whose last Tensor goes away comes back here (its deleter holds a weak_ptr to the
+// pool, so tensors may outlive the backend) and is handed out again for the same element count.
+// At most kCap floats are kept; beyond that the oldest cached buffers are freed.
+class BufferPool : public std::enable_shared_from_this<BufferPool> {
+public:
+    static constexpr int64_t kCap = int64_t(1) << 28;  // 1 GiB of floats: a few VAE activations at 512x512
+
+    ~BufferPool() {
+        for (auto* v : free_) delete v;
+    }
+
+    // Storage for n floats; contents are unspecified unless `zero`.
+    std::shared_ptr<std::vector<float>> get(int64_t n, bool zero) {
+        std::vector<float>* v = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = std::find_if(free_.rbegin(), free_.rend(), [n](auto* p) { return (int64_t)p->size() == n; });
+            if (it != free_.rend()) {
+                v = *it;
+                free_.erase(std::next(it).base());
+                cached_ -= n;
+            }
+        }
+        if (!v) v = new std::vector<float>(n);  // value-initialised: already zero
+        else if (zero) std::fill(v->begin(), v->end(), 0.0f);
+        std::weak_ptr<BufferPool> pool = weak_from_this();
+        return std::shared_ptr<std::vector<float>>(v, [pool](std::vector<float>* p) {
+            if (auto sp = pool.lock()) sp->put(p);
+            else delete p;
+        });
+    }
+
+private:
+    void put(std::vector<float>* v) {
+        std::vector<std::vector<float>*> drop;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            free_.push_back(v);
+            cached_ += (int64_t)v->size();
+            while (cached_ > kCap) {  // oldest first
+                cached_ -= (int64_t)free_.front()->size();
+                drop.push_back(free_.front());
+                free_.erase(free_.begin());
+            }
+        }
+        for (auto* p : drop) delete p;
+    }
+
+    std::mutex mu_;
+    std::vector<std::vector<float>*> free_;  // oldest first
+    int64_t cached_ = 0;                     // floats held in free_
+};
+
+const float* in(const Tensor& t, const char* op, const char* what) {
+    MOEBIUS_CHECK(t.data() != nullptr, ErrorKind::Internal,
+                  std::string(op) + ": " + what + " is not a CPU tensor (shape " + shape_str(t.shape()) + ")");
+    return t.data();
+}
+
+[[noreturn]] void shape_error(const char* op, const std::string& what) {
+    fail(ErrorKind::Internal, std::string(op) + ": " + what);
+}
+
+#define CHECK_SHAPE(cond, op, what) \
+    do {                            \
+        if (!(cond)) shape_error((op), (what)); \
+    } while (0)
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int threads)
+        : nt_(threads > 0 ? threads : omp_get_num_procs()), pool_(std::make_shared<BufferPool>()) {
+        openblas_set_num_threads(1);  // we thread GEMMs ourselves (gemm.cpp says why)
+    }
+
+    std::string name() const override { return "cpu"; }
+
+    // --- memory ---
+    Tensor upload(const Shape& shape, const float* data) override {
+        Tensor t = alloc(shape);
+        std::copy(data, data + t.numel(), t.data());
+        return t;
+    }
+    std::vector<float> download(const Tensor& t) override {
+        const float* p = in(t, "download", "tensor");
+        return std::vector<float>(p, p + t.numel());
+    }
+    Tensor zeros(const Shape& shape) override { return alloc(shape, true); }
+
+    // --- dense ---
+    Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) override {
+        const char* op = "conv2d";
+        in(x, op, "x");
+        in(w, op, "w");
+        const std::string shapes = "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " +
+                                   shape_str(b.shape()) + ", groups " + std::to_string(p.groups) + ", stride " +
+                                   std::to_string(p.stride);
+        CHECK_SHAPE(x.ndim() == 4 && w.ndim() == 4, op, "x and w must be 4-D: " + shapes);
+        CHECK_SHAPE(p.groups >= 1 && p.stride >= 1 && p.pad_top >= 0 && p.pad_left >= 0 && p.pad_bottom >= 0 &&
+                        p.pad_right >= 0,
+                    op, "bad params: " + shapes);
+        cpu::ConvDims d{};
+        d.B = (int)x.dim(0), d.Cin = (int)x.dim(1), d.H = (int)x.dim(2), d.W = (int)x.dim(3);
+        d.Cout = (int)w.dim(0), d.kh = (int)w.dim(2), d.kw = (int)w.dim(3);
+        CHECK_SHAPE(d.Cin % p.groups == 0 && d.Cout % p.groups == 0 && w.dim(1) * p.groups == d.Cin, op,
+                    "channels do not match groups: " + shapes);
+        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == d.Cout), op, "bias must be (Cout): " + shapes);
+        const int hp = d.H + p.pad_top + p.pad_bottom, wp = d.W + p.pad_left + p.pad_right;
+        CHECK_SHAPE(hp >= d.kh && wp >= d.kw, op, "kernel larger than padded input: " + shapes);
+        d.OH = (hp - d.kh) / p.stride + 1;
+        d.OW = (wp - d.kw) / p.stride + 1;
+        Tensor y = alloc({d.B, d.Cout, d.OH, d.OW});
+        cpu::conv2d(x.data(), w.data(), b.empty() ? nullptr : in(b, op, "b"), y.data(), d, p, act, nt_);
+        return y;
+    }
+
+    Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act) override {
+        const char* op = "linear";
+        in(x, op, "x");
+        in(w, op, "w");
+        const std::string shapes =
+            "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape());
+        CHECK_SHAPE(x.ndim() >= 1 && w.ndim() == 2 && x.dim(-1) == w.dim(1), op, "x (..., K), w (N, K): " + shapes);
+        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == w.dim(0)), op, "bias must be (N): " + shapes);
+        const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / K;
+        Shape ys = x.shape();
+        ys.back() = N;
+        Tensor y = alloc(ys);
+        cpu::linear(x.data(), w.data(), b.empty() ? nullptr : in(b, op, "b"), y.data(), M, N, K, act, nt_);
+        return y;
+    }
+
+    Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha) override {
+        const char* op = "matmul";
+        in(a, op, "a");
+        in(b, op, "b");
+        const std::string shapes = "a " + shape_str(a.shape()) + (ta ? "ᵀ" : "") + ", b " + shape_str(b.shape()) +
+                                   (tb ? "ᵀ" : "");
+        CHECK_SHAPE((a.ndim() == 3 || a.ndim() == 2) && (b.ndim() == 3 || b.ndim() == 2), op,
+                    "a and b must be 2-D or 3-D: " + shapes);
+        const int64_t Ba = a.ndim() == 3 ? a.dim(0) : 1, Bb = b.ndim() == 3 ? b.dim(0) : 1;
+        CHECK_SHAPE(Ba == Bb || Ba == 1 || Bb == 1, op, "batch dims do not broadcast: " + shapes);
+        const int64_t M = ta ? a.dim(-1) : a.dim(-2), K = ta ? a.dim(-2) : a.dim(-1);
+        const int64_t Kb = tb ? b.dim(-1) : b.dim(-2), N = tb ? b.dim(-2) : b.dim(-1);
+        CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes);
+        const int64_t Bt = std::max(Ba, Bb);
+        Tensor y = alloc(a.ndim() == 2 && b.ndim() == 2 ? Shape{M, N} : Shape{Bt, M, N});
+        cpu::matmul(a.data(), Ba, b.data(), Bb, y.data(), M, N, K, ta, tb, alpha, nt_);
+        return y;
+    }
+
+    // --- normalisation ---
+    Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int groups, float eps,
+                      Act act) override {
+        const char* op = "group_norm";
+        in(x, op, "x");
+        const std::string shapes = "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) +
+                                   ", beta " + shape_str(beta.shape()) + ", groups " + std::to_string(groups);
+        CHECK_SHAPE(x.ndim() >= 2 && groups >= 1 && x.dim(1) % groups == 0, op,
+                    "x must be (B, C, ...) with C divisible by groups: " + shapes);
+        const int64_t C = x.dim(1);
+        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
+        Tensor y = alloc(x.shape());
+        cpu::group_norm(x.data(), in(gamma, op, "gamma"), in(beta, op, "beta"), y.data(), x.dim(0), C,
+                        x.numel() / (x.dim(0) * C), groups, eps, act, nt_);
+        return y;
+    }
+
+    Tensor layer_norm_channels(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
+        const char* op = "layer_norm_channels";
+        in(x, op, "x");
+        const std::string shapes =
+            "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " + shape_str(beta.shape());
+        CHECK_SHAPE(x.ndim() >= 2, op, "x must be (B, C, ...): " + shapes);
+        const int64_t C = x.dim(1);
+        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
+        Tensor y = alloc(x.shape());
+        cpu::layer_norm_channels(x.data(), in(gamma, op, "gamma"), in(beta, op, "beta"), y.data(), x.dim(0), C,
+                                 x.numel() / (x.dim(0) * C), eps, nt_);
+        return y;
+    }
+
+    Tensor softmax(const Tensor& x) override {
+        in(x, "softmax", "x");
+        CHECK_SHAPE(x.ndim() >= 1 && x.dim(-1) > 0, "softmax", "empty last dim: " + shape_str(x.shape()));
+        Tensor y = alloc(x.shape());
+        cpu::softmax_rows(x.data(), y.data(), x.numel() / x.dim(-1), x.dim(-1), nt_);
+        return y;
+    }
+
+    // --- elementwise / layout ---
+    Tensor act(const Tensor& x, Act a) override {
+        const float* px = in(x, "act", "x");
+        Tensor y = alloc(x.shape());
+        const int64_t n = y.numel(), chunk = 4096;
+#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; i += chunk) cpu::apply_act(px + i, y.data() + i, std::min(chunk, n - i), a);
+        return y;
+    }
+
+    Tensor add(const Tensor& a, const Tensor& b) override {
+        const char* op = "add";
+        const float* pa = in(a, op, "a");
+        const float* pb = in(b, op, "b");
+        const std::string shapes = "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape());
+        Tensor y = alloc(a.shape());
+        float* py = y.data();
+        const int64_t n = a.numel();
+        if (a.shape() == b.shape()) {
+#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
+            for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
+            return y;
+        }
+        CHECK_SHAPE(a.ndim() == 4 && b.ndim() == 4 && (b.dim(0) == a.dim(0) || b.dim(0) == 1) &&
+                        b.dim(1) == a.dim(1) && b.dim(2) == 1 && b.dim(3) == 1,
+                    op, "b must have a's shape or be (B, C, 1, 1) / (1, C, 1, 1): " + shapes);
+        const int64_t B = a.dim(0), C = a.dim(1), S = a.dim(2) * a.dim(3);
+#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
+        for (int64_t bc = 0; bc < B * C; ++bc) {
+            const float v = pb[b.dim(0) == 1 ? bc % C : bc];
+            for (int64_t i = 0; i < S; ++i) py[bc * S + i] = pa[bc * S + i] + v;
+        }
+        return y;
+    }
+
+    Tensor axpby(float alpha, const Tensor& a, float beta, const Tensor& b) override {
+        const float* pa = in(a, "axpby", "a");
+        const float* pb = in(b, "axpby", "b");
+        CHECK_SHAPE(a.shape() == b.shape(), "axpby",
+                    "shapes differ: a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()));
+        Tensor y = alloc(a.shape());
+        float* py = y.data();
+        const int64_t n = a.numel();
+#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; ++i) py[i] = alpha * pa[i] + beta * pb[i];
+        return y;
+    }
+
+    Tensor glu_silu(const Tensor& x) override {
+        const float* px = in(x, "glu_silu", "x");
+        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) % 2 == 0, "glu_silu",
+                    "x must be (B, 2C, ...): " + shape_str(x.shape()));
+        Shape ys = x.shape();
+        ys[1] /= 2;
+        Tensor y = alloc(ys);
+        const int64_t B = x.dim(0), CS = y.numel() / B;  // C·H·W of one half
+        const int64_t chunk = 4096, per_b = (CS + chunk - 1) / chunk;
+        float* py = y.data();
+#pragma omp parallel for num_threads(nt_) schedule(static) if (y.numel() > kParallelMin)
+        for (int64_t t = 0; t < B * per_b; ++t) {
+            const int64_t b = t / per_b, i0 = (t % per_b) * chunk, n = std::min(chunk, CS - i0);
+            const float* xv = px + b * 2 * CS + i0;
+            const float* gate = xv + CS;
+            float* out = py + b * CS + i0;
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) cpu::store16(out + i, cpu::load16(xv + i) * cpu::silu16(cpu::load16(gate + i)));
+            for (; i < n; ++i) out[i] = xv[i] * cpu::silu_f32(gate[i]);
+        }
+        return y;
+    }
+
+    Tensor concat_channels(const Tensor& a, const Tensor& b) override {
+        const float* pa = in(a, "concat_channels", "a");
+        const float* pb = in(b, "concat_channels", "b");
+        const std::string shapes = "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape());
+        bool ok = a.ndim() >= 2 && a.ndim() == b.ndim() && a.dim(0) == b.dim(0);
+        for (int i = 2; ok && i < a.ndim(); ++i) ok = a.dim(i) == b.dim(i);
+        CHECK_SHAPE(ok, "concat_channels", "shapes differ outside dim 1: " + shapes);
+        Shape ys = a.shape();
+        ys[1] += b.dim(1);
+        Tensor y = alloc(ys);
+        const int64_t B = a.dim(0), na = a.numel() / B, nb = b.numel() / B;
+        for (int64_t i = 0; i < B; ++i) {
+            std::copy(pa + i * na, pa + (i + 1) * na, y.data() + i * (na + nb));
+            std::copy(pb + i * nb, pb + (i + 1) * nb, y.data() + i * (na + nb) + na);
+        }
+        return y;
+    }
+
+    Tensor slice_batch(const Tensor& x, int64_t start, int64_t count) override {
+        const float* px = in(x, "slice_batch", "x");
+        CHECK_SHAPE(x.ndim() >= 1 && start >= 0 && count >= 0 && start + count <= x.dim(0), "slice_batch",
+                    "rows [" + std::to_string(start) + ", " + std::to_string(start + count) + ") of " +
+                        shape_str(x.shape()));
+        Shape ys = x.shape();
+        ys[0] = count;
+        const int64_t row = x.dim(0) ? x.numel() / x.dim(0) : 0;
+        return upload(ys, px + start * row);
+    }
+
+    Tensor concat_batch(const Tensor& a, const Tensor& b) override {
+        const float* pa = in(a, "concat_batch", "a");
+        const float* pb = in(b, "concat_batch", "b");
+        bool ok = a.ndim() >= 1 && a.ndim() == b.ndim();
+        for (int i = 1; ok && i < a.ndim(); ++i) ok = a.dim(i) == b.dim(i);
+        CHECK_SHAPE(ok, "concat_batch",
+                    "shapes differ outside dim 0: a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()));
+        Shape ys = a.shape();
+        ys[0] += b.dim(0);
+        Tensor y = alloc(ys);
+        std::copy(pa, pa + a.numel(), y.data());
+        std::copy(pb, pb + b.numel(), y.data() + a.numel());
+        return y;
+    }
+
+    Tensor transpose12(const Tensor& x) override {
+        const float* px = in(x, "transpose12", "x");
+        CHECK_SHAPE(x.ndim() == 3, "transpose12", "x must be (B, M, N): " + shape_str(x.shape()));
+        const int64_t B = x.dim(0), M = x.dim(1), N = x.dim(2);
+        Tensor y = alloc({B, N, M});
+        float* py = y.data();
+        constexpr int64_t T = 32;  // tile edge: both the read and the write side stay in cache lines
+        const int64_t tm = (M + T - 1) / T, tn = (N + T - 1) / T;
+#pragma omp parallel for num_threads(nt_) schedule(static) if (x.numel() > kParallelMin)
+        for (int64_t t = 0; t < B * tm * tn; ++t) {
+            const int64_t b = t / (tm * tn), m0 = (t / tn) % tm * T, n0 = t % tn * T;
+            const float* src = px + b * M * N;
+            float* dst = py + b * M * N;
+            for (int64_t n = n0; n < std::min(N, n0 + T); ++n)
+                for (int64_t m = m0; m < std::min(M, m0 + T); ++m) dst[n * M + m] = src[m * N + n];
+        }
+        return y;
+    }
+
+    Tensor upsample_nearest2x(const Tensor& x) override {
+        in(x, "upsample_nearest2x", "x");
+        CHECK_SHAPE(x.ndim() == 4, "upsample_nearest2x", "x must be (B, C, H, W): " + shape_str(x.shape()));
+        return resize_nearest(x, (int)x.dim(2) * 2, (int)x.dim(3) * 2);
+    }
+
+    Tensor resize_nearest(const Tensor& x, int oh, int ow) override {
+        const float* px = in(x, "resize_nearest", "x");
+        CHECK_SHAPE(x.ndim() == 4 && oh > 0 && ow > 0, "resize_nearest",
+                    "x must be (B, C, H, W), size positive: " + shape_str(x.shape()) + " -> " +
+                        std::to_string(oh) + "x" + std::to_string(ow));
+        const int64_t BC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
+        Tensor y = alloc({x.dim(0), x.dim(1), oh, ow});
+        float* py = y.data();
+        const std::vector<int64_t> sy = nearest_index(H, oh), sx = nearest_index(W, ow);
+#pragma omp parallel for num_threads(nt_) schedule(static) if (y.numel() > kParallelMin)
+        for (int64_t bc = 0; bc < BC; ++bc)
+            for (int oy = 0; oy < oh; ++oy) {
+                const float* src = px + (bc * H + sy[oy]) * W;
+                float* dst = py + (bc * oh + oy) * ow;
+                for (int ox = 0; ox < ow; ++ox) dst[ox] = src[sx[ox]];
+            }
+        return y;
+    }
+
+    // --- lambda layers ---
+    Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias, int H, int W,
+                                 int r) override {
+        const char* op = "lambda_local_position";
+        in(q, op, "q");
+        in(v, op, "v");
+        const std::string shapes = "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", w " +
+                                   shape_str(w.shape()) + ", bias " + shape_str(bias.shape()) + ", H " +
+                                   std::to_string(H) + ", W " + std::to_string(W) + ", r " + std::to_string(r);
+        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && q.dim(0) == v.dim(0) && q.dim(3) == (int64_t)H * W &&
+                        v.dim(2) == (int64_t)H * W,
+                    op, "q (B, h, k, H*W), v (B, vd, H*W): " + shapes);
+        CHECK_SHAPE(r >= 1 && r % 2 == 1 && w.numel() == q.dim(2) * r * r && bias.numel() == q.dim(2), op,
+                    "w (k, r*r), bias (k), r odd: " + shapes);
+        const int B = (int)q.dim(0), h = (int)q.dim(1), k = (int)q.dim(2), vd = (int)v.dim(1);
+        Tensor y = alloc({B, h, vd, (int64_t)H * W});
+        cpu::lambda_local_position(q.data(), v.data(), in(w, op, "w"), in(bias, op, "bias"), y.data(), B, h, k, vd,
+                                   H, W, r, nt_);
+        return y;
+    }
+
+    Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) override {
+        const char* op = "lambda_global_position";
+        in(q, op, "q");
+        in(v, op, "v");
+        in(e, op, "e");
+        const std::string shapes =
+            "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", e " + shape_str(e.shape());
+        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && e.ndim() == 3 && q.dim(0) == v.dim(0) &&
+                        e.dim(0) == q.dim(3) && e.dim(1) == v.dim(2) && e.dim(2) == q.dim(2),
+                    op, "q (B, h, k, N), v (B, vd, L), e (N, L, k): " + shapes);
+        const int B = (int)q.dim(0), h = (int)q.dim(1), k = (int)q.dim(2), N = (int)q.dim(3);
+        const int vd = (int)v.dim(1), L = (int)v.dim(2);
+        Tensor y = alloc({B, h, vd, N});
+        cpu::lambda_global_position(q.data(), v.data(), e.data(), y.data(), B, h, k, vd, N, L, nt_);
+        return y;
+    }
+
+    // --- sampler ---
+    Tensor cfg_combine(const Tensor& x, float guidance) override {
+        const float* px = in(x, "cfg_combine", "x");
+        CHECK_SHAPE(x.ndim() >= 1 && x.dim(0) % 2 == 0, "cfg_combine",
+                    "x must be (2B, ...): " + shape_str(x.shape()));
+        Shape ys = x.shape();
+        ys[0] /= 2;
+        Tensor y = alloc(ys);
+        const int64_t n = y.numel();
+        const float *u = px, *c = px + n;
+        float* py = y.data();
+#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; ++i) py[i] = u[i] + guidance * (c[i] - u[i]);
+        return y;
+    }
+
+private:
+    // Source index for each output index, as PyTorch's nearest_idx (aten/src/ATen/native/UpSample.h):
+    // identity when sizes match, i >> 1 when doubling, else min(floor(i * (float)(in / out)), in - 1).
+    static std::vector<int64_t> nearest_index(int64_t in_size, int64_t out_size) {
+        std::vector<int64_t> idx(out_size);
+        const float scale = (float)in_size / (float)out_size;
+        for (int64_t i = 0; i < out_size; ++i) {
+            if (out_size == in_size) idx[i] = i;
+            else if (out_size == 2 * in_size) idx[i] = i >> 1;
+            else idx[i] = std::min((int64_t)std::floor((float)i * scale), in_size - 1);
+        }
+        return idx;
+    }
+
+    // Output storage, from the pool; uninitialised unless zero.
+    Tensor alloc(const Shape& s, bool zero = false) { return Tensor(s, pool_->get(numel(s), zero)); }
+
+    int nt_;  // OpenMP threads
+    std::shared_ptr<BufferPool> pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace moebius
