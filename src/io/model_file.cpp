@@ -1,0 +1,143 @@
+#include "io/model_file.h"
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/half.h"
+#include "io/file.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "model/unet.h"
+#include "model/vae.h"
+
+namespace moebius {
+namespace {
+
+constexpr const char* kUNetPrefix = "unet.";
+constexpr const char* kVaePrefix = "vae.";
+
+bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64; }
+
+// Float tensors to `to` (F16 or F32); integer tensors unchanged.
+HostTensor convert(const HostTensor& t, DType to, const std::string& what) {
+    if (!is_float(t.dtype) || t.dtype == to) return t;
+    if (to == DType::F32) return t.cast(DType::F32);
+    const std::vector<float> f = t.to_f32();
+    HostTensor h;
+    h.dtype = DType::F16;
+    h.shape = t.shape;
+    h.bytes.resize(f.size() * 2);
+    for (size_t i = 0; i < f.size(); ++i) {
+        const uint16_t v = f32_to_f16(f[i]);
+        MOEBIUS_CHECK(!std::isfinite(f[i]) || (v & 0x7c00) != 0x7c00, ErrorKind::Invalid,
+                      what + ": value " + std::to_string(f[i]) + " is beyond float16's range; save as float32");
+        std::memcpy(&h.bytes[2 * i], &v, 2);
+    }
+    return h;
+}
+
+void check_tables(const ModelWeights& w, const std::string& what) {
+    check_state_dict(w.unet, unet_param_table(w.config.unet), what + " (unet)");
+    check_state_dict(w.vae, vae_param_table(w.config.vae), what + " (vae)");
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+void save_model_file(const std::string& path, const ModelWeights& w, DType float_dtype) {
+    MOEBIUS_CHECK(float_dtype == DType::F16 || float_dtype == DType::F32, ErrorKind::Invalid,
+                  path + ": model files store float16 or float32, not " + dtype_name(float_dtype));
+    check_tables(w, path);
+    StateDict out;
+    for (const auto& [name, t] : w.unet)
+        out[kUNetPrefix + name] = convert(t, float_dtype, path + ": tensor unet." + name);
+    for (const auto& [name, t] : w.vae) out[kVaePrefix + name] = convert(t, float_dtype, path + ": tensor vae." + name);
+    const Metadata meta = {{"format", kModelFormat}, {"version", kModelFormatVersion}, {"config", to_json(w.config)}};
+    save_safetensors(path, out, meta);
+}
+
+bool is_model_file(const std::string& path) {
+    uint8_t first8[8] = {};
+    {
+        FILE* f = std::fopen(path.c_str(), "rb");
+        if (!f) return false;
+        const size_t got = std::fread(first8, 1, 8, f);
+        std::fclose(f);
+        if (got != 8 || first8[0] == 'P') return false;  // too short, or a zip (torch .bin)
+    }
+    try {
+        const Metadata m = read_safetensors_header(path).metadata;
+        const auto it = m.find("format");
+        return it != m.end() && it->second == kModelFormat;
+    } catch (const Error&) {
+        return false;  // not safetensors: load_state_dict_file will say what it is
+    }
+}
+
+ModelWeights load_model_file(const std::string& path) {
+    Metadata meta;
+    StateDict sd = load_safetensors(path, &meta);
+    MOEBIUS_CHECK(meta.count("format") && meta["format"] == kModelFormat, ErrorKind::Model,
+                  path + ": not a moebius model file (safetensors metadata lacks format \"moebius\")");
+    MOEBIUS_CHECK(meta.count("version") && meta["version"] == kModelFormatVersion, ErrorKind::Model,
+                  path + ": unsupported moebius model file version '" + meta["version"] + "' (this build reads " +
+                      kModelFormatVersion + ")");
+    MOEBIUS_CHECK(meta.count("config"), ErrorKind::Model, path + ": model file has no config in its metadata");
+    ModelWeights w;
+    w.config = parse_model_config(meta["config"], path + " (config)");
+    std::vector<std::string> stray;
+    for (auto& [name, t] : sd) {
+        if (starts_with(name, kUNetPrefix))
+            w.unet[name.substr(std::strlen(kUNetPrefix))] = std::move(t);
+        else if (starts_with(name, kVaePrefix))
+            w.vae[name.substr(std::strlen(kVaePrefix))] = std::move(t);
+        else
+            stray.push_back(name);
+    }
+    MOEBIUS_CHECK(stray.empty(), ErrorKind::Model,
+                  path + ": tensor " + (stray.empty() ? "" : stray[0]) + " is neither unet.* nor vae.* (" +
+                      std::to_string(stray.size()) + " such tensors)");
+    check_tables(w, path);
+    return w;
+}
+
+ModelWeights load_model(const std::string& unet_path, const std::string& vae_dir, const std::string& config_json) {
+    if (is_model_file(unet_path)) {
+        MOEBIUS_CHECK(vae_dir.empty() && config_json.empty(), ErrorKind::Invalid,
+                      unet_path +
+                          ": a moebius model file carries its own VAE and config; do not pass a VAE folder "
+                          "or a config with it");
+        return load_model_file(unet_path);
+    }
+
+    ModelWeights w;
+    w.config = builtin_config("full");
+    std::string config_name = "built-in \"full\" config";
+    if (!config_json.empty()) {
+        const std::string text = read_text_file(config_json);
+        const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.contains("unet"))
+            w.config = parse_model_config(text, config_json);
+        else
+            w.config.unet = parse_unet_config(text, config_json);
+        config_name = config_json;
+    }
+    MOEBIUS_CHECK(!vae_dir.empty(), ErrorKind::Invalid,
+                  unet_path +
+                      ": upstream weights need a VAE folder (diffusers AutoencoderKL: config.json + "
+                      "diffusion_pytorch_model.safetensors or .bin)");
+
+    w.unet = load_state_dict_file(unet_path);
+    check_state_dict(w.unet, unet_param_table(w.config.unet), unet_path + " (UNet config: " + config_name + ")");
+    VaeFiles v = load_vae_dir(vae_dir);
+    w.config.vae = v.config;
+    check_state_dict(v.weights, vae_param_table(v.config),
+                     v.weights_path + " (VAE config: " + vae_dir + "/config.json)");
+    w.vae = std::move(v.weights);
+    return w;
+}
+
+}  // namespace moebius
