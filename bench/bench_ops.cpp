@@ -70,6 +70,18 @@ int main(int argc, char** argv) {
         bench("conv1x1 320->800 64x64 b2 +bias+silu", 2.0 * 2 * 800 * 320 * 4096, 0,
               [&] { be->conv2d(x, w, b, Conv2dParams{}, Act::SiLU); });
     }
+    {  // the same at the bottom level: 1280 -> 3200 at 16x16
+        Tensor x = rand_tensor(*be, {2, 1280, 16, 16}, gen), w = rand_tensor(*be, {3200, 1280, 1, 1}, gen),
+               b = rand_tensor(*be, {3200}, gen);
+        bench("conv1x1 1280->3200 16x16 b2 +bias+silu", 2.0 * 2 * 3200 * 1280 * 256, 0,
+              [&] { be->conv2d(x, w, b, Conv2dParams{}, Act::SiLU); });
+    }
+    {  // VAE mid-block resnet conv at the 64x64 latent
+        Tensor x = rand_tensor(*be, {1, 512, 64, 64}, gen), w = rand_tensor(*be, {512, 512, 3, 3}, gen),
+               b = rand_tensor(*be, {512}, gen);
+        bench("conv3x3 512->512 64x64 b1 +bias", 2.0 * 512 * 512 * 9 * 64 * 64, 0,
+              [&] { be->conv2d(x, w, b, Conv2dParams::same(3), Act::None); });
+    }
     {  // UNet depthwise conv of the GLU MBConv (hidden 2 * 800 channels)
         Tensor x = rand_tensor(*be, {2, 1600, 64, 64}, gen), w = rand_tensor(*be, {1600, 1, 3, 3}, gen),
                b = rand_tensor(*be, {1600}, gen);
@@ -101,6 +113,16 @@ int main(int argc, char** argv) {
         const double flops = 2.0 * B * h * N * (double)r * r * (k + vd);
         bench("lambda_local_position b2 h8 k40 v40 64x64 r15", flops, 0,
               [&] { be->lambda_local_position(q, v, w, bias, H, W, r); });
+        for (int lvl = 1; lvl <= 2; ++lvl) {  // the lower levels: 32x32 (k = vd = 80), 16x16 (k = vd = 160)
+            const int Hl = H >> lvl, kl = k << lvl;
+            const int64_t Nl = (int64_t)Hl * Hl;
+            Tensor ql = rand_tensor(*be, {B, h, kl, Nl}, gen), vl = rand_tensor(*be, {B, kl, Nl}, gen),
+                   wl = rand_tensor(*be, {kl, r * r}, gen), bl = rand_tensor(*be, {kl}, gen);
+            const std::string name = "lambda_local_position b2 h8 k" + std::to_string(kl) + " v" +
+                                     std::to_string(kl) + " " + std::to_string(Hl) + "x" + std::to_string(Hl) + " r15";
+            bench(name.c_str(), 2.0 * B * h * Nl * (double)r * r * (2 * kl), 0,
+                  [&] { be->lambda_local_position(ql, vl, wl, bl, Hl, Hl, r); });
+        }
         const int L = 10;
         Tensor vg = rand_tensor(*be, {B, vd, L}, gen), e = rand_tensor(*be, {N, L, k}, gen);
         bench("lambda_global_position b2 h8 k40 v40 N4096 L10", 2.0 * B * h * N * L * (k + vd), 0,

@@ -364,6 +364,8 @@ std::vector<OpCase> all_cases() {
     c.push_back(lambda_local(1, 2, 8, 8, 40, 33, 15));
     c.push_back(lambda_local(1, 2, 8, 16, 64, 64, 15));
     c.push_back(lambda_local(1, 1, 7, 17, 16, 70, 5));
+    c.push_back(lambda_local(1, 2, 8, 8, 16, 16, 15));  // the 16-wide path at its widest
+    c.push_back(lambda_local(1, 1, 5, 3, 5, 17, 3));    // the 32-wide path at its narrowest
     c.push_back(lambda_global(2, 2, 5, 7, 63, 10));
     c.push_back(lambda_global(1, 4, 40, 40, 130, 10));
     c.push_back(lambda_global(2, 1, 3, 1, 1, 1));

@@ -17,10 +17,11 @@
 namespace moebius::cpu {
 namespace {
 
-// Target size of one thread's im2col chunk, in floats (1 MiB: half a core's L2, so that OpenBLAS packs
-// it from cache).
-constexpr int64_t kColChunkFloats = int64_t(1) << 18;
-// Fewest GEMM tasks a conv is cut into (when it is big enough), so that up to 16 threads have work.
+// Output pixels per im2col task: at least kMinChunk, since every task packs the whole weight matrix
+// (OpenBLAS copies both operands), and up to a column buffer of kColChunkFloats when K is small.
+constexpr int64_t kMinChunk = 512;
+constexpr int64_t kColChunkFloats = int64_t(1) << 18;  // 1 MiB: half a core's L2
+// Fewest tasks a conv is cut into (chunks allowing), so that up to 16 threads have work.
 constexpr int64_t kMinTasks = 16;
 
 // col (C·kh·kw, n) = the input patches of output pixels [p0, p0 + n) (flat over OH·OW), zero outside
@@ -54,23 +55,44 @@ void im2col(const float* x, int C, int H, int W, int kh, int kw, const Conv2dPar
     }
 }
 
-// groups == 1, or each group of a grouped conv, through GEMM. One task = (image, group, chunk of output
-// pixels); each thread builds its chunk's columns, multiplies, and applies bias + act while in cache:
+// y (Cout, n) of one image, ldc = OH·OW: y = act(y + b[c]).
+void bias_act_block(float* y, int64_t ldc, int64_t c0, int64_t c1, int64_t n, const float* b, Act act) {
+    if (!b && act == Act::None) return;
+    for (int64_t c = c0; c < c1; ++c) bias_act(y + c * ldc, n, b ? b[c] : 0.0f, act);
+}
+
+// A 1x1 / stride-1 / unpadded conv is a GEMM straight on the input planes, per image and group:
+//   y[b, g] (Cout_g, HW) = w_g (Cout_g, Cin_g) · x[b, g] (Cin_g, HW)
+void conv_1x1(const float* x, const float* w, const float* b, float* y, const ConvDims& d, int G, Act act, int nt) {
+    const int64_t Cin = d.Cin / G, Cout = d.Cout / G, HW = (int64_t)d.H * d.W;
+    for (int g = 0; g < G; ++g) {
+        Gemm m;
+        m.M = Cout, m.N = HW, m.K = Cin;
+        m.A = w + g * Cout * Cin, m.lda = Cin;
+        m.B = x + g * Cin * HW, m.ldb = HW, m.strideB = d.Cin * HW;
+        m.C = y + g * Cout * HW, m.ldc = HW, m.strideC = d.Cout * HW;
+        const float* bg = b ? b + g * Cout : nullptr;
+        gemm(m, d.B, nt, [&](int64_t i, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+            bias_act_block(m.C + i * m.strideC + n0, HW, m0, m1, n1 - n0, bg, act);
+        });
+    }
+}
+
+// k×k (or strided/padded) convs, and each group of a grouped one, through im2col + GEMM. One task =
+// (image·group, chunk of output pixels); each thread builds its chunk's columns, multiplies, and applies
+// bias + act while the result is in cache:
 //   y[b, g·Cout_g :, chunk] (Cout_g, n) = w_g (Cout_g, Cin_g·kh·kw) · col (Cin_g·kh·kw, n)
-// A 1x1 / stride-1 / unpadded conv needs no columns: the input planes are the GEMM's right-hand side.
-void conv_gemm(const float* x, const float* w, const float* b, float* y, const ConvDims& d, const Conv2dParams& p,
-               Act act, int nt) {
+void conv_im2col(const float* x, const float* w, const float* b, float* y, const ConvDims& d, const Conv2dParams& p,
+                 Act act, int nt) {
     const int G = p.groups, Cin = d.Cin / G, Cout = d.Cout / G;
     const int64_t HW = (int64_t)d.H * d.W, OHW = (int64_t)d.OH * d.OW;
     const int K = Cin * d.kh * d.kw;
     const int64_t wg = (int64_t)Cout * K;
-    const bool direct = d.kh == 1 && d.kw == 1 && p.stride == 1 && p.pad_top == 0 && p.pad_left == 0 &&
-                        p.pad_bottom == 0 && p.pad_right == 0;  // then OH == H and OW == W
-    // Pixels per chunk: cache-sized (a multiple of 16), and at least kMinTasks tasks for load balance.
-    // The cut does not depend on nt, so results are the same bits for any thread count.
-    int64_t chunk = std::clamp<int64_t>(kColChunkFloats / K / 16 * 16, 16, OHW);
+    // The cut depends on the shape only, so results are the same bits for any thread count.
+    int64_t chunk = std::min(OHW, std::max(kMinChunk, kColChunkFloats / K / 16 * 16));
     const int64_t images = (int64_t)d.B * G;
-    while (chunk > 64 && images * ((OHW + chunk - 1) / chunk) < kMinTasks) chunk = (chunk / 2 + 15) / 16 * 16;
+    while (chunk > kMinChunk / 2 && images * ((OHW + chunk - 1) / chunk) < kMinTasks)
+        chunk = (chunk / 2 + 15) / 16 * 16;
     const int64_t chunks = (OHW + chunk - 1) / chunk;
 #pragma omp parallel num_threads(nt)
     {
@@ -81,18 +103,11 @@ void conv_gemm(const float* x, const float* w, const float* b, float* y, const C
             const int g = (int)(bg % G);
             const float* xg = x + bg * Cin * HW;  // (b, g) is channel block bg of the (B·G·Cin_g) input planes
             float* C = y + bg * Cout * OHW + p0;
-            const float* Bm = xg + p0;
-            int64_t ldb = HW;
-            if (!direct) {
-                col.resize((size_t)K * n);
-                im2col(xg, Cin, d.H, d.W, d.kh, d.kw, p, d.OW, p0, n, col.data());
-                Bm = col.data();
-                ldb = n;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, (int)n, K, 1.0f, w + g * wg, K, Bm,
-                        (int)ldb, 0.0f, C, (int)OHW);
-            if (b || act != Act::None)
-                for (int c = 0; c < Cout; ++c) bias_act(C + c * OHW, n, b ? b[g * Cout + c] : 0.0f, act);
+            col.resize((size_t)K * n);
+            im2col(xg, Cin, d.H, d.W, d.kh, d.kw, p, d.OW, p0, n, col.data());
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, (int)n, K, 1.0f, w + g * wg, K, col.data(),
+                        (int)n, 0.0f, C, (int)OHW);
+            bias_act_block(C, OHW, 0, Cout, n, b ? b + g * Cout : nullptr, act);
         }
     }
 }
@@ -158,8 +173,11 @@ void conv_depthwise(const float* x, const float* w, const float* b, float* y, co
 
 void conv2d(const float* x, const float* w, const float* b, float* y, const ConvDims& d, const Conv2dParams& p,
             Act act, int nt) {
+    const bool pointwise = d.kh == 1 && d.kw == 1 && p.stride == 1 && p.pad_top == 0 && p.pad_left == 0 &&
+                           p.pad_bottom == 0 && p.pad_right == 0;
     if (p.groups > 1 && p.groups == d.Cin && p.groups == d.Cout) conv_depthwise(x, w, b, y, d, p, act, nt);
-    else conv_gemm(x, w, b, y, d, p, act, nt);
+    else if (pointwise) conv_1x1(x, w, b, y, d, p.groups, act, nt);
+    else conv_im2col(x, w, b, y, d, p, act, nt);
 }
 
 }  // namespace moebius::cpu

@@ -168,7 +168,12 @@ public:
         CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes);
         const int64_t Bt = std::max(Ba, Bb);
         Tensor y = alloc(a.ndim() == 2 && b.ndim() == 2 ? Shape{M, N} : Shape{Bt, M, N});
-        cpu::matmul(a.data(), Ba, b.data(), Bb, y.data(), M, N, K, ta, tb, alpha, nt_);
+        cpu::Gemm g;
+        g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K, g.alpha = alpha;
+        g.A = a.data(), g.lda = ta ? M : K, g.strideA = Ba == 1 ? 0 : M * K;
+        g.B = b.data(), g.ldb = tb ? K : N, g.strideB = Bb == 1 ? 0 : K * N;
+        g.C = y.data(), g.ldc = N, g.strideC = M * N;
+        cpu::gemm(g, Bt, nt_);
         return y;
     }
 

@@ -2,6 +2,7 @@
 // and allocates; these only compute. `nt` is the number of OpenMP threads to use.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "backend/backend.h"
 
@@ -17,14 +18,23 @@ struct ConvDims {
 void conv2d(const float* x, const float* w, const float* b, float* y, const ConvDims& d, const Conv2dParams& p,
             Act act, int nt);
 
-// Row-major C (M, N) = alpha · op(A) · op(B), op = transpose if ta/tb; A (M, K) or (K, M), B (K, N) or (N, K).
-// Split over nt threads by rows or columns of C; must not be called from inside a parallel region.
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float* C, int64_t ldc, int nt);
-
-// Batched gemm: a (Ba, M, K) or (Ba, K, M) if ta, b (Bb, K, N) or (Bb, N, K) if tb; a batch of 1 broadcasts.
-void matmul(const float* a, int64_t Ba, const float* b, int64_t Bb, float* y, int64_t M, int64_t N, int64_t K,
-            bool ta, bool tb, float alpha, int nt);
+// A batch of row-major GEMMs: C_i (M, N) = alpha · op(A_i) · op(B_i) for i < batches, op = transpose if
+// ta / tb (A_i is (M, K) or (K, M), B_i (K, N) or (N, K)), X_i = X + i · strideX (0 broadcasts).
+struct Gemm {
+    bool ta = false, tb = false;
+    int64_t M = 0, N = 0, K = 0;
+    float alpha = 1.0f;
+    const float* A = nullptr;
+    int64_t lda = 0, strideA = 0;
+    const float* B = nullptr;
+    int64_t ldb = 0, strideB = 0;
+    float* C = nullptr;
+    int64_t ldc = 0, strideC = 0;
+};
+// Runs on the thread that just computed rows [m0, m1) x columns [n0, n1) of C_i, while they are in cache.
+using GemmEpilogue = std::function<void(int64_t i, int64_t m0, int64_t m1, int64_t n0, int64_t n1)>;
+// Split over nt threads in blocks of rows or columns; must not be called from inside a parallel region.
+void gemm(const Gemm& g, int64_t batches, int nt, const GemmEpilogue& epi = {});
 
 // y (M, N) = act(x (M, K) · w(N, K)ᵀ + b); b may be null.
 void linear(const float* x, const float* w, const float* b, float* y, int64_t M, int64_t N, int64_t K, Act act,

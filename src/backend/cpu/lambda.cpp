@@ -18,60 +18,62 @@
 namespace moebius::cpu {
 namespace {
 
-constexpr int kXV = 2;          // vectors of 16 floats per x chunk
-constexpr int kXC = 16 * kXV;   // x chunk width (floats); rows are padded to a multiple of it
+// x is processed in chunks of XV vectors of 16 floats: XV = 2 for rows of more than 16 pixels (the
+// 64- and 32-wide levels), XV = 1 for rows of up to 16 (no padding wasted at the 16-wide level). Rows
+// are padded to a multiple of the chunk, Wp.
 
 // QW rows [t0, t0+TB) over all x: qw[t][x] = Σ_k wt[t][k] · qrow[k][x].
-template <int TB>
+template <int TB, int XV>
 void qw_block(const float* qrow, const float* wt, float* qw, int k, int Wp, int t0) {
-    for (int x0 = 0; x0 < Wp; x0 += kXC) {
-        f32x16 acc[TB][kXV] = {};
+    for (int x0 = 0; x0 < Wp; x0 += 16 * XV) {
+        f32x16 acc[TB][XV] = {};
         for (int kk = 0; kk < k; ++kk) {
-            f32x16 qv[kXV];
-            for (int i = 0; i < kXV; ++i) qv[i] = load16(qrow + (int64_t)kk * Wp + x0 + 16 * i);
+            f32x16 qv[XV];
+            for (int i = 0; i < XV; ++i) qv[i] = load16(qrow + (int64_t)kk * Wp + x0 + 16 * i);
             for (int tt = 0; tt < TB; ++tt) {
                 const float s = wt[(int64_t)(t0 + tt) * k + kk];
-                for (int i = 0; i < kXV; ++i) acc[tt][i] += s * qv[i];
+                for (int i = 0; i < XV; ++i) acc[tt][i] += s * qv[i];
             }
         }
         for (int tt = 0; tt < TB; ++tt)
-            for (int i = 0; i < kXV; ++i) store16(qw + (int64_t)(t0 + tt) * Wp + x0 + 16 * i, acc[tt][i]);
+            for (int i = 0; i < XV; ++i) store16(qw + (int64_t)(t0 + tt) * Wp + x0 + 16 * i, acc[tt][i]);
     }
 }
 
 // Output rows for v in [v0, v0+VB) of one (b, h, y): out[v][x] = qb[x] + Σ_t qw[t][x] · vpad[v][y+dy][x+dx].
-template <int VB>
+template <int VB, int XV>
 void gather_block(const float* qw, const float* qb, const float* vpad, int64_t plane, int64_t PW, int r, int W,
                   int Wp, int y, int v0, float* out, int64_t out_stride) {
-    for (int x0 = 0; x0 < Wp; x0 += kXC) {
-        f32x16 acc[VB][kXV];
+    constexpr int XC = 16 * XV;
+    for (int x0 = 0; x0 < Wp; x0 += XC) {
+        f32x16 acc[VB][XV];
         for (int vv = 0; vv < VB; ++vv)
-            for (int i = 0; i < kXV; ++i) acc[vv][i] = load16(qb + x0 + 16 * i);
+            for (int i = 0; i < XV; ++i) acc[vv][i] = load16(qb + x0 + 16 * i);
         for (int dy = 0; dy < r; ++dy) {
             const float* vrow = vpad + (int64_t)v0 * plane + (int64_t)(y + dy) * PW + x0;
             const float* qrow = qw + (int64_t)dy * r * Wp + x0;
             for (int dx = 0; dx < r; ++dx) {
-                f32x16 q[kXV];
-                for (int i = 0; i < kXV; ++i) q[i] = load16(qrow + (int64_t)dx * Wp + 16 * i);
+                f32x16 q[XV];
+                for (int i = 0; i < XV; ++i) q[i] = load16(qrow + (int64_t)dx * Wp + 16 * i);
                 for (int vv = 0; vv < VB; ++vv)
-                    for (int i = 0; i < kXV; ++i) acc[vv][i] += q[i] * load16(vrow + vv * plane + dx + 16 * i);
+                    for (int i = 0; i < XV; ++i) acc[vv][i] += q[i] * load16(vrow + vv * plane + dx + 16 * i);
             }
         }
-        const int n = std::min(kXC, W - x0);
+        const int n = std::min(XC, W - x0);
         for (int vv = 0; vv < VB; ++vv) {
-            float tmp[kXC];
-            for (int i = 0; i < kXV; ++i) store16(tmp + 16 * i, acc[vv][i]);
+            float tmp[XC];
+            for (int i = 0; i < XV; ++i) store16(tmp + 16 * i, acc[vv][i]);
             std::copy(tmp, tmp + n, out + (int64_t)(v0 + vv) * out_stride + x0);
         }
     }
 }
 
-}  // namespace
-
-void lambda_local_position(const float* q, const float* v, const float* w, const float* bias, float* y, int B,
-                           int heads, int k, int vd, int H, int W, int r, int nt) {
+template <int XV>
+void lambda_local_impl(const float* q, const float* v, const float* w, const float* bias, float* y, int B, int heads,
+                       int k, int vd, int H, int W, int r, int nt) {
+    constexpr int XC = 16 * XV;
     const int R = r / 2, T = r * r;
-    const int Wp = (W + kXC - 1) / kXC * kXC;
+    const int Wp = (W + XC - 1) / XC * XC;
     const int64_t N = (int64_t)H * W;
     // V zero-padded by R on each side (and out to Wp columns): vpad[b][v][y + R][x + R] = V[b][v][y][x].
     const int64_t PH = H + 2 * R, PW = Wp + 2 * R, plane = PH * PW;
@@ -101,17 +103,25 @@ void lambda_local_position(const float* q, const float* v, const float* w, const
             for (int kk = 0; kk < k; ++kk)
                 for (int x = 0; x < Wp; ++x) qb[x] += bias[kk] * qrow[(size_t)kk * Wp + x];
             int t = 0;
-            for (; t + TB <= T; t += TB) qw_block<TB>(qrow.data(), wt.data(), qw.data(), k, Wp, t);
-            for (; t < T; ++t) qw_block<1>(qrow.data(), wt.data(), qw.data(), k, Wp, t);
+            for (; t + TB <= T; t += TB) qw_block<TB, XV>(qrow.data(), wt.data(), qw.data(), k, Wp, t);
+            for (; t < T; ++t) qw_block<1, XV>(qrow.data(), wt.data(), qw.data(), k, Wp, t);
 
             const float* vp = vpad.data() + (int64_t)b * vd * plane;
             float* out = y + bh * vd * N + (int64_t)yy * W;
             int v0 = 0;
             for (; v0 + VB <= vd; v0 += VB)
-                gather_block<VB>(qw.data(), qb.data(), vp, plane, PW, r, W, Wp, yy, v0, out, N);
-            for (; v0 < vd; ++v0) gather_block<1>(qw.data(), qb.data(), vp, plane, PW, r, W, Wp, yy, v0, out, N);
+                gather_block<VB, XV>(qw.data(), qb.data(), vp, plane, PW, r, W, Wp, yy, v0, out, N);
+            for (; v0 < vd; ++v0) gather_block<1, XV>(qw.data(), qb.data(), vp, plane, PW, r, W, Wp, yy, v0, out, N);
         }
     }
+}
+
+}  // namespace
+
+void lambda_local_position(const float* q, const float* v, const float* w, const float* bias, float* y, int B,
+                           int heads, int k, int vd, int H, int W, int r, int nt) {
+    if (W > 16) lambda_local_impl<2>(q, v, w, bias, y, B, heads, k, vd, H, W, r, nt);
+    else lambda_local_impl<1>(q, v, w, bias, y, B, heads, k, vd, H, W, r, nt);
 }
 
 void lambda_global_position(const float* q, const float* v, const float* e, float* y, int B, int heads, int k,
