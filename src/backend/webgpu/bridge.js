@@ -1,0 +1,903 @@
+// bridge.js: the JavaScript side of moebius.cpp's WebGPU backend.
+//
+// The C++ WebGPU backend (a `Backend` whose methods forward to JS through EM_JS / --js-library)
+// never touches WebGPU itself. This module owns the GPUDevice, the buffers (named by small integer
+// ids that live in C++ `Tensor`s), the compute pipelines (compiled lazily, cached per kernel, entry
+// point, storage type, override constants and `defines`), bind groups (cached) and one command
+// encoder per batch of dispatches. The op launchers in ops.js turn backend.h calls (shapes +
+// buffer ids) into dispatches of the WGSL kernels in ./kernels. The same module runs in browsers
+// (navigator.gpu) and in Node (npm `webgpu`, Dawn).
+//
+// Setup (JS driver, before the wasm module runs):
+//   const g = await GpuBridge.create(navigator.gpu, {preferF16: true});   // or npm webgpu's create([...])
+//   Module.moebiusGpu = {g, ops};   // what the EM_JS functions of the C++ backend reach
+// GpuBridge.create keeps the GPU object alive (npm webgpu tears devices down when it is collected).
+//
+// Bridge API, as the C++ backend calls it (all numbers; ids are uint32 in C++ Tensors):
+//
+// | C++ Backend                     | JS call                                                         | sync |
+// |---------------------------------|-----------------------------------------------------------------|------|
+// | construction, name()            | g.describe() -> {adapter, features, limits, dtype}              | yes  |
+// | zeros(shape), any op's output   | id = g.createTensor(count)    (new buffers are zero-filled)     | yes  |
+// | upload(shape, data)             | id = g.createTensor(count); g.writeF32(id, HEAPF32.subarray(p>>2, (p>>2)+count)) | yes |
+// | download(t)                     | not from C++ (no ASYNCIFY): the JS driver awaits g.readF32(id)  | no   |
+// |                                 | after the wasm call that produced `id` returned                 |      |
+// | ~Tensor                         | g.destroyBuffer(id)           (deferred past the pending batch) | yes  |
+// | conv2d                          | ops.conv2d(g, {x, w, b, y, B, Cin, H, W, Cout, kh, kw, stride, pad: [t, l, b, r], groups, act}) -> {Ho, Wo} | yes |
+// | linear                          | ops.linear(g, {x, w, b, y, rows, K, N, act})                    | yes  |
+// | matmul                          | ops.matmul(g, {a, b, y, Ba, Bb, M, K, N, ta, tb, alpha})        | yes  |
+// | group_norm                      | ops.group_norm(g, {x, gamma, beta, y, B, C, S, groups, eps, act}) | yes |
+// | layer_norm_channels             | ops.layer_norm_channels(g, {x, gamma, beta, y, B, C, S, eps})   | yes  |
+// | softmax                         | ops.softmax(g, {x, y, rows, L})                                 | yes  |
+// | act / add / axpby               | ops.act(g, {x, y, n, act}); ops.add(g, {a, b, y, B, C, S, bCount}); ops.axpby(g, {alpha, a, beta, b, y, n}) | yes |
+// | glu_silu / cfg_combine          | ops.glu_silu(g, {x, y, B, C, S}); ops.cfg_combine(g, {x, y, n, guidance}) | yes |
+// | concat_channels / concat_batch  | ops.concat_channels(g, {a, b, y, B, Ca, Cb, S}); ops.concat_batch(g, {a, b, y, na, nb}) | yes |
+// | slice_batch / transpose12       | ops.slice_batch(g, {x, y, start, count, per}); ops.transpose12(g, {x, y, B, M, N}) | yes |
+// | upsample_nearest2x / resize_nearest | ops.upsample_nearest2x(g, {x, y, BC, H, W}); ops.resize_nearest(g, {x, y, BC, H, W, OH, OW}) | yes |
+// | lambda_local_position           | ops.lambda_local_position(g, {q, v, w, bias, y, B, heads, kdim, vdim, H, W, r}) | yes |
+// | lambda_global_position          | ops.lambda_global_position(g, {q, v, e, y, B, heads, kdim, vdim, N, L}) | yes |
+// | sync()                          | g.flush()  (submit); the JS driver then awaits g.sync()         | yes  |
+//
+// `act` is the C++ Act ordinal (0 None, 1 SiLU, 2 ReLU); `b` may be null (no bias). Errors thrown
+// by a sync call cross EM_JS as JS exceptions; the C++ side turns them into moebius::Error.
+//
+// Everything that is sync only records commands: dispatches go into the current batch (one
+// GPUCommandEncoder + compute pass) that is submitted at flush points: g.flush(), g.sync(), a read,
+// a write into a buffer the batch uses, a full uniform arena, or every maxBatchDispatches (128)
+// dispatches so that the GPU starts while JS keeps recording. Each dispatch's uniforms live in
+// their own 256-byte slot of one uniform arena buffer that is written once per batch, just before
+// the submit (queue order keeps earlier batches' slots intact). Bind groups are cached by
+// (pipeline, buffers, uniform slot) and evicted with their buffers.
+//
+// Errors are typed (GpuError.kind): 'no-adapter' (NoAdapterError), 'device-lost'
+// (DeviceLostError), 'out-of-memory' (OutOfMemoryError), 'limit' (LimitError: a buffer, binding,
+// grid, workgroup size or workgroup memory beyond the device's limits, caught before WebGPU sees
+// it), 'validation' (ValidationError: shader compile errors, invalid commands), 'unsupported'
+// (f16 kernels without shader-f16), 'usage' (a wrong kernel, binding, uniform or override name).
+// WebGPU reports errors asynchronously: each batch runs inside 'validation' and 'out-of-memory'
+// error scopes that are checked at the next async point (read*, sync); a lost device or an
+// out-of-memory error poisons the bridge and every later call throws it.
+
+/** @typedef {'f32' | 'f16'} DType */
+/** @typedef {number | {id: number, offset?: number, size?: number}} Binding */
+/**
+ * @typedef {object} DispatchArgs
+ * @property {string} [entry]                        entry point, default 'main'
+ * @property {Record<string, Binding>} bindings      storage bindings by WGSL variable name
+ * @property {Record<string, number>} [uniforms]     fields of the kernel's `struct Params` (missing = 0)
+ * @property {Record<string, number|boolean>} [constants]  override constants (e.g. ACT, BIAS)
+ * @property {Record<string, number>} [defines]      new values for the kernel's `const` lines (tile sizes)
+ * @property {number | number[]} workgroups          a count (1-D logical grid, folded into x/y/z
+ *                                                   when it exceeds the per-dimension limit) or [x, y, z]
+ * @property {DType} [dtype]                         storage type variant, default the bridge's dtype
+ */
+
+export class GpuError extends Error {
+    /** @param {string} kind @param {string} message @param {unknown} [cause] */
+    constructor(kind, message, cause) {
+        super(message, cause === undefined ? undefined : {cause});
+        this.name = 'GpuError';
+        this.kind = kind;
+    }
+}
+export class NoAdapterError extends GpuError {
+    /** @param {string} message */
+    constructor(message) { super('no-adapter', message); this.name = 'NoAdapterError'; }
+}
+export class DeviceLostError extends GpuError {
+    /** @param {string} reason @param {string} message */
+    constructor(reason, message) {
+        super('device-lost', `WebGPU device lost (${reason}): ${message}`);
+        this.name = 'DeviceLostError';
+        this.reason = reason;
+    }
+}
+export class OutOfMemoryError extends GpuError {
+    /** @param {string} message */
+    constructor(message) { super('out-of-memory', message); this.name = 'OutOfMemoryError'; }
+}
+export class LimitError extends GpuError {
+    /** @param {string} message */
+    constructor(message) { super('limit', message); this.name = 'LimitError'; }
+}
+export class ValidationError extends GpuError {
+    /** @param {string} message */
+    constructor(message) { super('validation', message); this.name = 'ValidationError'; }
+}
+
+// GPUBufferUsage / GPUMapMode values (spelled out so the module works where the globals are absent).
+const USAGE_MAP_READ = 0x1, USAGE_COPY_SRC = 0x4, USAGE_COPY_DST = 0x8, USAGE_UNIFORM = 0x40,
+      USAGE_STORAGE = 0x80;
+const MAP_MODE_READ = 0x1;
+
+/** Kernels in ./kernels (common.wgsl is the prelude prepended to each). */
+export const KERNEL_NAMES = [
+    'gemm_tiled', 'conv2d_implicit_gemm', 'conv_depthwise', 'group_norm', 'layer_norm_channels',
+    'softmax_lastdim', 'elementwise', 'concat_channels', 'transpose12', 'upsample_nearest2x',
+    'resize_nearest', 'lambda_local_position', 'lambda_global_position',
+];
+
+// Limits that matter to the kernels; the device is requested with the adapter's maxima.
+const WANTED_LIMITS = [
+    'maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
+    'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage',
+];
+const WANTED_FEATURES = ['subgroups', 'timestamp-query'];
+
+const UNIFORM_ARENA_BYTES = 256 * 1024;  // 1024 dispatches per batch at 256-byte slots
+
+/**
+ * Reads common.wgsl and every kernel: from disk in Node (file: URLs), with fetch() elsewhere.
+ * @param {URL} [baseUrl]
+ * @returns {Promise<Record<string, string>>}
+ */
+export async function loadKernelSources(baseUrl = new URL('./kernels/', import.meta.url)) {
+    /** @type {(u: URL) => Promise<string>} */
+    let read;
+    if (baseUrl.protocol === 'file:') {
+        const fs = await import('node:fs/promises');
+        read = (u) => fs.readFile(u, 'utf8');
+    } else {
+        read = async (u) => {
+            const r = await fetch(u);
+            if (!r.ok) throw new GpuError('io', `${u}: HTTP ${r.status}`);
+            return r.text();
+        };
+    }
+    const names = ['common', ...KERNEL_NAMES];
+    const texts = await Promise.all(names.map((n) => read(new URL(`${n}.wgsl`, baseUrl))));
+    return Object.fromEntries(names.map((n, i) => [n, texts[i]]));
+}
+
+/**
+ * What bridge.js needs to know about a kernel, read from its WGSL: bindings by name, the layout of
+ * `struct Params`, override constants, entry points with their workgroup sizes, and the workgroup
+ * memory it declares.
+ * @param {string} name @param {string} src
+ */
+export function parseKernel(name, src) {
+    const code = src.replace(/\/\/[^\n]*/g, '');
+    /** @type {Record<string, {binding: number, kind: string}>} */
+    const bindings = {};
+    let uniformName = null;
+    const bindRe = /@group\(0\)\s*@binding\((\d+)\)\s*var<(storage|uniform)(?:\s*,\s*(read|read_write))?>\s*(\w+)/g;
+    for (const m of code.matchAll(bindRe)) {
+        if (m[2] === 'uniform') uniformName = m[4];
+        bindings[m[4]] = {binding: Number(m[1]), kind: m[2] === 'uniform' ? 'uniform' : m[3]};
+    }
+    /** @type {{name: string, type: string, offset: number}[]} */
+    const params = [];
+    const sm = /struct\s+Params\s*\{([^}]*)\}/.exec(code);
+    if (sm) {
+        for (const f of sm[1].split(',').map((s) => s.trim()).filter(Boolean)) {
+            const fm = /^(\w+)\s*:\s*(u32|i32|f32)$/.exec(f);
+            if (!fm) throw new ValidationError(`${name}.wgsl: Params field '${f}' must be a u32/i32/f32 scalar`);
+            params.push({name: fm[1], type: fm[2], offset: 4 * params.length});
+        }
+    }
+    if (uniformName && !sm) throw new ValidationError(`${name}.wgsl: uniform without struct Params`);
+    /** @type {Record<string, string>} */
+    const overrides = {};
+    for (const m of code.matchAll(/override\s+(\w+)\s*:\s*(\w+)/g)) overrides[m[1]] = m[2];
+    /** @type {Record<string, number>} */
+    const consts = {};
+    for (const m of code.matchAll(/const\s+(\w+)\s*:\s*u32\s*=\s*(\d+)u?\s*;/g)) consts[m[1]] = Number(m[2]);
+    // Sizes are sums of products of integer literals and u32 consts (`TK * TM`); evaluated here
+    // without eval() so the module also runs under a strict Content-Security-Policy.
+    const evalSize = (/** @type {string} */ e) => e.split('+').reduce((sum, term) => sum + term.split('*').reduce((prod, f) => {
+        const t = f.trim().replace(/^(\d+)u$/, '$1');
+        const v = /^\d+$/.test(t) ? Number(t) : consts[t];
+        if (v === undefined) throw new ValidationError(`${name}.wgsl: cannot evaluate size '${e}'`);
+        return prod * v;
+    }, 1), 0);
+    let workgroupBytes = 0;
+    for (const m of code.matchAll(/var<workgroup>\s+\w+\s*:\s*array<\s*(f32|u32|i32|f16)\s*,\s*([^>]+)>/g)) {
+        workgroupBytes += (m[1] === 'f16' ? 2 : 4) * evalSize(m[2]);
+    }
+    /** @type {Record<string, number[]>} */
+    const entries = {};
+    for (const m of code.matchAll(/@compute\s*@workgroup_size\(([^)]*)\)\s*fn\s+(\w+)/g)) {
+        entries[m[2]] = m[1].split(',').map((s) => s.trim()).filter(Boolean).map(evalSize);
+    }
+    return {name, source: src, bindings, uniformName, params, paramNames: new Set(params.map((f) => f.name)),
+            overrides, consts, workgroupBytes, entries,
+            hasTypeAlias: /^alias T = f32;$/m.test(src)};
+}
+
+/**
+ * Cache key of a pipeline variant (cheap: built on every dispatch).
+ * @param {string} kernel @param {string} entry @param {string} dtype
+ * @param {Record<string, number|boolean>} constants @param {Record<string, number>} defines
+ */
+function variantKey(kernel, entry, dtype, constants, defines) {
+    let key = `${kernel}.${entry}:${dtype}:`;
+    for (const c in constants) key += `${c}=${Number(constants[c])},`;
+    key += ':';
+    for (const d in defines) key += `${d}=${defines[d]},`;
+    return key;
+}
+
+const BIND_GROUP_CACHE_MAX = 8192;
+
+/** @param {number} n @param {number} a */
+const alignUp = (n, a) => Math.ceil(n / a) * a;
+
+export class GpuBridge {
+    /**
+     * Creates the device and loads the kernels.
+     * @param {any} source  a GPU (navigator.gpu or npm webgpu's create()), a GPUAdapter, or a GPUDevice
+     * @param {{preferF16?: boolean, kernelSources?: Record<string, string>, powerPreference?: string,
+     *          maxBatchDispatches?: number, maxWorkgroupsPerDim?: number, maxStorageBindingBytes?: number}} [opts]
+     *   maxBatchDispatches: dispatches per submitted batch (default 128).
+     *   maxWorkgroupsPerDim / maxStorageBindingBytes lower the device's limits (tests use this to
+     *   exercise grid folding and the binding-size checks on small shapes).
+     * @returns {Promise<GpuBridge>}
+     */
+    static async create(source, opts = {}) {
+        if (!source) throw new NoAdapterError('WebGPU is not available (no navigator.gpu / GPU object)');
+        let adapter = null, device = null, gpu = null;
+        if (typeof source.requestAdapter === 'function') {
+            gpu = source;
+            adapter = await source.requestAdapter({powerPreference: opts.powerPreference ?? 'high-performance'});
+            if (!adapter) throw new NoAdapterError('requestAdapter() returned null: no WebGPU adapter on this system');
+        } else if (typeof source.requestDevice === 'function') {
+            adapter = source;
+        } else if (source.queue && typeof source.createBuffer === 'function') {
+            device = source;
+        } else {
+            throw new GpuError('usage', 'GpuBridge.create: expected a GPU, GPUAdapter or GPUDevice');
+        }
+        if (!device) {
+            const wanted = [...WANTED_FEATURES, ...(opts.preferF16 ? ['shader-f16'] : [])];
+            const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+            /** @type {Record<string, number>} */
+            const requiredLimits = {};
+            for (const k of WANTED_LIMITS) if (adapter.limits[k] !== undefined) requiredLimits[k] = adapter.limits[k];
+            try {
+                device = await adapter.requestDevice({requiredFeatures, requiredLimits});
+            } catch (e) {
+                throw new GpuError('no-device', `requestDevice failed: ${e instanceof Error ? e.message : e}`, e);
+            }
+            if (!device) throw new GpuError('no-device', 'requestDevice() returned null');
+        }
+        const sources = opts.kernelSources ?? await loadKernelSources();
+        const bridge = new GpuBridge(device, adapter, sources, opts);
+        // Keep the GPU object alive as long as the bridge: with npm webgpu, a collected GPU
+        // (Dawn instance) tears down its devices under us (seen as a crash in the next submit).
+        bridge.gpu = gpu;
+        return bridge;
+    }
+
+    /**
+     * @param {any} device @param {any} adapter @param {Record<string, string>} sources
+     * @param {{preferF16?: boolean, maxBatchDispatches?: number, maxWorkgroupsPerDim?: number,
+     *          maxStorageBindingBytes?: number}} opts
+     */
+    constructor(device, adapter, sources, opts) {
+        this.device = device;
+        this.adapter = adapter;
+        /** @type {any} the GPU the device came from, if create() was given one (kept alive) */
+        this.gpu = null;
+        const has = (/** @type {string} */ f) => device.features.has(f);
+        this.features = {f16: has('shader-f16'), subgroups: has('subgroups'), timestampQuery: has('timestamp-query')};
+        const L = device.limits;
+        this.limits = {
+            maxBufferSize: L.maxBufferSize,
+            maxStorageBufferBindingSize: Math.min(L.maxStorageBufferBindingSize, opts.maxStorageBindingBytes ?? Infinity),
+            maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+            maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+            maxComputeWorkgroupsPerDimension: Math.min(L.maxComputeWorkgroupsPerDimension, opts.maxWorkgroupsPerDim ?? Infinity),
+            maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
+            minStorageBufferOffsetAlignment: L.minStorageBufferOffsetAlignment,
+            minUniformBufferOffsetAlignment: L.minUniformBufferOffsetAlignment,
+        };
+        /** @type {DType} */
+        this.dtype = opts.preferF16 && this.features.f16 ? 'f16' : 'f32';
+
+        this.prelude = sources.common ?? '';
+        /** @type {Record<string, ReturnType<typeof parseKernel>>} */
+        this.kernels = {};
+        for (const name of KERNEL_NAMES) {
+            if (sources[name] === undefined) throw new GpuError('io', `kernel source ${name}.wgsl missing`);
+            this.kernels[name] = parseKernel(name, sources[name]);
+        }
+
+        /** @type {Map<number, {buffer: any, size: number, dtype: DType | null, count?: number}>} */
+        this.buffers = new Map();
+        this.nextId = 1;
+        /** @type {Map<string, any>} */
+        this.modules = new Map();
+        /** @type {Map<string, {key: string, pipeline: any, layout: any}>} */
+        this.pipelines = new Map();
+        /** @type {Map<string, any>} bind groups by pipeline + bindings + uniform slot */
+        this.bindGroups = new Map();
+        /** @type {Map<number, string[]>} bind group keys that use a buffer (evicted with it) */
+        this.bindGroupsByBuffer = new Map();
+        this.maxBatchDispatches = opts.maxBatchDispatches ?? 128;
+        /** @type {Map<string, number>} */
+        this.scratchIds = new Map();
+
+        this.uniformSlot = Math.max(256, this.limits.minUniformBufferOffsetAlignment);
+        this.uniformBuffer = device.createBuffer({size: UNIFORM_ARENA_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST});
+        this.uniformStaging = new ArrayBuffer(UNIFORM_ARENA_BYTES);
+        this.uniformView = new DataView(this.uniformStaging);
+        this.uniformUsed = 0;
+
+        // Current batch.
+        this.encoder = null;
+        this.pass = null;
+        /** @type {Set<number>} */
+        this.batchBuffers = new Set();
+        this.batchDispatches = 0;
+        /** @type {any[]} */
+        this.deferredDestroy = [];
+        /** @type {Promise<GpuError | null>[]} */
+        this.pendingChecks = [];
+        /** @type {GpuError | null} */
+        this.fatal = null;
+        this.stats = {dispatches: 0, submits: 0};
+        // A 16-byte buffer bound where a kernel declares an optional input that is switched off
+        // (e.g. bias with BIAS = 0): 'auto' layouts still list every statically used binding.
+        this.dummyId = this.createBuffer(16);
+
+        this.lost = device.lost.then((/** @type {any} */ info) => {
+            this.fatal ??= new DeviceLostError(info?.reason ?? 'unknown', info?.message ?? '');
+            return this.fatal;
+        });
+        if (typeof device.addEventListener === 'function') {
+            device.addEventListener('uncapturederror', (/** @type {any} */ ev) => {
+                // Errors outside our scopes: reported at the next async point (OOM poisons).
+                const msg = ev?.error?.message ?? String(ev?.error);
+                const err = /out of memory/i.test(msg) ? new OutOfMemoryError(msg) : new ValidationError(msg);
+                if (err instanceof OutOfMemoryError) this.fatal ??= err;
+                this.pendingChecks.push(Promise.resolve(err));
+                ev?.preventDefault?.();
+            });
+        }
+    }
+
+    /** Adapter, features, limits and storage dtype, for logs and for the C++ side. */
+    describe() {
+        const info = this.adapter?.info ?? {};
+        return {
+            adapter: {vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '',
+                      description: info.description ?? ''},
+            features: {...this.features}, limits: {...this.limits}, dtype: this.dtype,
+        };
+    }
+
+    /** Bytes per element of a storage dtype. @param {DType} [dtype] */
+    elemBytes(dtype = this.dtype) { return dtype === 'f16' ? 2 : 4; }
+
+    // ------------------------------------------------------------------ buffers
+
+    /** Throws the error that poisoned the bridge, if any. */
+    check() { if (this.fatal) throw this.fatal; }
+
+    /**
+     * A zero-filled storage buffer of `bytes` (rounded up to 4) -> id.
+     * @param {number} bytes @param {DType | null} [dtype]  element type, for writeF32/readF32
+     */
+    createBuffer(bytes, dtype = null) {
+        this.check();
+        const size = alignUp(Math.max(bytes, 4), 4);
+        if (size > this.limits.maxBufferSize) {
+            throw new LimitError(`buffer of ${size} bytes exceeds maxBufferSize ${this.limits.maxBufferSize}`);
+        }
+        this.device.pushErrorScope('out-of-memory');
+        const buffer = this.device.createBuffer({size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST});
+        const scope = this.device.popErrorScope().then((/** @type {any} */ err) => {
+            if (!err) return null;
+            this.fatal ??= new OutOfMemoryError(`creating a buffer of ${size} bytes: ${err.message}`);
+            return this.fatal;
+        });
+        this.pendingChecks.push(scope);
+        const id = this.nextId++;
+        this.buffers.set(id, {buffer, size, dtype});
+        return id;
+    }
+
+    /**
+     * createBuffer, then wait for WebGPU's verdict: throws OutOfMemoryError instead of poisoning later.
+     * @param {number} bytes @param {DType | null} [dtype]
+     */
+    async createBufferChecked(bytes, dtype = null) {
+        const id = this.createBuffer(bytes, dtype);
+        await this.collectErrors();
+        return id;
+    }
+
+    /** A zero-filled tensor of `count` elements of the bridge's dtype -> id. @param {number} count */
+    createTensor(count) {
+        const id = this.createBuffer(count * this.elemBytes(), this.dtype);
+        this.buf(id).count = count;
+        return id;
+    }
+
+    /** @param {number} id */
+    buf(id) {
+        const rec = this.buffers.get(id);
+        if (!rec) throw new GpuError('usage', `unknown buffer id ${id}`);
+        return rec;
+    }
+
+    /** @param {number} id */
+    size(id) { return this.buf(id).size; }
+
+    /** Releases a buffer; if the pending batch uses it, after that batch is submitted. @param {number} id */
+    destroyBuffer(id) {
+        const rec = this.buf(id);
+        this.buffers.delete(id);
+        for (const key of this.bindGroupsByBuffer.get(id) ?? []) this.bindGroups.delete(key);
+        this.bindGroupsByBuffer.delete(id);
+        if (this.batchBuffers.has(id)) this.deferredDestroy.push(rec.buffer);
+        else rec.buffer.destroy();
+    }
+
+    /**
+     * Writes raw bytes at `byteOffset`. Submits the pending batch first if it uses this buffer, so
+     * the write lands after the work recorded before it.
+     * @param {number} id @param {ArrayBufferView | ArrayBuffer} data @param {number} [byteOffset]
+     */
+    write(id, data, byteOffset = 0) {
+        this.check();
+        const rec = this.buf(id);
+        let bytes = data instanceof ArrayBuffer ? new Uint8Array(data)
+                                                : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        if (byteOffset % 4 !== 0) throw new GpuError('usage', `write offset ${byteOffset} is not a multiple of 4`);
+        if (byteOffset + bytes.byteLength > rec.size) {
+            throw new GpuError('usage', `write of ${bytes.byteLength} bytes at ${byteOffset} overflows buffer ${id} (${rec.size} bytes)`);
+        }
+        if (bytes.byteLength % 4 !== 0) {  // writeBuffer wants whole words: pad (an f16 tensor of odd length)
+            const padded = new Uint8Array(alignUp(bytes.byteLength, 4));
+            padded.set(bytes);
+            bytes = padded;
+        }
+        if (this.batchBuffers.has(id)) this.flush();
+        this.device.queue.writeBuffer(rec.buffer, byteOffset, bytes, 0, bytes.byteLength);
+    }
+
+    /**
+     * Writes floats, converting to the buffer's dtype (f16 buffers get round-to-nearest-even halves).
+     * @param {number} id @param {Float32Array | number[]} values @param {number} [elemOffset]
+     */
+    writeF32(id, values, elemOffset = 0) {
+        const dtype = this.buf(id).dtype ?? 'f32';
+        const f = values instanceof Float32Array ? values : Float32Array.from(values);
+        if (dtype === 'f16') this.write(id, f32ToF16Array(f), elemOffset * 2);
+        else this.write(id, f, elemOffset * 4);
+    }
+
+    /**
+     * Copies `byteLength` bytes from `byteOffset` back to the CPU (submits the pending batch).
+     * @param {number} id @param {number} [byteOffset] @param {number} [byteLength]
+     * @returns {Promise<ArrayBuffer>}
+     */
+    async read(id, byteOffset = 0, byteLength) {
+        this.check();
+        const rec = this.buf(id);
+        const len = byteLength ?? rec.size - byteOffset;
+        if (byteOffset % 4 !== 0) throw new GpuError('usage', `read offset ${byteOffset} is not a multiple of 4`);
+        if (byteOffset + len > rec.size) throw new GpuError('usage', `read past the end of buffer ${id}`);
+        const copyLen = Math.min(alignUp(len, 4), rec.size - byteOffset);
+        const staging = this.device.createBuffer({size: alignUp(copyLen, 4), usage: USAGE_MAP_READ | USAGE_COPY_DST});
+        this.copyEncoder().copyBufferToBuffer(rec.buffer, byteOffset, staging, 0, copyLen);
+        this.batchBuffers.add(id);
+        this.flush();
+        try {
+            await Promise.race([staging.mapAsync(MAP_MODE_READ), this.lost.then((e) => { throw e; })]);
+        } catch (e) {
+            await this.collectErrors();
+            this.check();
+            throw e instanceof GpuError ? e : new GpuError('read', `mapAsync failed: ${e instanceof Error ? e.message : e}`, e);
+        }
+        const out = staging.getMappedRange(0, alignUp(copyLen, 4)).slice(0, len);
+        staging.unmap();
+        staging.destroy();
+        await this.collectErrors();
+        return out;
+    }
+
+    /**
+     * Reads a tensor as float32 (converting from f16 buffers).
+     * @param {number} id @param {number} [count] elements, default the tensor's (or the whole buffer)
+     * @returns {Promise<Float32Array>}
+     */
+    async readF32(id, count) {
+        const rec = this.buf(id);
+        const dtype = rec.dtype ?? 'f32';
+        const eb = dtype === 'f16' ? 2 : 4;
+        const n = count ?? rec.count ?? Math.floor(rec.size / eb);
+        const raw = await this.read(id, 0, n * eb);
+        return dtype === 'f16' ? f16ToF32Array(new Uint16Array(raw)) : new Float32Array(raw);
+    }
+
+    /**
+     * A buffer reused across calls for temporaries (group-norm statistics, the lambda QW product),
+     * grown when too small. Safe to reuse right away: WebGPU orders dispatches that share a buffer.
+     * @param {string} tag @param {number} bytes @param {DType | null} [dtype]
+     */
+    scratch(tag, bytes, dtype = null) {
+        const id = this.scratchIds.get(tag);
+        if (id !== undefined && this.buf(id).size >= bytes) return id;
+        if (id !== undefined) this.destroyBuffer(id);
+        const nid = this.createBuffer(bytes, dtype);
+        this.scratchIds.set(tag, nid);
+        return nid;
+    }
+
+    /**
+     * Records a buffer-to-buffer copy (offsets and size multiples of 4) in the current batch.
+     * @param {number} dst @param {number} dstOffset @param {number} src @param {number} srcOffset @param {number} bytes
+     */
+    copy(dst, dstOffset, src, srcOffset, bytes) {
+        this.check();
+        if ((dstOffset | srcOffset | bytes) % 4 !== 0) throw new GpuError('usage', 'copy offsets and size must be multiples of 4');
+        this.copyEncoder().copyBufferToBuffer(this.buf(src).buffer, srcOffset, this.buf(dst).buffer, dstOffset, bytes);
+        this.batchBuffers.add(src);
+        this.batchBuffers.add(dst);
+    }
+
+    // ------------------------------------------------------------------ pipelines and dispatch
+
+    /**
+     * The WGSL actually compiled for a kernel variant: prelude + kernel, with `alias T = f16;` and
+     * `enable f16;` for the f16 variant, and each `const NAME: type = value;` named in `defines`
+     * given the new value (tile sizes: the JS-side "preprocessor").
+     * @param {string} kernel @param {DType} dtype @param {Record<string, number>} [defines]
+     */
+    shaderCode(kernel, dtype, defines = {}) {
+        const k = this.kernels[kernel];
+        if (!k) throw new GpuError('usage', `unknown kernel '${kernel}'`);
+        let src = k.source;
+        for (const [name, v] of Object.entries(defines)) {
+            const re = new RegExp(`^const ${name}: (u32|i32|f32) = [^;]+;`, 'm');
+            const m = re.exec(src);
+            if (!m) throw new GpuError('usage', `${kernel}.wgsl has no 'const ${name}' to define`);
+            const lit = m[1] === 'u32' ? `${v}u` : m[1] === 'i32' ? `${v}i` : `${v}f`;
+            src = src.replace(re, `const ${name}: ${m[1]} = ${lit};`);
+        }
+        if (dtype === 'f32') return `${this.prelude}\n${src}`;
+        if (!k.hasTypeAlias) throw new GpuError('unsupported', `${kernel}.wgsl has no f16 variant (no 'alias T = f32;')`);
+        return `enable f16;\n${this.prelude}\n${src.replace(/^alias T = f32;$/m, 'alias T = f16;')}`;
+    }
+
+    /** @param {string} kernel @param {DType} dtype @param {Record<string, number>} defines */
+    module(kernel, dtype, defines) {
+        const key = `${kernel}:${dtype}:${JSON.stringify(Object.entries(defines).sort())}`;
+        let m = this.modules.get(key);
+        if (!m) {
+            if (dtype === 'f16' && !this.features.f16) {
+                throw new GpuError('unsupported', `${kernel}: f16 variant needs the shader-f16 feature`);
+            }
+            const code = this.shaderCode(kernel, dtype, defines);
+            // Limits that depend on the variant: workgroup memory (re-read from the final source).
+            const wgBytes = parseKernel(kernel, code).workgroupBytes;
+            if (wgBytes > this.limits.maxComputeWorkgroupStorageSize) {
+                throw new LimitError(`${key}: ${wgBytes} bytes of workgroup memory > ${this.limits.maxComputeWorkgroupStorageSize}`);
+            }
+            m = this.device.createShaderModule({label: key, code});
+            this.modules.set(key, m);
+        }
+        return m;
+    }
+
+    /**
+     * Cache key and descriptor of one pipeline variant.
+     * @param {string} kernel @param {string} entry @param {DType} dtype
+     * @param {Record<string, number|boolean>} constants @param {Record<string, number>} defines
+     */
+    pipelineDesc(kernel, entry, dtype, constants, defines) {
+        const k = this.kernels[kernel];
+        if (!k) throw new GpuError('usage', `unknown kernel '${kernel}'`);
+        const wg = k.entries[entry];
+        if (!wg) throw new GpuError('usage', `${kernel}.wgsl has no entry point '${entry}'`);
+        const invocations = wg.reduce((a, b) => a * b, 1);
+        if (invocations > this.limits.maxComputeInvocationsPerWorkgroup) {
+            throw new LimitError(`${kernel}.${entry}: ${invocations} invocations per workgroup > ${this.limits.maxComputeInvocationsPerWorkgroup}`);
+        }
+        /** @type {Record<string, number>} */
+        const c = {};
+        for (const [name, v] of Object.entries(constants)) {
+            if (!(name in k.overrides)) throw new GpuError('usage', `${kernel}.wgsl has no override '${name}'`);
+            c[name] = typeof v === 'boolean' ? Number(v) : v;
+        }
+        const key = variantKey(kernel, entry, dtype, constants, defines);
+        return {key, desc: {
+            label: key,
+            layout: 'auto',
+            compute: {module: this.module(kernel, dtype, defines), entryPoint: entry, constants: c},
+        }};
+    }
+
+    /**
+     * @param {string} kernel @param {string} entry @param {DType} dtype
+     * @param {Record<string, number|boolean>} constants @param {Record<string, number>} defines
+     */
+    pipeline(kernel, entry, dtype, constants, defines) {
+        const key = variantKey(kernel, entry, dtype, constants, defines);
+        let p = this.pipelines.get(key);
+        if (!p) {
+            const pipeline = this.device.createComputePipeline(this.pipelineDesc(kernel, entry, dtype, constants, defines).desc);
+            p = {key, pipeline, layout: pipeline.getBindGroupLayout(0)};
+            this.pipelines.set(key, p);
+        }
+        return p;
+    }
+
+    /**
+     * Compiles pipelines ahead of use and reports shader errors with the compiler's messages
+     * (dispatch() compiles lazily and WebGPU would report them only at the next sync point).
+     * @param {{kernel: string, entry?: string, dtype?: DType, constants?: Record<string, number|boolean>,
+     *          defines?: Record<string, number>}[]} list
+     */
+    async compile(list) {
+        this.check();
+        for (const {kernel, entry = 'main', dtype = this.dtype, constants = {}, defines = {}} of list) {
+            this.device.pushErrorScope('validation');
+            const {key, desc} = this.pipelineDesc(kernel, entry, dtype, constants, defines);
+            const scoped = await this.device.popErrorScope();
+            const info = await desc.compute.module.getCompilationInfo();
+            const errors = info.messages.filter((/** @type {any} */ m) => m.type === 'error');
+            if (errors.length || scoped) {
+                this.modules.delete(desc.compute.module.label);
+                throw new ValidationError(`${kernel}.wgsl (${dtype}) does not compile:\n` + (errors.length ? errors.map(
+                    (/** @type {any} */ m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n') : scoped.message));
+            }
+            try {
+                const pipeline = await this.device.createComputePipelineAsync(desc);
+                this.pipelines.set(key, {key, pipeline, layout: pipeline.getBindGroupLayout(0)});
+            } catch (e) {
+                throw new ValidationError(`${key}: ${e instanceof Error ? e.message : e}`);
+            }
+        }
+    }
+
+    /**
+     * Folds a 1-D count of workgroups into (x, y, z) within maxComputeWorkgroupsPerDimension; the
+     * kernel recovers the linear index with wg_index() and skips the few extra workgroups.
+     * @param {number} n
+     */
+    foldGrid(n) {
+        const max = this.limits.maxComputeWorkgroupsPerDimension;
+        if (n <= max) return [Math.max(n, 1), 1, 1];
+        const rows = Math.ceil(n / max);
+        const z = Math.ceil(rows / max);
+        const y = Math.ceil(rows / z);
+        if (z > max) throw new LimitError(`${n} workgroups exceed ${max}^3`);
+        return [Math.ceil(n / (y * z)), y, z];
+    }
+
+    /**
+     * Records one dispatch of `kernel` in the current batch.
+     * @param {string} kernel @param {DispatchArgs} args
+     */
+    dispatch(kernel, args) {
+        this.check();
+        const {entry = 'main', bindings, uniforms = {}, constants = {}, defines = {}, dtype = this.dtype} = args;
+        const k = this.kernels[kernel];
+        if (!k) throw new GpuError('usage', `unknown kernel '${kernel}'`);
+        // A full uniform arena submits the batch before this dispatch touches the batch state.
+        if (k.uniformName && this.uniformUsed + this.uniformSlot > UNIFORM_ARENA_BYTES) this.flush();
+
+        // Grid.
+        let grid;
+        if (typeof args.workgroups === 'number') {
+            grid = this.foldGrid(args.workgroups);
+        } else {
+            grid = [...args.workgroups, 1, 1].slice(0, 3);
+            const max = this.limits.maxComputeWorkgroupsPerDimension;
+            if (grid.some((d) => d > max)) {
+                throw new LimitError(`${kernel}.${entry}: grid [${grid}] exceeds maxComputeWorkgroupsPerDimension ${max}`);
+            }
+        }
+        if (grid.some((d) => d === 0)) return;  // nothing to compute (an empty tensor)
+
+        // Storage bindings, checked against the binding limits; the bind group cache key on the way.
+        const p = this.pipeline(kernel, entry, dtype, constants, defines);
+        const entries = [];
+        const ids = [];
+        let bgKey = p.key;
+        for (const name in bindings) {
+            const b = bindings[name];
+            const decl = k.bindings[name];
+            if (!decl || decl.kind === 'uniform') throw new GpuError('usage', `${kernel}.wgsl has no storage binding '${name}'`);
+            const id = typeof b === 'number' ? b : b.id;
+            const rec = this.buf(id);
+            const offset = typeof b === 'number' ? 0 : b.offset ?? 0;
+            const size = typeof b === 'number' ? rec.size : b.size ?? rec.size - offset;
+            if (size > this.limits.maxStorageBufferBindingSize) {
+                throw new LimitError(`${kernel}.${entry}: binding '${name}' of ${size} bytes exceeds maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}`);
+            }
+            if (offset % this.limits.minStorageBufferOffsetAlignment !== 0) {
+                throw new LimitError(`${kernel}.${entry}: binding '${name}' offset ${offset} is not a multiple of ${this.limits.minStorageBufferOffsetAlignment}`);
+            }
+            entries.push({binding: decl.binding, resource: {buffer: rec.buffer, offset, size}});
+            ids.push(id);
+            bgKey += `|${decl.binding}:${id}:${offset}:${size}`;
+            this.batchBuffers.add(id);
+        }
+
+        // Uniforms into this dispatch's arena slot.
+        if (k.uniformName) {
+            const off = this.uniformUsed;
+            this.uniformUsed += this.uniformSlot;
+            for (const key in uniforms) {
+                if (!k.paramNames.has(key)) throw new GpuError('usage', `${kernel}.wgsl Params has no field '${key}'`);
+            }
+            for (const f of k.params) {
+                const v = uniforms[f.name] ?? 0;
+                if (f.type === 'f32') this.uniformView.setFloat32(off + f.offset, v, true);
+                else if (f.type === 'i32') this.uniformView.setInt32(off + f.offset, v, true);
+                else {
+                    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+                        throw new LimitError(`${kernel}.${entry}: uniform ${f.name} = ${v} does not fit u32`);
+                    }
+                    this.uniformView.setUint32(off + f.offset, v, true);
+                }
+            }
+            entries.push({binding: k.bindings[k.uniformName].binding,
+                          resource: {buffer: this.uniformBuffer, offset: off, size: alignUp(4 * k.params.length, 16)}});
+            bgKey += `|u${off}`;
+        }
+
+        // Bind groups are immutable and cheap to keep: a loop that repeats its ops on the same
+        // buffers (and hence the same uniform slots) reuses them instead of creating one per dispatch.
+        let bindGroup = this.bindGroups.get(bgKey);
+        if (!bindGroup) {
+            if (this.bindGroups.size >= BIND_GROUP_CACHE_MAX) this.clearBindGroupCache();
+            bindGroup = this.device.createBindGroup({layout: p.layout, entries});
+            this.bindGroups.set(bgKey, bindGroup);
+            for (const id of ids) {
+                let keys = this.bindGroupsByBuffer.get(id);
+                if (!keys) this.bindGroupsByBuffer.set(id, keys = []);
+                keys.push(bgKey);
+            }
+        }
+        const pass = this.computePass();
+        pass.setPipeline(p.pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+        this.batchDispatches++;
+        this.stats.dispatches++;
+        // Submit every maxBatchDispatches so the GPU starts while JS keeps recording.
+        if (this.batchDispatches >= this.maxBatchDispatches) this.flush();
+    }
+
+    clearBindGroupCache() {
+        this.bindGroups.clear();
+        this.bindGroupsByBuffer.clear();
+    }
+
+    // ------------------------------------------------------------------ batching
+
+    beginBatch() {
+        if (this.encoder) return;
+        this.device.pushErrorScope('out-of-memory');
+        this.device.pushErrorScope('validation');
+        this.encoder = this.device.createCommandEncoder();
+    }
+
+    computePass() {
+        this.beginBatch();
+        this.pass ??= this.encoder.beginComputePass();
+        return this.pass;
+    }
+
+    copyEncoder() {
+        this.beginBatch();
+        if (this.pass) { this.pass.end(); this.pass = null; }
+        return this.encoder;
+    }
+
+    /** Submits the pending batch (no-op when empty). Sync: the C++ backend's sync() calls it. */
+    flush() {
+        this.check();
+        if (!this.encoder) return;
+        if (this.pass) { this.pass.end(); this.pass = null; }
+        if (this.uniformUsed > 0) {
+            this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging, 0, this.uniformUsed);
+        }
+        this.device.queue.submit([this.encoder.finish()]);
+        this.stats.submits++;
+        this.encoder = null;
+        this.uniformUsed = 0;
+        this.batchBuffers.clear();
+        this.batchDispatches = 0;
+        for (const b of this.deferredDestroy) b.destroy();
+        this.deferredDestroy = [];
+        const validation = this.device.popErrorScope();
+        const oom = this.device.popErrorScope();
+        this.pendingChecks.push(
+            validation.then((/** @type {any} */ e) => (e ? new ValidationError(e.message) : null)),
+            oom.then((/** @type {any} */ e) => {
+                if (!e) return null;
+                this.fatal ??= new OutOfMemoryError(e.message);
+                return this.fatal;
+            }));
+    }
+
+    /** Awaits the error scopes of everything submitted so far; throws the first error found. */
+    async collectErrors() {
+        const checks = this.pendingChecks;
+        this.pendingChecks = [];
+        const errs = await Promise.all(checks.map((p) => p.catch((e) => (e instanceof GpuError ? e : new GpuError('internal', String(e))))));
+        const first = errs.find((e) => e);
+        if (first) throw first;
+        this.check();
+    }
+
+    /** Submits pending work and waits until the GPU has finished it; throws any error it caused. */
+    async sync() {
+        this.flush();
+        await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lost]);
+        this.check();
+        await this.collectErrors();
+    }
+
+    /** Releases every buffer and the device. */
+    destroy() {
+        if (this.pass) { this.pass.end(); this.pass = null; }
+        this.encoder = null;
+        for (const rec of this.buffers.values()) rec.buffer.destroy();
+        this.buffers.clear();
+        this.uniformBuffer.destroy();
+        this.device.destroy();
+    }
+}
+
+// ------------------------------------------------------------------ f16 conversion
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** float32 -> IEEE half bits, round to nearest even (as WGSL's f16() conversion). @param {number} v */
+export function f32ToF16Bits(v) {
+    f32Scratch[0] = v;
+    const x = u32Scratch[0];
+    const sign = (x >>> 16) & 0x8000;
+    const e = (x >>> 23) & 0xff;
+    let m = x & 0x7fffff;
+    if (e === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
+    const he = e - 127 + 15;
+    if (he >= 0x1f) return sign | 0x7c00;
+    if (he <= 0) {  // subnormal half (or zero)
+        if (he < -10) return sign;
+        m |= 0x800000;
+        const shift = 14 - he;
+        let hm = m >>> shift;
+        const rem = m & ((1 << shift) - 1);
+        const half = 1 << (shift - 1);
+        if (rem > half || (rem === half && (hm & 1))) hm++;
+        return sign | hm;
+    }
+    let h = sign | (he << 10) | (m >>> 13);
+    const rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;  // a carry rounds up into the exponent
+    return h;
+}
+
+/** IEEE half bits -> number. @param {number} h */
+export function f16BitsToF32(h) {
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >>> 10) & 0x1f;
+    const m = h & 0x3ff;
+    if (e === 0) return s * m * 2 ** -24;
+    if (e === 31) return m ? NaN : s * Infinity;
+    return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** @param {Float32Array} f */
+export function f32ToF16Array(f) {
+    const out = new Uint16Array(f.length);
+    for (let i = 0; i < f.length; i++) out[i] = f32ToF16Bits(f[i]);
+    return out;
+}
+
+/** @param {Uint16Array} h */
+export function f16ToF32Array(h) {
+    const out = new Float32Array(h.length);
+    for (let i = 0; i < h.length; i++) out[i] = f16BitsToF32(h[i]);
+    return out;
+}

@@ -1,0 +1,331 @@
+// ops.js: launchers for the backend.h ops on a GpuBridge. Each takes buffer ids (inputs and the
+// output the caller allocated with g.createTensor) plus the shape numbers, and records the
+// dispatches: it owns the uniforms, override constants and grid of its kernel, so the C++ side
+// passes only what backend.h already knows. Names and semantics follow backend.h one to one;
+// shapes are NCHW contiguous. `act` is the C++ Act ordinal (0 None, 1 SiLU, 2 ReLU) or its name.
+//
+// Ops that return a shape the C++ side may want (conv2d) return it; all others return nothing.
+
+import {GpuError} from './bridge.js';
+
+/** @typedef {import('./bridge.js').GpuBridge} GpuBridge */
+
+const ACTS = {none: 0, silu: 1, relu: 2};
+/** @param {number | string | undefined} a */
+function actCode(a) {
+    if (a === undefined) return 0;
+    if (typeof a === 'string') {
+        const c = ACTS[/** @type {keyof typeof ACTS} */ (a.toLowerCase())];
+        if (c === undefined) throw new GpuError('usage', `unknown activation '${a}'`);
+        return c;
+    }
+    if (a !== 0 && a !== 1 && a !== 2) throw new GpuError('usage', `unknown activation ${a}`);
+    return a;
+}
+
+/** @param {boolean} ok @param {string} msg */
+function check(ok, msg) { if (!ok) throw new GpuError('usage', msg); }
+
+const WG1D = 256;  // workgroup size of the 1-D kernels
+
+// Tile configurations of gemm_tiled.wgsl and conv2d_implicit_gemm.wgsl: the files' defaults are
+// the large 128 x 128 x 8 tile (8 x 8 outputs per thread); small problems, which would leave most
+// of a large tile or most of the GPU idle, get 64 x 64 x 16 (4 x 4 per thread) through `defines`.
+const TILE_LARGE = {tm: 128, tn: 128, defines: {}};
+const TILE_SMALL = {tm: 64, tn: 64, defines: {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4}};
+const LARGE_TILE_MIN_WORKGROUPS = 128;  // enough large tiles to occupy a big GPU (H100: 132 SMs)
+
+/**
+ * Records a GEMM-shaped dispatch (C is M x N per batch item) with the tile chosen for its size.
+ * @param {GpuBridge} g @param {string} kernel @param {number} M @param {number} N @param {number} batch
+ * @param {import('./bridge.js').DispatchArgs} args  without workgroups / defines
+ * @param {'large' | 'small'} [tile]  forces a configuration (tests, benchmarks)
+ */
+function dispatchTiled(g, kernel, M, N, batch, args, tile) {
+    const large = Math.ceil(M / 128) * Math.ceil(N / 128) * batch >= LARGE_TILE_MIN_WORKGROUPS && M >= 96 && N >= 96;
+    const t = (tile ?? (large ? 'large' : 'small')) === 'large' ? TILE_LARGE : TILE_SMALL;
+    g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
+}
+
+/** @param {number} n */
+const groups1d = (n) => Math.ceil(n / WG1D);
+
+/**
+ * y = act(conv2d(x, w) + b). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null.
+ * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
+ * gemm_tiled; anything else -> conv2d_implicit_gemm.
+ * @param {GpuBridge} g
+ * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
+ *          W: number, Cout: number, kh: number, kw: number, stride?: number,
+ *          pad?: [number, number, number, number], groups?: number, act?: number | string,
+ *          tile?: 'large' | 'small'}} a
+ *   pad = [top, left, bottom, right] as Conv2dParams.
+ */
+export function conv2d(g, a) {
+    const {x, w, y, B, Cin, H, W, Cout, kh, kw, stride = 1, pad = [0, 0, 0, 0], groups = 1} = a;
+    const [pt, pl, pb, pr] = pad;
+    check(Cin % groups === 0 && Cout % groups === 0, `conv2d: groups ${groups} must divide Cin ${Cin} and Cout ${Cout}`);
+    const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
+    const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;
+    check(Ho > 0 && Wo > 0, `conv2d: empty output for ${H}x${W} input, ${kh}x${kw} kernel`);
+    const act = actCode(a.act);
+    const hasBias = a.b !== undefined && a.b !== null;
+    const bias = hasBias ? /** @type {number} */ (a.b) : g.dummyId;
+
+    if (groups > 1 && groups === Cin && groups === Cout) {
+        g.dispatch('conv_depthwise', {
+            bindings: {x, w, bias, y},
+            uniforms: {C: Cin, H, W, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, total: B * Cin * Ho * Wo},
+            constants: {ACT: act, HAS_BIAS: hasBias},
+            workgroups: groups1d(B * Cin * Ho * Wo),
+        });
+    } else if (kh === 1 && kw === 1 && stride === 1 && pt + pl + pb + pr === 0 && groups === 1) {
+        // y[b] (Cout, HW) = w (Cout, Cin) * x[b] (Cin, HW) + bias per row
+        const S = H * W;
+        dispatchTiled(g, 'gemm_tiled', Cout, S, B, {
+            bindings: {a: w, b: x, bias, c: y},
+            uniforms: {M: Cout, N: S, K: Cin, a_sm: Cin, a_sk: 1, a_sz: 0, b_sk: S, b_sn: 1, b_sz: Cin * S, alpha: 1},
+            constants: {ACT: act, BIAS: hasBias ? 1 : 0},
+        }, a.tile);
+    } else {
+        dispatchTiled(g, 'conv2d_implicit_gemm', Cout / groups, Ho * Wo, B * groups, {
+            bindings: {x, w, bias, y},
+            uniforms: {Cin, H, W, Cout, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, groups},
+            constants: {ACT: act, HAS_BIAS: hasBias},
+        }, a.tile);
+    }
+    return {Ho, Wo};
+}
+
+/**
+ * y = act(x * w^T + b) over the last dim. x (rows, K), w (N, K), b (N) or null -> y (rows, N).
+ * @param {GpuBridge} g
+ * @param {{x: number, w: number, b?: number | null, y: number, rows: number, K: number, N: number,
+ *          act?: number | string, tile?: 'large' | 'small'}} a
+ */
+export function linear(g, a) {
+    const {x, w, y, rows, K, N} = a;
+    const hasBias = a.b !== undefined && a.b !== null;
+    dispatchTiled(g, 'gemm_tiled', rows, N, 1, {
+        bindings: {a: x, b: w, bias: hasBias ? /** @type {number} */ (a.b) : g.dummyId, c: y},
+        uniforms: {M: rows, N, K, a_sm: K, a_sk: 1, a_sz: 0, b_sk: 1, b_sn: K, b_sz: 0, alpha: 1},
+        constants: {ACT: actCode(a.act), BIAS: hasBias ? 2 : 0},
+    }, a.tile);
+}
+
+/**
+ * Batched y = alpha * op(a) * op(b): a (Ba, M, K) or (Ba, K, M) if ta; b (Bb, K, N) or (Bb, N, K)
+ * if tb -> y (max(Ba, Bb), M, N). A batch of 1 broadcasts.
+ * @param {GpuBridge} g
+ * @param {{a: number, b: number, y: number, Ba: number, Bb: number, M: number, K: number, N: number,
+ *          ta?: boolean, tb?: boolean, alpha?: number, tile?: 'large' | 'small'}} p
+ */
+export function matmul(g, p) {
+    const {a, b, y, Ba, Bb, M, K, N, ta = false, tb = false, alpha = 1} = p;
+    check(Ba === Bb || Ba === 1 || Bb === 1, `matmul: batch ${Ba} vs ${Bb} do not broadcast`);
+    const batch = Math.max(Ba, Bb);
+    dispatchTiled(g, 'gemm_tiled', M, N, batch, {
+        bindings: {a, b, bias: g.dummyId, c: y},
+        uniforms: {
+            M, N, K,
+            a_sm: ta ? 1 : K, a_sk: ta ? M : 1, a_sz: Ba === 1 ? 0 : M * K,
+            b_sk: tb ? 1 : N, b_sn: tb ? K : 1, b_sz: Bb === 1 ? 0 : K * N,
+            alpha,
+        },
+        constants: {ACT: 0, BIAS: 0},
+    }, p.tile);
+}
+
+const GROUP_NORM_CHUNK = 8192;  // = CHUNK in group_norm.wgsl
+
+/**
+ * GroupNorm with affine and optional fused act. x, y (B, C, S); gamma, beta (C).
+ * @param {GpuBridge} g
+ * @param {{x: number, gamma: number, beta: number, y: number, B: number, C: number, S: number,
+ *          groups: number, eps: number, act?: number | string}} a
+ */
+export function group_norm(g, a) {
+    const {x, gamma, beta, y, B, C, S, groups: G, eps} = a;
+    check(C % G === 0, `group_norm: ${G} groups do not divide ${C} channels`);
+    const Cg = C / G;
+    const count = Cg * S;
+    const chunks = Math.ceil(count / GROUP_NORM_CHUNK);
+    const partial = g.scratch('group_norm.partial', 8 * B * G * chunks, 'f32');
+    const stats = g.scratch('group_norm.stats', 8 * B * G, 'f32');
+    const uniforms = {count, groups: B * G, chunks, S, C, Cg, G, total: B * C * S, eps};
+    const constants = {ACT: actCode(a.act)};
+    g.dispatch('group_norm', {entry: 'partial_main', bindings: {x, partial}, uniforms, constants,
+                              workgroups: B * G * chunks});
+    g.dispatch('group_norm', {entry: 'combine_main', bindings: {partial, stats}, uniforms, constants, workgroups: B * G});
+    g.dispatch('group_norm', {entry: 'apply_main', bindings: {x, gamma, beta, stats, y}, uniforms, constants,
+                              workgroups: groups1d(B * C * S)});
+}
+
+/**
+ * LayerNorm over the channel dim of NCHW x (B, C, S) -> y.
+ * @param {GpuBridge} g
+ * @param {{x: number, gamma: number, beta: number, y: number, B: number, C: number, S: number, eps: number}} a
+ */
+export function layer_norm_channels(g, a) {
+    const {x, gamma, beta, y, B, C, S, eps} = a;
+    const tiles = Math.ceil(S / 32);  // 32 positions per workgroup (layer_norm_channels.wgsl)
+    g.dispatch('layer_norm_channels', {
+        bindings: {x, gamma, beta, y}, uniforms: {C, S, tiles, total_tiles: B * tiles, eps}, workgroups: B * tiles,
+    });
+}
+
+/**
+ * Softmax over the last dim: x, y (rows, L).
+ * @param {GpuBridge} g @param {{x: number, y: number, rows: number, L: number}} a
+ */
+export function softmax(g, a) {
+    g.dispatch('softmax_lastdim', {bindings: {x: a.x, y: a.y}, uniforms: {L: a.L, rows: a.rows}, workgroups: a.rows});
+}
+
+/**
+ * @param {GpuBridge} g @param {string} entry @param {Record<string, number>} bindings
+ * @param {Record<string, number>} uniforms @param {number} n @param {number} [act]
+ */
+function elementwise(g, entry, bindings, uniforms, n, act = 0) {
+    g.dispatch('elementwise', {entry, bindings, uniforms: {n, ...uniforms}, constants: {ACT: act},
+                               workgroups: groups1d(n)});
+}
+
+/**
+ * y = act(x), n elements.
+ * @param {GpuBridge} g @param {{x: number, y: number, n: number, act: number | string}} a
+ */
+export function act(g, a) { elementwise(g, 'act_main', {a: a.x, y: a.y}, {}, a.n, actCode(a.act)); }
+
+/**
+ * y = a + b; a (B, C, S); b of a's shape, (B, C, 1, 1) or (1, C, 1, 1), told apart by bCount.
+ * @param {GpuBridge} g
+ * @param {{a: number, b: number, y: number, B: number, C: number, S: number, bCount: number}} p
+ */
+export function add(g, p) {
+    const {B, C, S, bCount} = p;
+    const n = B * C * S;
+    const mode = bCount === n ? 0 : bCount === B * C ? 1 : bCount === C ? 2 : -1;
+    check(mode >= 0, `add: b of ${bCount} elements broadcasts neither as (${B},${C},${S}), (${B},${C},1,1) nor (1,${C},1,1)`);
+    elementwise(g, 'add_main', {a: p.a, b: p.b, y: p.y}, {S, C, mode}, n);
+}
+
+/**
+ * y = alpha*a + beta*b, n elements.
+ * @param {GpuBridge} g @param {{alpha: number, a: number, beta: number, b: number, y: number, n: number}} p
+ */
+export function axpby(g, p) {
+    elementwise(g, 'axpby_main', {a: p.a, b: p.b, y: p.y}, {alpha: p.alpha, beta: p.beta}, p.n);
+}
+
+/**
+ * GLU gate: x (B, 2C, S) -> y (B, C, S) = x[:, :C] * silu(x[:, C:]).
+ * @param {GpuBridge} g @param {{x: number, y: number, B: number, C: number, S: number}} a  C = output channels
+ */
+export function glu_silu(g, a) { elementwise(g, 'glu_main', {a: a.x, y: a.y}, {C: a.C, S: a.S}, a.B * a.C * a.S); }
+
+/**
+ * Classifier-free guidance: x (2B, ...) = [uncond; cond] -> y (B, ...) = u + guidance*(c - u).
+ * @param {GpuBridge} g @param {{x: number, y: number, n: number, guidance: number}} a  n = elements of y
+ */
+export function cfg_combine(g, a) { elementwise(g, 'cfg_main', {a: a.x, y: a.y}, {alpha: a.guidance}, a.n); }
+
+/**
+ * torch.cat([a, b], 1): a (B, Ca, S), b (B, Cb, S) -> y (B, Ca+Cb, S).
+ * @param {GpuBridge} g @param {{a: number, b: number, y: number, B: number, Ca: number, Cb: number, S: number}} p
+ */
+export function concat_channels(g, p) {
+    const {B, Ca, Cb, S} = p;
+    const n = B * (Ca + Cb) * S;
+    g.dispatch('concat_channels', {bindings: {a: p.a, b: p.b, y: p.y}, uniforms: {n, a_cs: Ca * S, b_cs: Cb * S},
+                                   workgroups: groups1d(n)});
+}
+
+/**
+ * x[start:start+count] along dim 0 -> y; `per` = elements per batch item.
+ * @param {GpuBridge} g @param {{x: number, y: number, start: number, count: number, per: number}} a
+ */
+export function slice_batch(g, a) {
+    elementwise(g, 'copy_main', {a: a.x, y: a.y}, {src_off: a.start * a.per, dst_off: 0}, a.count * a.per);
+}
+
+/**
+ * torch.cat([a, b], 0): y = a (na elements) followed by b (nb elements).
+ * @param {GpuBridge} g @param {{a: number, b: number, y: number, na: number, nb: number}} p
+ */
+export function concat_batch(g, p) {
+    elementwise(g, 'copy_main', {a: p.a, y: p.y}, {src_off: 0, dst_off: 0}, p.na);
+    elementwise(g, 'copy_main', {a: p.b, y: p.y}, {src_off: 0, dst_off: p.na}, p.nb);
+}
+
+/**
+ * (B, M, N) -> (B, N, M).
+ * @param {GpuBridge} g @param {{x: number, y: number, B: number, M: number, N: number}} a
+ */
+export function transpose12(g, a) {
+    const {x, y, B, M, N} = a;
+    g.dispatch('transpose12', {bindings: {x, y}, uniforms: {M, N},
+                               workgroups: [Math.ceil(N / 16), Math.ceil(M / 16), B]});
+}
+
+/**
+ * Nearest 2x upsampling: x (BC, H, W) -> y (BC, 2H, 2W), BC = B*C.
+ * @param {GpuBridge} g @param {{x: number, y: number, BC: number, H: number, W: number}} a
+ */
+export function upsample_nearest2x(g, a) {
+    const n = a.BC * 4 * a.H * a.W;
+    g.dispatch('upsample_nearest2x', {bindings: {x: a.x, y: a.y}, uniforms: {H: a.H, W: a.W, n}, workgroups: groups1d(n)});
+}
+
+/**
+ * F.interpolate(mode="nearest") to (OH, OW): x (BC, H, W) -> y (BC, OH, OW).
+ * @param {GpuBridge} g @param {{x: number, y: number, BC: number, H: number, W: number, OH: number, OW: number}} a
+ */
+export function resize_nearest(g, a) {
+    const {x, y, BC, H, W, OH, OW} = a;
+    const n = BC * OH * OW;
+    // ATen: scale = (float)in / out, one float division, correctly rounded here in double then to f32.
+    const uniforms = {H, W, OH, OW, scale_h: Math.fround(H / OH), scale_w: Math.fround(W / OW), n};
+    g.dispatch('resize_nearest', {bindings: {x, y}, uniforms, workgroups: groups1d(n)});
+}
+
+/**
+ * Local positional lambda: QW = w^T Q per (b, h) (gemm_tiled into scratch), then the r x r gather.
+ * q (B, heads, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> y (B, heads, vdim, H*W).
+ * @param {GpuBridge} g
+ * @param {{q: number, v: number, w: number, bias: number, y: number, B: number, heads: number,
+ *          kdim: number, vdim: number, H: number, W: number, r: number}} a
+ */
+export function lambda_local_position(g, a) {
+    const {q, v, w, bias, y, B, heads, kdim, vdim, H, W, r} = a;
+    check(r % 2 === 1 && r <= 15, `lambda_local_position: r = ${r} must be odd and <= 15 (halo tile size)`);
+    const N = H * W;
+    const rr = r * r;
+    const qw = g.scratch('lambda_local.qw', B * heads * rr * N * g.elemBytes(), g.dtype);
+    // QW[z] (rr, N) = A (rr, k) * Q[z] (k, N), A(t, k) = w[k*rr + t], broadcast over z = b*heads + h.
+    dispatchTiled(g, 'gemm_tiled', rr, N, B * heads, {
+        bindings: {a: w, b: q, bias: g.dummyId, c: qw},
+        uniforms: {M: rr, N, K: kdim, a_sm: 1, a_sk: rr, a_sz: 0, b_sk: N, b_sn: 1, b_sz: kdim * N, alpha: 1},
+        constants: {ACT: 0, BIAS: 0},
+    });
+    const tilesX = Math.ceil(W / 16);
+    g.dispatch('lambda_local_position', {
+        bindings: {qw, q, bias, v, y},
+        uniforms: {heads, kdim, vdim, H, W, r, tiles_x: tilesX},
+        workgroups: [tilesX * Math.ceil(H / 16), Math.ceil(vdim / 4), B * heads],
+    });
+}
+
+/**
+ * Global cross positional lambda: q (B, heads, k, N), v (B, vdim, L), e (N, L, k) -> y (B, heads, vdim, N).
+ * @param {GpuBridge} g
+ * @param {{q: number, v: number, e: number, y: number, B: number, heads: number, kdim: number,
+ *          vdim: number, N: number, L: number}} a
+ */
+export function lambda_global_position(g, a) {
+    const {q, v, e, y, B, heads, kdim, vdim, N, L} = a;
+    g.dispatch('lambda_global_position', {
+        bindings: {q, v, e, y}, uniforms: {heads, kdim, vdim, N, L},
+        workgroups: [Math.ceil(N / 64), B * heads, Math.ceil(vdim / 16)],
+    });
+}

@@ -1,0 +1,126 @@
+// bench_kernels.mjs: time the WGSL kernels at the model's real sizes (512x512 image, 64x64 latent,
+// CFG batch 2) and print time, FLOP count and achieved GFLOP/s (or GB/s for memory-bound ops).
+// For a real GPU (SwiftShader would take hours):
+//   node tests/webgpu/bench_kernels.mjs [filter]      env MOEBIUS_DAWN_FEATURES as in test_kernels.mjs
+// Each case is recorded `iters` times into one batch and timed from the host around g.sync()
+// after a warm-up run, for the f32 and (when shader-f16 exists) the f16 variants.
+
+import {create, globals} from 'webgpu';
+
+import {GpuBridge} from '../../src/backend/webgpu/bridge.js';
+import * as ops from '../../src/backend/webgpu/ops.js';
+
+Object.assign(globalThis, globals);
+
+const filter = process.argv[2] ?? '';
+const dawnFeatures = process.env.MOEBIUS_DAWN_FEATURES;
+const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=${dawnFeatures}`] : [])]);
+
+/** [name, flops, bytes moved (ideal), setup(g) -> run()] */
+const cases = [];
+for (const tile of ['large', 'small']) cases.push(
+    [`matmul 4096^3 (${tile} tile)`, 2 * 4096 ** 3, 0, (g) => {
+        const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
+        return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile});
+    }],
+    [`conv3x3 VAE 128->128 @512x512 (${tile})`, 2 * 128 * 128 * 9 * 512 * 512, 0, (g) => {
+        const x = g.createTensor(128 * 512 * 512), w = g.createTensor(128 * 128 * 9), b = g.createTensor(128);
+        const y = g.createTensor(128 * 512 * 512);
+        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 128, H: 512, W: 512, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile});
+    }],
+    [`conv3x3 VAE 512->512 @64x64 (${tile})`, 2 * 512 * 512 * 9 * 64 * 64, 0, (g) => {
+        const x = g.createTensor(512 * 64 * 64), w = g.createTensor(512 * 512 * 9), b = g.createTensor(512);
+        const y = g.createTensor(512 * 64 * 64);
+        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 512, H: 64, W: 64, Cout: 512, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile});
+    }],
+    [`conv1x1 UNet 320->800 @64x64 B=2 (${tile})`, 2 * 2 * 320 * 800 * 4096, 0, (g) => {
+        const x = g.createTensor(2 * 320 * 4096), w = g.createTensor(800 * 320), b = g.createTensor(800);
+        const y = g.createTensor(2 * 800 * 4096);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 320, H: 64, W: 64, Cout: 800, kh: 1, kw: 1, act: 1, tile});
+    }],
+    [`conv3x3 UNet 1280->1280 @16x16 B=2 (${tile})`, 2 * 2 * 1280 * 1280 * 9 * 256, 0, (g) => {
+        const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(1280 * 1280 * 9), b = g.createTensor(1280);
+        const y = g.createTensor(2 * 1280 * 256);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile});
+    }],
+);
+cases.push(
+    ['depthwise 3x3 800ch @64x64 B=2', 2 * 2 * 800 * 9 * 4096, 2 * 2 * 800 * 4096, (g) => {
+        const x = g.createTensor(2 * 800 * 4096), w = g.createTensor(800 * 9), b = g.createTensor(800);
+        const y = g.createTensor(2 * 800 * 4096);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 800, H: 64, W: 64, Cout: 800, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 800});
+    }],
+    ['group_norm 128ch @512x512 G=32 silu', 0, 2 * 128 * 512 * 512 + 2 * 128 * 512 * 512, (g) => {
+        const n = 128 * 512 * 512;
+        const x = g.createTensor(n), gamma = g.createTensor(128), beta = g.createTensor(128), y = g.createTensor(n);
+        return () => ops.group_norm(g, {x, gamma, beta, y, B: 1, C: 128, S: 512 * 512, groups: 32, eps: 1e-6, act: 1});
+    }],
+    ['layer_norm_channels 320ch @64x64 B=2', 0, 2 * 2 * 320 * 4096, (g) => {
+        const n = 2 * 320 * 4096;
+        const x = g.createTensor(n), gamma = g.createTensor(320), beta = g.createTensor(320), y = g.createTensor(n);
+        return () => ops.layer_norm_channels(g, {x, gamma, beta, y, B: 2, C: 320, S: 4096, eps: 1e-5});
+    }],
+    ['softmax 2x16 rows x 4096', 0, 2 * 32 * 4096, (g) => {
+        const x = g.createTensor(32 * 4096), y = g.createTensor(32 * 4096);
+        return () => ops.softmax(g, {x, y, rows: 32, L: 4096});
+    }],
+    ['add (2,320,64,64) + (2,320,1,1)', 0, 2 * 2 * 320 * 4096, (g) => {
+        const n = 2 * 320 * 4096;
+        const a = g.createTensor(n), b = g.createTensor(640), y = g.createTensor(n);
+        return () => ops.add(g, {a, b, y, B: 2, C: 320, S: 4096, bCount: 640});
+    }],
+    // The model's lambdas at the three UNet levels (full config: heads 8, k = v = C/8, L = 10).
+    ...[[320, 64], [640, 32], [1280, 16]].flatMap(([C, side]) => {
+        const heads = 8, kd = C / 8, vd = C / 8, N = side * side, L = 10, B = 2;
+        return [
+            [`lambda_local r=15 B=2 h=8 k=v=${kd} @${side}x${side}`, 2 * B * heads * N * 225 * (kd + vd), 0, (g) => {
+                const q = g.createTensor(B * heads * kd * N), v = g.createTensor(B * vd * N);
+                const w = g.createTensor(kd * 225), bias = g.createTensor(kd), y = g.createTensor(B * heads * vd * N);
+                return () => ops.lambda_local_position(g, {q, v, w, bias, y, B, heads, kdim: kd, vdim: vd, H: side, W: side, r: 15});
+            }],
+            [`lambda_global B=2 h=8 k=v=${kd} N=${N} L=10`, 2 * B * heads * N * L * (kd + vd), 0, (g) => {
+                const q = g.createTensor(B * heads * kd * N), v = g.createTensor(B * vd * L), e = g.createTensor(N * L * kd);
+                const y = g.createTensor(B * heads * vd * N);
+                return () => ops.lambda_global_position(g, {q, v, e, y, B, heads, kdim: kd, vdim: vd, N, L});
+            }],
+        ];
+    }),
+);
+
+async function bench(g) {
+    for (const [name, flops, elems, setup] of cases) {
+        if (!name.includes(filter)) continue;
+        const run = setup(g);
+        run();
+        await g.sync();  // warm-up: pipeline compile + first touch
+        let iters = 1;
+        let ms = 0, encodeMs = 0, dispatches = 0;
+        for (;;) {  // grow the batch until it takes >= 200 ms
+            const d0 = g.stats.dispatches;
+            const t0 = performance.now();
+            for (let i = 0; i < iters; i++) run();
+            encodeMs = performance.now() - t0;
+            dispatches = g.stats.dispatches - d0;
+            await g.sync();
+            ms = performance.now() - t0;
+            if (ms >= 200 || iters >= 1000) break;
+            iters *= Math.min(10, Math.max(2, Math.ceil(200 / Math.max(ms, 1))));
+        }
+        const per = ms / iters;
+        // flops / ms / 1e9 = TFLOP/s; bytes / ms / 1e6 = GB/s
+        const rate = flops ? `${(flops / per / 1e9).toFixed(2).padStart(6)} TFLOP/s (${(flops / 1e9).toFixed(2)} GFLOP)`
+                           : `${(elems * g.elemBytes() / per / 1e6).toFixed(0).padStart(6)} GB/s (ideal traffic)`;
+        console.log(`${g.dtype} ${name.padEnd(44)} ${per.toFixed(3).padStart(8)} ms  ${rate}` +
+                    `  [${iters} iters, host encode ${(1000 * encodeMs / dispatches).toFixed(1)} us/dispatch]`);
+    }
+}
+
+const g = await GpuBridge.create(gpu, {preferF16: false});
+const d = g.describe();
+console.log(`adapter: ${d.adapter.vendor} ${d.adapter.architecture} ${d.adapter.device} ${d.adapter.description}`);
+console.log(`features: ${JSON.stringify(d.features)}`);
+await bench(g);
+const g16 = await GpuBridge.create(gpu, {preferF16: true});
+if (g16.dtype === 'f16') await bench(g16);
+else console.log('no shader-f16: f16 variants not benchmarked');
+process.exit(0);

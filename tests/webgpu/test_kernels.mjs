@@ -1,0 +1,538 @@
+// test_kernels.mjs: every WGSL kernel (through ops.js, as the C++ backend will call it) against the
+// double-precision references in reference.mjs, on small random shapes that are deliberately not
+// multiples of the tiles; plus grid folding, limit checks and the typed error paths.
+//
+//   npm run test:webgpu          (or: node tests/webgpu/test_kernels.mjs [filter])
+//
+// Runs on any WebGPU adapter Dawn finds; on a machine without a GPU set
+// VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (Debian package chromium) and
+// XDG_RUNTIME_DIR=/tmp. MOEBIUS_WEBGPU_F16=1 also runs every case with f16 storage when the
+// adapter has shader-f16 (not SwiftShader; on NVIDIA with
+// MOEBIUS_DAWN_FEATURES=allow_unsafe_apis,vulkan_enable_f16_on_nvidia). Exit code 1 on any failure.
+//
+// Tolerance: float32 results are compared with the forward error bound of float32 accumulation,
+//   |got - ref| <= (terms + SLACK) * u * mag + SLACK * u * |ref|,   u = 2^-24 (f32 unit roundoff),
+// with terms / mag from the reference (longest sum, sum of |summands|); SLACK = 16 ulp covers the
+// few non-summation roundings (alpha, bias, eps, division) and WGSL's exp / division accuracy
+// (3 + 2|x| and 2.5 ulp) inside SiLU and softmax. Copies and gathers have mag = 0: bit-exact.
+// With f16 storage, F16_ROUNDINGS * 2^-11 * (mag + |ref|) is added for the f16 roundings.
+
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+import {create, globals} from 'webgpu';
+
+import {DeviceLostError, GpuBridge, GpuError, LimitError, NoAdapterError, OutOfMemoryError, f16BitsToF32,
+        f32ToF16Bits} from '../../src/backend/webgpu/bridge.js';
+import * as ops from '../../src/backend/webgpu/ops.js';
+import * as ref from './reference.mjs';
+
+Object.assign(globalThis, globals);
+
+const SLACK = 16;
+// f16 storage: inputs are rounded to f16 before the reference sees them, so the extra error is the
+// rounding of the output and of at most one f16 intermediate (the lambda QW scratch), 2^-11
+// relative each, or 2^-25 absolute below f16's normal range (subnormal spacing 2^-24); 4 leaves room
+// for the propagation of the intermediate through the remaining sum.
+const F16_ROUNDINGS = 4;
+const filter = process.argv[2] ?? '';
+let failures = 0;
+let count = 0;
+
+// ------------------------------------------------------------------ helpers
+
+/** Deterministic uniform floats in [lo, hi) (mulberry32), as float32. */
+function rand(n, seed, lo = -1, hi = 1) {
+    let s = seed >>> 0;
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+        s = (s + 0x6d2b79f5) >>> 0;
+        let t = s;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+    }
+    return out;
+}
+
+/** Rounds through f16 when the bridge stores f16, so the reference sees what the GPU sees. */
+function quant(g, a) {
+    if (g.dtype !== 'f16') return a;
+    return Float32Array.from(a, (v) => f16BitsToF32(f32ToF16Bits(v)));
+}
+
+function upload(g, a) {
+    const id = g.createTensor(a.length);
+    g.writeF32(id, a);
+    return id;
+}
+
+function report(name, ok, detail) {
+    count++;
+    if (!ok) failures++;
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${name.padEnd(58)} ${detail}`);
+}
+
+/** Compares a GPU result with a reference {out, mag, terms}. */
+function compare(g, name, got, r) {
+    const f16 = g.dtype === 'f16';
+    if (f16) name = `[f16] ${name}`;
+    const u = 2 ** -24;
+    if (got.length !== r.out.length) {
+        report(name, false, `length ${got.length} != ${r.out.length}`);
+        return;
+    }
+    let maxErr = 0, maxRatio = 0, worst = -1, bad = 0;
+    for (let i = 0; i < got.length; i++) {
+        const err = Math.abs(got[i] - r.out[i]);
+        let tol = (r.terms + SLACK) * u * r.mag[i] + SLACK * u * Math.abs(r.out[i]);
+        if (f16) tol += F16_ROUNDINGS * (2 ** -11 * (r.mag[i] + Math.abs(r.out[i])) + 2 ** -25);
+        if (!(err <= tol)) { bad++; if (worst < 0) worst = i; }
+        maxErr = Math.max(maxErr, err);
+        if (tol > 0) maxRatio = Math.max(maxRatio, err / tol);
+        else if (err > 0) maxRatio = Infinity;
+    }
+    let detail = `max|err| ${maxErr.toExponential(2)}  err/tol ${maxRatio.toFixed(3)}`;
+    if (bad) detail += `  ${bad} bad, first [${worst}] got ${got[worst]} want ${r.out[worst]}`;
+    report(name, bad === 0, detail);
+}
+
+async function expectThrows(name, fn, cls, kind) {
+    try {
+        await fn();
+        report(name, false, `no error thrown (wanted ${cls.name})`);
+    } catch (e) {
+        const ok = e instanceof cls && (!kind || e.kind === kind);
+        report(name, ok, ok ? `${e.name} (${e.kind}): ${e.message.slice(0, 60)}` : `wrong error: ${e?.name}: ${e?.message}`);
+    }
+}
+
+// ------------------------------------------------------------------ op cases
+
+/** Each case: [name, async (g) => void]; names are filtered by argv[2]. */
+const cases = [];
+const kase = (name, fn) => cases.push([name, fn]);
+
+for (const s of [
+    {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, alpha: 0.7},
+    {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, ta: true},
+    {Ba: 2, Bb: 2, M: 37, N: 19, K: 23, tb: true, alpha: -1.5},
+    {Ba: 2, Bb: 2, M: 37, N: 19, K: 23, ta: true, tb: true},
+    {Ba: 1, Bb: 3, M: 70, N: 130, K: 40, alpha: 0.125},
+    {Ba: 4, Bb: 1, M: 65, N: 66, K: 17, tb: true},
+    {Ba: 1, Bb: 1, M: 1, N: 1, K: 1},
+    {Ba: 1, Bb: 1, M: 130, N: 260, K: 9},
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}])) {
+    kase(`matmul ${JSON.stringify(s)}`, async (g) => {
+        const a = quant(g, rand(s.Ba * s.M * s.K, 1)), b = quant(g, rand(s.Bb * s.K * s.N, 2));
+        const y = g.createTensor(Math.max(s.Ba, s.Bb) * s.M * s.N);
+        ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, ...s});
+        compare(g, `matmul ${JSON.stringify(s)}`, await g.readF32(y), ref.matmul(a, b, s));
+    });
+}
+
+for (const s of [
+    {rows: 37, K: 23, N: 19, bias: true, act: 1},
+    {rows: 37, K: 23, N: 19, bias: false, act: 0},
+    {rows: 130, K: 70, N: 67, bias: true, act: 2},
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}])) {
+    const name = `linear ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const x = quant(g, rand(s.rows * s.K, 3)), w = quant(g, rand(s.N * s.K, 4));
+        const b = s.bias ? quant(g, rand(s.N, 5)) : null;
+        const y = g.createTensor(s.rows * s.N);
+        ops.linear(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, ...s});
+        compare(g, name, await g.readF32(y), ref.linear(x, w, b, s));
+    });
+}
+
+for (const s of [
+    {B: 2, Cin: 5, H: 7, W: 9, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1},
+    {B: 2, Cin: 5, H: 7, W: 9, Cout: 6, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true},  // VAE downsample pad
+    {B: 1, Cin: 4, H: 9, W: 9, Cout: 67, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: false, act: 2},
+    {B: 2, Cin: 6, H: 7, W: 9, Cout: 4, kh: 5, kw: 3, pad: [2, 0, 1, 2], groups: 2, bias: true},
+    {B: 2, Cin: 5, H: 7, W: 9, Cout: 70, kh: 1, kw: 1, bias: true, act: 1},                       // gemm path
+    {B: 2, Cin: 5, H: 7, W: 9, Cout: 3, kh: 1, kw: 1, stride: 2, bias: true},                     // strided 1x1
+    {B: 2, Cin: 6, H: 7, W: 9, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 6, bias: true, act: 1},  // depthwise
+    {B: 1, Cin: 5, H: 11, W: 10, Cout: 5, kh: 7, kw: 7, pad: [3, 3, 3, 3], groups: 5, bias: true},
+    {B: 2, Cin: 3, H: 7, W: 9, Cout: 3, kh: 3, kw: 3, stride: 2, pad: [0, 1, 1, 0], groups: 3, bias: false},
+    {B: 1, Cin: 3, H: 13, W: 12, Cout: 130, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // > one large tile
+].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'}]))) {
+    const name = `conv2d ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const groups = s.groups ?? 1;
+        const x = quant(g, rand(s.B * s.Cin * s.H * s.W, 6));
+        const w = quant(g, rand(s.Cout * (s.Cin / groups) * s.kh * s.kw, 7));
+        const b = s.bias ? quant(g, rand(s.Cout, 8)) : null;
+        const r = ref.conv2d(x, w, b, s);
+        const y = g.createTensor(s.B * s.Cout * r.Ho * r.Wo);
+        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, ...s});
+        if (shape.Ho !== r.Ho || shape.Wo !== r.Wo) report(name, false, `shape ${shape.Ho}x${shape.Wo} != ${r.Ho}x${r.Wo}`);
+        else compare(g, name, await g.readF32(y), r);
+    });
+}
+
+// The kernel sums blockwise (group_norm.wgsl): per thread at most ceil(min(count, 8192)/256)
+// elements, an 8-level tree, per thread ceil(P/256) chunk merges and another 8-level tree, so the
+// float32 error bound has that many terms instead of count (which would hide real bugs at large
+// counts), + 8 for the mean / variance / rstd / affine roundings.
+const groupNormTerms = (count) => Math.ceil(Math.min(count, 8192) / 256) + Math.ceil(count / 8192 / 256) + 16 + 8;
+
+for (const s of [
+    {B: 2, C: 6, S: 63, groups: 3, eps: 1e-6, act: 1},
+    {B: 1, C: 12, S: 300, groups: 4, eps: 1e-5, shift: 3},
+    {B: 3, C: 5, S: 1, groups: 5, eps: 1e-5},
+    {B: 2, C: 4, S: 9000, groups: 2, eps: 1e-6, shift: 2, act: 1},  // 18000 per group: 3 chunks, the last partial
+]) {
+    const name = `group_norm ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const x = quant(g, rand(s.B * s.C * s.S, 9, -1 + (s.shift ?? 0), 1 + (s.shift ?? 0)));
+        const gamma = quant(g, rand(s.C, 10, 0.5, 1.5)), beta = quant(g, rand(s.C, 11));
+        const y = g.createTensor(x.length);
+        ops.group_norm(g, {x: upload(g, x), gamma: upload(g, gamma), beta: upload(g, beta), y, ...s});
+        compare(g, name, await g.readF32(y), {...ref.groupNorm(x, gamma, beta, s), terms: groupNormTerms(s.C / s.groups * s.S)});
+    });
+}
+
+for (const s of [{B: 2, C: 13, S: 63, eps: 1e-5}, {B: 1, C: 37, S: 300, eps: 1e-6}, {B: 3, C: 5, S: 7, eps: 1e-5}]) {
+    const name = `layer_norm_channels ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const x = quant(g, rand(s.B * s.C * s.S, 12, 1, 3));
+        const gamma = quant(g, rand(s.C, 13, 0.5, 1.5)), beta = quant(g, rand(s.C, 14));
+        const y = g.createTensor(x.length);
+        ops.layer_norm_channels(g, {x: upload(g, x), gamma: upload(g, gamma), beta: upload(g, beta), y, ...s});
+        compare(g, name, await g.readF32(y), ref.layerNormChannels(x, gamma, beta, s));
+    });
+}
+
+// The kernel's row sum is blockwise too (ceil(L/256) per thread, then an 8-level tree), so the
+// reference's L summation terms become ceil(L/256) + 8.
+function softmaxRef(x, s) {
+    const r = ref.softmax(x, s);
+    return {...r, terms: r.terms - s.L + Math.ceil(s.L / 256) + 8};
+}
+
+for (const s of [{rows: 5, L: 37}, {rows: 3, L: 1000}, {rows: 300, L: 10}]) {
+    const name = `softmax ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const x = quant(g, rand(s.rows * s.L, 15, -4, 4));
+        const y = g.createTensor(x.length);
+        ops.softmax(g, {x: upload(g, x), y, ...s});
+        compare(g, name, await g.readF32(y), softmaxRef(x, s));
+    });
+}
+
+for (const act of [0, 1, 2]) {
+    const name = `act ${['none', 'silu', 'relu'][act]} n=1000`;
+    kase(name, async (g) => {
+        const x = quant(g, rand(1000, 16, -10, 10));
+        x[0] = -100; x[1] = 100;  // exp overflow side of SiLU
+        const y = g.createTensor(x.length);
+        ops.act(g, {x: upload(g, x), y, n: x.length, act});
+        compare(g, name, await g.readF32(y), ref.act(x, act));
+    });
+}
+
+for (const [label, bShape] of [['same', 'same'], ['(B,C,1,1)', 'bc'], ['(1,C,1,1)', 'c']]) {
+    const name = `add b ${label} (2,5,7,9)`;
+    kase(name, async (g) => {
+        const B = 2, C = 5, S = 63;
+        const a = quant(g, rand(B * C * S, 17));
+        const b = quant(g, rand(bShape === 'same' ? B * C * S : bShape === 'bc' ? B * C : C, 18));
+        const y = g.createTensor(a.length);
+        ops.add(g, {a: upload(g, a), b: upload(g, b), y, B, C, S, bCount: b.length});
+        compare(g, name, await g.readF32(y), ref.add(a, b, {B, C, S}));
+    });
+}
+
+kase('axpby n=1001', async (g) => {
+    const a = quant(g, rand(1001, 19)), b = quant(g, rand(1001, 20));
+    const y = g.createTensor(a.length);
+    ops.axpby(g, {alpha: 0.3, a: upload(g, a), beta: -1.7, b: upload(g, b), y, n: a.length});
+    compare(g, 'axpby n=1001', await g.readF32(y), ref.axpby(0.3, a, -1.7, b));
+});
+
+kase('glu_silu (2,2*5,7,9)', async (g) => {
+    const s = {B: 2, C: 5, S: 63};
+    const x = quant(g, rand(s.B * 2 * s.C * s.S, 21, -5, 5));
+    const y = g.createTensor(s.B * s.C * s.S);
+    ops.glu_silu(g, {x: upload(g, x), y, ...s});
+    compare(g, 'glu_silu (2,2*5,7,9)', await g.readF32(y), ref.gluSilu(x, s));
+});
+
+kase('cfg_combine (2*2,3,5,7) g=2.5', async (g) => {
+    const x = quant(g, rand(4 * 105, 22));
+    const y = g.createTensor(2 * 105);
+    ops.cfg_combine(g, {x: upload(g, x), y, n: 2 * 105, guidance: 2.5});
+    compare(g, 'cfg_combine (2*2,3,5,7) g=2.5', await g.readF32(y), ref.cfgCombine(x, 2.5));
+});
+
+kase('concat_channels (2,3,7,9)+(2,5,7,9)', async (g) => {
+    const s = {B: 2, Ca: 3, Cb: 5, S: 63};
+    const a = quant(g, rand(s.B * s.Ca * s.S, 23)), b = quant(g, rand(s.B * s.Cb * s.S, 24));
+    const y = g.createTensor(s.B * (s.Ca + s.Cb) * s.S);
+    ops.concat_channels(g, {a: upload(g, a), b: upload(g, b), y, ...s});
+    compare(g, 'concat_channels (2,3,7,9)+(2,5,7,9)', await g.readF32(y), ref.concatChannels(a, b, s));
+});
+
+kase('slice_batch [1:3] of (4,3,5,7) + concat_batch', async (g) => {
+    const per = 105;
+    const x = quant(g, rand(4 * per, 25));
+    const xs = upload(g, x);
+    const y = g.createTensor(2 * per);
+    ops.slice_batch(g, {x: xs, y, start: 1, count: 2, per});
+    const want = x.slice(per, 3 * per);
+    compare(g, 'slice_batch [1:3] of (4,3,5,7)', await g.readF32(y),
+            {out: Float64Array.from(want), mag: new Float64Array(want.length), terms: 0});
+    const z = g.createTensor(6 * per);
+    ops.concat_batch(g, {a: xs, b: y, y: z, na: 4 * per, nb: 2 * per});
+    const cat = new Float64Array(6 * per);
+    cat.set(x);
+    cat.set(want, 4 * per);
+    compare(g, 'concat_batch (4,..)+(2,..)', await g.readF32(z), {out: cat, mag: new Float64Array(cat.length), terms: 0});
+});
+
+kase('transpose12 (3,37,19)', async (g) => {
+    const s = {B: 3, M: 37, N: 19};
+    const x = quant(g, rand(s.B * s.M * s.N, 26));
+    const y = g.createTensor(x.length);
+    ops.transpose12(g, {x: upload(g, x), y, ...s});
+    compare(g, 'transpose12 (3,37,19)', await g.readF32(y), ref.transpose12(x, s));
+});
+
+kase('upsample_nearest2x (2,3,7,9)', async (g) => {
+    const s = {BC: 6, H: 7, W: 9};
+    const x = quant(g, rand(s.BC * s.H * s.W, 27));
+    const y = g.createTensor(4 * x.length);
+    ops.upsample_nearest2x(g, {x: upload(g, x), y, ...s});
+    compare(g, 'upsample_nearest2x (2,3,7,9)', await g.readF32(y), ref.upsampleNearest2x(x, s));
+});
+
+for (const s of [
+    {BC: 2, H: 7, W: 9, OH: 3, OW: 4},
+    {BC: 1, H: 10, W: 10, OH: 7, OW: 13},
+    {BC: 1, H: 5, W: 6, OH: 10, OW: 12},
+    {BC: 1, H: 512, W: 512, OH: 64, OW: 64},  // the mask -> latent resize of the pipeline
+    {BC: 1, H: 64, W: 64, OH: 27, OW: 41},
+]) {
+    const name = `resize_nearest ${s.BC}x${s.H}x${s.W} -> ${s.OH}x${s.OW}`;
+    kase(name, async (g) => {
+        const x = quant(g, rand(s.BC * s.H * s.W, 28));
+        const y = g.createTensor(s.BC * s.OH * s.OW);
+        ops.resize_nearest(g, {x: upload(g, x), y, ...s});
+        compare(g, name, await g.readF32(y), ref.resizeNearest(x, s));
+    });
+}
+
+for (const s of [
+    {B: 2, heads: 3, kdim: 4, vdim: 5, H: 7, W: 9, r: 3},
+    {B: 1, heads: 2, kdim: 3, vdim: 4, H: 19, W: 21, r: 5},
+    {B: 1, heads: 2, kdim: 3, vdim: 6, H: 17, W: 18, r: 15},  // the model's r
+    {B: 1, heads: 2, kdim: 40, vdim: 5, H: 9, W: 11, r: 15},  // the model's k at level 0
+]) {
+    const name = `lambda_local_position ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const N = s.H * s.W;
+        const q = quant(g, rand(s.B * s.heads * s.kdim * N, 29)), v = quant(g, rand(s.B * s.vdim * N, 30));
+        const w = quant(g, rand(s.kdim * s.r * s.r, 31)), bias = quant(g, rand(s.kdim, 32));
+        const y = g.createTensor(s.B * s.heads * s.vdim * N);
+        ops.lambda_local_position(g, {q: upload(g, q), v: upload(g, v), w: upload(g, w), bias: upload(g, bias), y, ...s});
+        compare(g, name, await g.readF32(y), ref.lambdaLocalPosition(q, v, w, bias, s));
+    });
+}
+
+for (const s of [
+    {B: 2, heads: 2, kdim: 5, vdim: 11, N: 70, L: 10},
+    {B: 1, heads: 3, kdim: 8, vdim: 9, N: 33, L: 70},
+    {B: 2, heads: 2, kdim: 40, vdim: 37, N: 100, L: 10},  // the model's k at level 0 (k = 40..160, L = 10)
+]) {
+    const name = `lambda_global_position ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const q = quant(g, rand(s.B * s.heads * s.kdim * s.N, 33)), v = quant(g, rand(s.B * s.vdim * s.L, 34));
+        const e = quant(g, rand(s.N * s.L * s.kdim, 35));
+        const y = g.createTensor(s.B * s.heads * s.vdim * s.N);
+        ops.lambda_global_position(g, {q: upload(g, q), v: upload(g, v), e: upload(g, e), y, ...s});
+        compare(g, name, await g.readF32(y), ref.lambdaGlobalPosition(q, v, e, s));
+    });
+}
+
+// ------------------------------------------------------------------ grids, limits, errors
+
+/** Cases run on a bridge whose per-dimension grid limit is 3, so 1-D grids fold into x/y/z. */
+async function foldingCases(device) {
+    const g = await GpuBridge.create(device, {maxWorkgroupsPerDim: 3, maxStorageBindingBytes: 64 * 1024});
+    const x = rand(5000, 40, -4, 4);
+    const y = g.createTensor(x.length);
+    ops.act(g, {x: upload(g, x), y, n: x.length, act: 1});
+    compare(g, 'folded grid: act n=5000 (20 wg -> 3x3x3)', await g.readF32(y), ref.act(x, 1));
+
+    const s = {B: 2, C: 8, S: 40, groups: 4, eps: 1e-5, act: 0};
+    const xg = rand(s.B * s.C * s.S, 41), gamma = rand(s.C, 42), beta = rand(s.C, 43);
+    const yg = g.createTensor(xg.length);
+    ops.group_norm(g, {x: upload(g, xg), gamma: upload(g, gamma), beta: upload(g, beta), y: yg, ...s});
+    compare(g, 'folded grid: group_norm 8 groups', await g.readF32(yg),
+            {...ref.groupNorm(xg, gamma, beta, s), terms: groupNormTerms(s.C / s.groups * s.S)});
+
+    const xs = rand(13 * 7, 44);
+    const ys = g.createTensor(xs.length);
+    ops.softmax(g, {x: upload(g, xs), y: ys, rows: 13, L: 7});
+    compare(g, 'folded grid: softmax 13 rows', await g.readF32(ys), softmaxRef(xs, {rows: 13, L: 7}));
+
+    await expectThrows('limit: 3-D grid beyond maxComputeWorkgroupsPerDimension', () => {
+        const a = g.createTensor(4 * 300), c = g.createTensor(4 * 300);
+        ops.matmul(g, {a, b: a, y: c, Ba: 1, Bb: 1, M: 4, K: 1, N: 300});
+    }, LimitError, 'limit');
+    await expectThrows('limit: binding beyond maxStorageBufferBindingSize', () => {
+        const big = g.createTensor(20000);
+        ops.act(g, {x: big, y: big, n: 16, act: 0});
+    }, LimitError, 'limit');
+    await g.sync();
+}
+
+/** A real dispatch of more than 65535 workgroups (folded by the real limit). */
+async function bigGridCase(g) {
+    const n = 65536 * 256 + 777;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = ((i * 7919) % 2001) / 100 - 10;
+    const y = g.createTensor(n);
+    ops.act(g, {x: upload(g, x), y, n, act: 2});
+    const got = await g.readF32(y);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (got[i] !== Math.max(x[i], 0)) bad++;
+    report(`big grid: relu n=${n} (${Math.ceil(n / 256)} workgroups)`, bad === 0, `${bad} mismatches`);
+    g.destroyBuffer(y);
+}
+
+/** The bridge must keep the GPU object it was made from alive (npm webgpu crashes otherwise). */
+async function gcCase() {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    const gt = await GpuBridge.create(create(['backend=vulkan']));  // no other reference to the GPU
+    for (let i = 0; i < 3; i++) { gc(); await new Promise((r) => setTimeout(r, 10)); }
+    const x = rand(300, 50);
+    const y = gt.createTensor(x.length);
+    ops.act(gt, {x: upload(gt, x), y, n: x.length, act: 2});
+    compare(gt, 'bridge keeps its GPU alive across gc()', await gt.readF32(y), ref.act(x, 2));
+    gt.destroy();
+}
+
+async function errorCases(gpu, g) {
+    await expectThrows('error: stub GPU without adapter -> NoAdapterError',
+                       () => GpuBridge.create({requestAdapter: async () => null}), NoAdapterError, 'no-adapter');
+    await expectThrows('error: no GPU object at all -> NoAdapterError',
+                       () => GpuBridge.create(undefined), NoAdapterError, 'no-adapter');
+    await expectThrows('error: buffer beyond maxBufferSize -> LimitError',
+                       () => g.createBuffer(g.limits.maxBufferSize + 4), LimitError, 'limit');
+    await expectThrows('error: unknown uniform field', () => g.dispatch('softmax_lastdim', {
+        bindings: {x: g.dummyId, y: g.dummyId}, uniforms: {rows: 1, Lx: 2}, workgroups: 1}), GpuError, 'usage');
+    await expectThrows('error: unknown binding name', () => g.dispatch('softmax_lastdim', {
+        bindings: {x: g.dummyId, out: g.dummyId}, uniforms: {rows: 1, L: 2}, workgroups: 1}), GpuError, 'usage');
+    if (!g.features.f16) {
+        await expectThrows('error: f16 kernel without shader-f16 -> unsupported', () => g.dispatch('elementwise', {
+            entry: 'act_main', bindings: {a: g.dummyId, y: g.dummyId}, uniforms: {n: 1}, workgroups: 1, dtype: 'f16'}),
+            GpuError, 'unsupported');
+    }
+    // The f16 variants are generated from the same source (compiled and tested where shader-f16 exists).
+    const f16ok = Object.keys(g.kernels).every((k) => {
+        const c = g.shaderCode(k, 'f16');
+        return c.startsWith('enable f16;') && /^alias T = f16;$/m.test(c) && !/^alias T = f32;$/m.test(c);
+    });
+    report('f16 variants generated for every kernel', f16ok, '');
+
+    // Out of memory, as WebGPU reports it (an error scope), simulated on a wrapped device.
+    const dev = await (await gpu.requestAdapter()).requestDevice();
+    let failNext = false;
+    const wrapped = new Proxy(dev, {get(t, p) {
+        if (p === 'popErrorScope') {
+            return () => t.popErrorScope().then((e) => {
+                if (failNext) { failNext = false; return {message: 'simulated: not enough memory'}; }
+                return e;
+            });
+        }
+        const v = Reflect.get(t, p, t);
+        return typeof v === 'function' ? v.bind(t) : v;
+    }});
+    const go = await GpuBridge.create(wrapped);
+    await go.sync();  // settle the scopes of the bridge's own startup buffers
+    failNext = true;
+    await expectThrows('error: out-of-memory scope -> OutOfMemoryError', () => go.createBufferChecked(1024),
+                       OutOfMemoryError, 'out-of-memory');
+    await expectThrows('error: bridge poisoned after out-of-memory', () => go.createTensor(4), OutOfMemoryError,
+                       'out-of-memory');
+
+    // Device loss: destroy the device under a bridge with pending work.
+    const dev2 = await (await gpu.requestAdapter()).requestDevice();
+    const gl = await GpuBridge.create(dev2);
+    const t = gl.createTensor(256);
+    ops.act(gl, {x: t, y: t, n: 256, act: 1});
+    dev2.destroy();
+    await expectThrows('error: device destroyed -> DeviceLostError on read', () => gl.readF32(t), DeviceLostError,
+                       'device-lost');
+    await expectThrows('error: later calls throw DeviceLostError', () => gl.createTensor(4), DeviceLostError, 'device-lost');
+}
+
+// ------------------------------------------------------------------ main
+
+const t0 = performance.now();
+// MOEBIUS_DAWN_FEATURES, e.g. allow_unsafe_apis,vulkan_enable_f16_on_nvidia (shader-f16 on NVIDIA).
+const dawnFeatures = process.env.MOEBIUS_DAWN_FEATURES;
+const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=${dawnFeatures}`] : [])]);
+const useF16 = process.env.MOEBIUS_WEBGPU_F16 === '1';
+const g = await GpuBridge.create(gpu, {preferF16: false});
+const d = g.describe();
+console.log(`adapter: ${d.adapter.vendor} ${d.adapter.architecture} ${d.adapter.device} ${d.adapter.description}`);
+console.log(`features: ${JSON.stringify(d.features)}`);
+console.log(`limits: ${JSON.stringify(d.limits)}`);
+
+// Compile every entry point first: shader errors come back with line numbers.
+const entries = Object.values(g.kernels).flatMap((k) => Object.keys(k.entries).map((entry) => ({kernel: k.name, entry})));
+const smallTile = {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4};  // as TILE_SMALL in ops.js
+entries.push({kernel: 'gemm_tiled', entry: 'main', defines: smallTile},
+             {kernel: 'conv2d_implicit_gemm', entry: 'main', defines: smallTile});
+try {
+    await g.compile(entries);
+    report(`compile ${entries.length} entry points (f32)`, true, '');
+} catch (e) {
+    report(`compile ${entries.length} entry points (f32)`, false, e.message);
+}
+
+const bridges = [g];
+if (useF16) {
+    const g16 = await GpuBridge.create(gpu, {preferF16: true});
+    if (g16.dtype === 'f16') {
+        try {
+            await g16.compile(entries.map((e) => ({...e, dtype: 'f16'})));
+            report(`compile ${entries.length} entry points (f16)`, true, '');
+        } catch (e) {
+            report(`compile ${entries.length} entry points (f16)`, false, e.message);
+        }
+        bridges.push(g16);
+    } else {
+        console.log('MOEBIUS_WEBGPU_F16=1 but the adapter has no shader-f16: f16 cases skipped');
+    }
+}
+
+for (const br of bridges) {
+    for (const [name, fn] of cases) {
+        if (!name.includes(filter)) continue;
+        try {
+            await fn(br);
+        } catch (e) {
+            report(`${br.dtype} ${name}`, false, `threw ${e?.name}: ${e?.message}`);
+        }
+    }
+}
+
+if (!filter || filter === 'grid') {
+    try { await foldingCases(g.device); } catch (e) { report('folding cases', false, `threw ${e?.name}: ${e?.message}`); }
+    try { await bigGridCase(g); } catch (e) { report('big grid', false, `threw ${e?.name}: ${e?.message}`); }
+    try { await gcCase(); } catch (e) { report('gc case', false, `threw ${e?.name}: ${e?.message}`); }
+}
+if (!filter || filter === 'error') {
+    try { await errorCases(gpu, g); } catch (e) { report('error cases', false, `threw ${e?.name}: ${e?.message}`); }
+}
+await g.sync();
+
+console.log(`\n${count - failures}/${count} passed in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
+            ` (${g.stats.dispatches} dispatches, ${g.stats.submits} submits on the main bridge)`);
+process.exit(failures ? 1 : 0);
