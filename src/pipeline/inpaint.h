@@ -1,0 +1,62 @@
+// The inpainting pipeline: upstream's RemovalSDXLPipeline_BatchMode at the model's native size
+// (`generate`), plus whole-image and crop-around-mask handling of any image size (`inpaint`).
+#pragma once
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "io/image.h"
+#include "io/model_file.h"
+#include "model/unet.h"
+#include "model/vae.h"
+#include "moebius.h"
+#include "pipeline/ddim.h"
+
+namespace moebius {
+
+struct InpaintOptions {
+    int steps = 20;             // upstream num_steps
+    float strength = 0.99f;     // upstream default: 19 of 20 steps, starting from the noised image latent
+    float guidance = 2.5f;      // upstream CLI --cfg default
+    uint64_t seed = 0;
+    float noise_offset = 0.0357f;
+    bool paste = true;          // upstream CLI --pst default
+    bool compensate = false;    // upstream --cps (factor 1.1)
+    moebius_mode mode = MOEBIUS_MODE_AUTO;
+    bool sample_latents = false;  // upstream samples the VAE posterior; the mean is the default here
+    std::vector<float> noise;     // (1,4,S,S) initial noise incl. offset; empty = from seed
+    // Called at each stage/step; return false to cancel (throws Error{Cancelled}).
+    std::function<bool(const moebius_progress&)> progress;
+    // Latents after each DDIM step (tests, previews).
+    std::function<void(int step, const Tensor& latents)> on_step;
+};
+
+class Inpainter {
+public:
+    Inpainter(const ModelWeights& weights, Backend& backend);
+
+    // Any size: validates, binarises the mask, picks whole/crop mode, pastes. Pixels outside the
+    // blurred mask are returned bit-identical. An empty mask returns the image without running the model.
+    Image inpaint(const Image& image, const Image& mask, const InpaintOptions& o);
+
+    // The model at its native size S×S (S = 8 × sample_size = 512): `rgb` S×S×3, `mask` S×S×1 binary
+    // (0/255). Returns the decoded image as uint8 RGB (upstream `_post_process` before resize/paste).
+    Image generate(const Image& rgb, const Image& mask, const InpaintOptions& o, int crop = 1, int crops = 1);
+
+    int native_size() const { return 8 * cfg_.unet.sample_size; }
+    const ModelConfig& config() const { return cfg_; }
+
+private:
+    Tensor initial_noise(const InpaintOptions& o) const;
+    void report(const InpaintOptions& o, moebius_progress p) const;
+
+    ModelConfig cfg_;
+    Backend& be_;
+    std::unique_ptr<UNet> unet_;
+    std::unique_ptr<Vae> vae_;
+    Ddim ddim_;
+    double t0_ = 0;  // start time of the current inpaint, for progress
+};
+
+}  // namespace moebius
