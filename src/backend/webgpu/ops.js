@@ -325,7 +325,6 @@ export function lambda_local_position(g, a) {
 export function lambda_global_position(g, a) {
     const {q, v, e, y, B, heads, kdim, vdim, N, L} = a;
     g.dispatch('lambda_global_position', {
-        bindings: {q, v, e, y}, uniforms: {heads, kdim, vdim, N, L},
-        workgroups: [Math.ceil(N / 64), B * heads, Math.ceil(vdim / 16)],
+        bindings: {q, v, e, y}, uniforms: {heads, kdim, vdim, N, L}, workgroups: [Math.ceil(N / 64), B * heads, 1],
     });
 }
