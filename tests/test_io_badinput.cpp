@@ -480,7 +480,7 @@ TEST(BadInput, VaeConfigDoesNotMatchWeights) {
     // A VAE folder without weights, and no folder at all.
     fs::remove(dir + "/diffusion_pytorch_model.safetensors");
     EXPECT_HAS(error_of([&] { load_vae_dir(dir); }), "no diffusion_pytorch_model.safetensors or .bin");
-    EXPECT_HAS(error_of([&] { load_model(test::fixture("tiny/removal_model.bin"), "", ""); }, ErrorKind::Invalid),
+    EXPECT_HAS(error_of([&] { load_model(test::fixture("tiny/removal_model.bin"), "", test::fixture("tiny/model_config.json")); }, ErrorKind::Invalid),
                "need a VAE folder");
 }
 

@@ -221,11 +221,14 @@ moebius_status moebius_model_info(const char* model_path, const char* vae_dir, c
         *out_text = nullptr;
         const std::string cfg = config_json ? config_json : "";
         ModelWeights w = load_model(model_path, vae_dir ? vae_dir : "", cfg);
+        // Learnt parameters, as PyTorch counts them (BatchNorm running statistics are buffers).
         auto count = [](const StateDict& sd, std::map<std::string, int64_t>& by_dtype) {
             int64_t n = 0;
             for (const auto& [name, t] : sd) {
-                n += t.numel();
                 by_dtype[dtype_name(t.dtype)] += t.numel();
+                if (!name.ends_with("running_mean") && !name.ends_with("running_var") &&
+                    !name.ends_with("num_batches_tracked"))
+                    n += t.numel();
             }
             return n;
         };

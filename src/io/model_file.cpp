@@ -125,13 +125,13 @@ ModelWeights load_model(const std::string& unet_path, const std::string& vae_dir
             w.config.unet = parse_unet_config(text, config_json);
         config_name = config_json;
     }
+    // The UNet file first: a missing or non-model file is the more useful error.
+    w.unet = load_state_dict_file(unet_path);
+    check_state_dict(w.unet, unet_param_table(w.config.unet), unet_path + " (UNet config: " + config_name + ")");
     MOEBIUS_CHECK(!vae_dir.empty(), ErrorKind::Invalid,
                   unet_path +
                       ": upstream weights need a VAE folder (diffusers AutoencoderKL: config.json + "
                       "diffusion_pytorch_model.safetensors or .bin)");
-
-    w.unet = load_state_dict_file(unet_path);
-    check_state_dict(w.unet, unet_param_table(w.config.unet), unet_path + " (UNet config: " + config_name + ")");
     VaeFiles v = load_vae_dir(vae_dir);
     w.config.vae = v.config;
     check_state_dict(v.weights, vae_param_table(v.config),
