@@ -309,12 +309,16 @@ std::vector<OpCase> all_cases() {
     c.push_back(linear({2, 10, 3072}, 77, true, Act::SiLU));
     c.push_back(linear({2, 7, 1, 20}, 9, false, Act::None));
     c.push_back(linear({1, 64}, 256, true, Act::ReLU));
+    c.push_back(linear({3, 20}, 1100, true, Act::SiLU));  // bias + act per column block
+    c.push_back(linear({1100, 20}, 7, true, Act::SiLU));  // per row block
     // matmul
     c.push_back(matmul(3, 3, 17, 23, 19, false, false, 1.0f));
     c.push_back(matmul(2, 2, 40, 4096, 40, false, true, 1.0f));
     c.push_back(matmul(1, 4, 9, 12, 11, true, false, 0.5f));
     c.push_back(matmul(4, 1, 9, 12, 11, true, true, 0.125f));
     c.push_back(matmul(2, 2, 33, 1, 31, false, false, 1.0f));
+    c.push_back(matmul(1, 1, 1100, 16, 37, true, false, 1.0f));  // cut into row blocks
+    c.push_back(matmul(2, 1, 20, 8, 1100, false, true, 2.0f));   // cut into column blocks
     // normalisation
     c.push_back(group_norm(2, 64, 9, 7, 32, 1e-5f, Act::None, 0));
     c.push_back(group_norm(1, 96, 16, 16, 32, 1e-6f, Act::SiLU, 0));
@@ -423,6 +427,7 @@ TEST(CpuOpsThreads, OneAndAllThreadsAgreeBitwise) {
     Rng rng;
     Vec x = rng.uniform(2 * 24 * 19 * 23), w = rng.uniform(32 * 24 * 9), b = rng.uniform(32);
     Vec q = rng.uniform(2 * 2 * 8 * 19 * 23), v = rng.uniform(2 * 8 * 19 * 23), lw = rng.uniform(8 * 25);
+    Vec big = rng.uniform(1200 * 24);
     auto run = [&](Backend& be) {
         Vec a = be.download(be.conv2d(be.upload({2, 24, 19, 23}, x), be.upload({32, 24, 3, 3}, w),
                                       be.upload({32}, b), Conv2dParams::same(3), Act::SiLU));
@@ -430,12 +435,15 @@ TEST(CpuOpsThreads, OneAndAllThreadsAgreeBitwise) {
                                           be.upload({24}, b.data() + 8), 8, 1e-5f, Act::SiLU));
         Vec d = be.download(be.lambda_local_position(be.upload({2, 2, 8, 19 * 23}, q), be.upload({2, 8, 19 * 23}, v),
                                                      be.upload({8, 25}, lw), be.upload({8}, b), 19, 23, 5));
-        a.insert(a.end(), c.begin(), c.end());
-        a.insert(a.end(), d.begin(), d.end());
+        // 1x1 conv and matmul: big enough to be cut into several GEMM tasks
+        Vec e = be.download(be.conv2d(be.upload({2, 24, 19, 23}, x), be.upload({1200, 24, 1, 1}, big),
+                                      Tensor{}, Conv2dParams{}, Act::SiLU));
+        Vec f = be.download(be.matmul(be.upload({2, 19 * 23, 24}, x), be.upload({1, 1200, 24}, big), false, true));
+        for (const Vec* v : {&c, &d, &e, &f}) a.insert(a.end(), v->begin(), v->end());
         return a;
     };
     Vec one = run(*make_cpu_backend(1));
-    Vec all = run(*make_cpu_backend(0));  // leaves OpenBLAS at all cores again, as the shared backend set it
+    Vec all = run(*make_cpu_backend(0));
     EXPECT_EQ(one, all);
 }
 
