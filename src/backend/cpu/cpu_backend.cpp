@@ -184,7 +184,7 @@ public:
         in(x, op, "x");
         const std::string shapes = "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) +
                                    ", beta " + shape_str(beta.shape()) + ", groups " + std::to_string(groups);
-        CHECK_SHAPE(x.ndim() >= 2 && groups >= 1 && x.dim(1) % groups == 0, op,
+        CHECK_SHAPE(x.ndim() >= 2 && groups >= 1 && x.dim(1) > 0 && x.dim(1) % groups == 0, op,
                     "x must be (B, C, ...) with C divisible by groups: " + shapes);
         const int64_t C = x.dim(1);
         CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
@@ -199,7 +199,7 @@ public:
         in(x, op, "x");
         const std::string shapes =
             "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " + shape_str(beta.shape());
-        CHECK_SHAPE(x.ndim() >= 2, op, "x must be (B, C, ...): " + shapes);
+        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) > 0, op, "x must be (B, C, ...): " + shapes);
         const int64_t C = x.dim(1);
         CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
         Tensor y = alloc(x.shape());

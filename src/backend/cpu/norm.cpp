@@ -60,7 +60,7 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* y,
     for (int64_t bg = 0; bg < B * groups; ++bg) {
         const float* xs = x + bg * n;
         // Shifted sums: mean = K + E[x-K], var = E[(x-K)^2] - E[x-K]^2.
-        const double K = xs[0];
+        const double K = n > 0 ? xs[0] : 0.0;
         double s1, s2;
         shifted_sums(xs, n, K, s1, s2);
         const double m1 = s1 / (double)n;
