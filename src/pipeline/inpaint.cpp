@@ -1,11 +1,11 @@
 #include "pipeline/inpaint.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "pipeline/crop.h"
 #include "pipeline/postprocess.h"
 #include "pipeline/resize.h"
 
@@ -20,31 +20,36 @@ double now_s() {
 
 // Upstream `_denoise_preprocess`: np.asarray(img) / 255. * 2 - 1 (float64), then cast to float32.
 std::vector<float> image_to_chw(const Image& rgb) {
-    const int n = rgb.width * rgb.height;
-    std::vector<float> out(3 * (size_t)n);
-    for (int i = 0; i < n; ++i)
-        for (int c = 0; c < 3; ++c) out[(size_t)c * n + i] = (float)(rgb.pixels[3 * (size_t)i + c] / 255. * 2 - 1);
+    const size_t n = (size_t)rgb.width * rgb.height;
+    std::vector<float> out(3 * n);
+    for (size_t i = 0; i < n; ++i)
+        for (int c = 0; c < 3; ++c) out[c * n + i] = (float)(rgb.pixels[3 * i + c] / 255. * 2 - 1);
     return out;
 }
 
 bool mask_is_empty(const Image& m) {
-    for (uint8_t v : m.pixels)
-        if (v) return false;
-    return true;
+    return std::all_of(m.pixels.begin(), m.pixels.end(), [](uint8_t v) { return v == 0; });
+}
+
+void check_options(const InpaintOptions& o) {
+    MOEBIUS_CHECK(o.steps >= 1 && o.steps <= 1000, ErrorKind::Invalid,
+                  "steps must be in 1..1000, got " + std::to_string(o.steps));
+    MOEBIUS_CHECK(o.strength > 0 && o.strength <= 1, ErrorKind::Invalid,
+                  "strength must be in (0, 1], got " + std::to_string(o.strength));
+    MOEBIUS_CHECK(std::isfinite(o.guidance) && std::isfinite(o.noise_offset), ErrorKind::Invalid,
+                  "guidance and noise offset must be finite numbers");
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Inpainter
 
 Inpainter::Inpainter(const ModelWeights& w, Backend& be)
     : cfg_(w.config),
       be_(be),
       unet_(std::make_unique<UNet>(w.config.unet, w.unet, be)),
       vae_(std::make_unique<Vae>(w.config.vae, w.vae, be)) {}
-
-void Inpainter::report(const InpaintOptions& o, moebius_progress p) const {
-    p.elapsed_s = now_s() - t0_;
-    if (o.progress && !o.progress(p)) fail(ErrorKind::Cancelled, "cancelled");
-}
 
 Tensor Inpainter::initial_noise(const InpaintOptions& o) const {
     const int S = cfg_.unet.sample_size, C = cfg_.vae.latent_channels;
@@ -58,137 +63,175 @@ Tensor Inpainter::initial_noise(const InpaintOptions& o) const {
     // Upstream: noise = randn_like(latents); noise += noise_offset * randn(B, C, 1, 1).
     Rng rng(o.seed);
     std::vector<float> noise = rng.normals(n);
-    std::vector<float> offset = rng.normals(C);
+    const std::vector<float> offset = rng.normals(C);
     for (int c = 0; c < C; ++c)
         for (int i = 0; i < S * S; ++i) noise[(size_t)c * S * S + i] += o.noise_offset * offset[c];
     return be_.upload({1, C, S, S}, noise);
 }
 
-Image Inpainter::generate(const Image& rgb, const Image& mask, const InpaintOptions& o, int crop, int crops) {
-    const int N = native_size(), S = cfg_.unet.sample_size, C = cfg_.vae.latent_channels;
+Image Inpainter::inpaint(const Image& image, const Image& mask, const InpaintOptions& o) {
+    const double t0 = now_s();
+    auto report = [&](moebius_progress p) {
+        p.elapsed_s = now_s() - t0;
+        if (o.progress && !o.progress(p)) fail(ErrorKind::Cancelled, "cancelled");
+    };
+    InpaintJob job(*this, image, mask, o);
+    for (int k = 0; k < job.crops(); ++k) {
+        report({MOEBIUS_STAGE_ENCODE, 0, 0, k + 1, job.crops(), 0});
+        const int steps = job.begin_crop(k);
+        for (int i = 0; i < steps; ++i) {
+            job.step(i);
+            report({MOEBIUS_STAGE_STEP, i + 1, steps, k + 1, job.crops(), 0});
+        }
+        report({MOEBIUS_STAGE_DECODE, steps, steps, k + 1, job.crops(), 0});
+        job.finish_crop(be_.download(job.decode()));
+    }
+    Image out = job.result();
+    report({MOEBIUS_STAGE_DONE, 0, 0, job.crops(), job.crops(), 0});
+    return out;
+}
+
+Image Inpainter::generate(const Image& rgb, const Image& mask, const InpaintOptions& o) {
+    const int N = native_size();
     MOEBIUS_CHECK(rgb.width == N && rgb.height == N && rgb.channels == 3 && mask.width == N && mask.height == N &&
                       mask.channels == 1,
                   ErrorKind::Internal, "generate: expects " + std::to_string(N) + "x" + std::to_string(N) + " inputs");
-    const std::vector<int> timesteps = ddim_.timesteps(o.steps, o.strength);
-    MOEBIUS_CHECK(!timesteps.empty(), ErrorKind::Invalid, "steps × strength leaves no denoising step");
-    const int steps = (int)timesteps.size();
-    report(o, {MOEBIUS_STAGE_ENCODE, 0, steps, crop, crops, 0});
-
-    // _denoise_preprocess / prepare_mask_and_masked_image: mask = (m/255 >= 0.5); masked = image * (1 - mask).
-    std::vector<float> image = image_to_chw(rgb), masked = image, mask_f((size_t)N * N);
-    for (size_t i = 0; i < mask_f.size(); ++i) {
-        mask_f[i] = mask.pixels[i] / 255. >= 0.5 ? 1.f : 0.f;
-        for (int c = 0; c < 3; ++c) masked[c * mask_f.size() + i] = image[c * mask_f.size() + i] * (1 - mask_f[i]);
-    }
-
-    // encode_clean_latents: both images through the VAE in one batch; latents × scaling_factor.
-    Tensor pair = be_.concat_batch(be_.upload({1, 3, N, N}, image), be_.upload({1, 3, N, N}, masked));
-    Tensor latents_pair;
-    if (o.sample_latents) {
-        std::vector<float> mom = be_.download(vae_->encode_moments(pair)), lat(2 * (size_t)C * S * S);
-        Rng rng(o.seed ^ 0x5EED5A3D1E5ull);
-        const size_t plane = (size_t)S * S;
-        for (int b = 0; b < 2; ++b)
-            for (size_t i = 0; i < (size_t)C * plane; ++i) {
-                const float mean = mom[(size_t)b * 2 * C * plane + i];
-                const float logvar = std::clamp(mom[(size_t)b * 2 * C * plane + C * plane + i], -30.f, 20.f);
-                lat[(size_t)b * C * plane + i] = mean + std::exp(0.5f * logvar) * (float)rng.normal();
-            }
-        latents_pair = be_.upload({2, C, S, S}, lat);
-    } else {
-        latents_pair = vae_->encode_mean(pair);
-    }
-    const float sf = cfg_.vae.scaling_factor;
-    Tensor image_latents = be_.axpby(sf, be_.slice_batch(latents_pair, 0, 1), 0.f, be_.slice_batch(latents_pair, 0, 1));
-    Tensor masked_latents = be_.axpby(sf, be_.slice_batch(latents_pair, 1, 1), 0.f, be_.slice_batch(latents_pair, 1, 1));
-    latents_pair = Tensor();
-
-    // Nearest resize of the binary mask to the latent size (F.interpolate default mode).
-    Tensor mask_latent = be_.resize_nearest(be_.upload({1, 1, N, N}, mask_f), S, S);
-
-    // strength < 1: start from the image latent noised to the first timestep.
-    Tensor latents = ddim_.add_noise(be_, image_latents, initial_noise(o), timesteps[0]);
-    for (int i = 0; i < steps; ++i) {
-        const int t = timesteps[i];
-        Tensor eps = unet_->forward_cfg(latents, mask_latent, masked_latents, (float)t, o.guidance);
-        latents = ddim_.step(be_, eps, t, latents, o.steps);
-        if (o.on_step) o.on_step(i, latents);
-        report(o, {MOEBIUS_STAGE_STEP, i + 1, steps, crop, crops, 0});
-    }
-
-    report(o, {MOEBIUS_STAGE_DECODE, steps, steps, crop, crops, 0});
-    Tensor decoded = vae_->decode(be_.axpby(1.f / sf, latents, 0.f, latents));
-    return decoded_to_image(be_.download(decoded), N, N);
+    InpaintOptions raw = o;
+    raw.paste = raw.compensate = false;
+    raw.mode = MOEBIUS_MODE_WHOLE;
+    raw.progress = nullptr;
+    return inpaint(rgb, mask, raw);
 }
 
-Image Inpainter::inpaint(const Image& image_in, const Image& mask_in, const InpaintOptions& o) {
-    t0_ = now_s();
-    MOEBIUS_CHECK(image_in.width > 0 && image_in.height > 0, ErrorKind::Image, "image is empty");
-    MOEBIUS_CHECK(o.steps >= 1 && o.steps <= 1000, ErrorKind::Invalid,
-                  "steps must be in 1..1000, got " + std::to_string(o.steps));
-    MOEBIUS_CHECK(o.strength > 0 && o.strength <= 1, ErrorKind::Invalid, "strength must be in (0, 1]");
-    MOEBIUS_CHECK(std::isfinite(o.guidance), ErrorKind::Invalid, "guidance must be a finite number");
+// ---------------------------------------------------------------------------------------------
+// InpaintJob
 
-    const Image rgb = to_rgb(image_in);
-    Image mask;
+InpaintJob::InpaintJob(Inpainter& inp, const Image& image, const Image& mask_in, const InpaintOptions& o)
+    : inp_(inp), o_(o), input_(image) {
+    check_options(o);
+    MOEBIUS_CHECK(image.width > 0 && image.height > 0 && !image.pixels.empty(), ErrorKind::Image, "image is empty");
+    rgb_ = to_rgb(image);
     if (mask_in.pixels.empty()) {
-        MOEBIUS_CHECK(image_in.channels == 4 || image_in.channels == 2, ErrorKind::Image,
-                      "no mask given and the image has no alpha channel");
-        mask = mask_from_alpha(image_in);
+        MOEBIUS_CHECK(has_alpha(image), ErrorKind::Image, "no mask given and the image has no alpha channel");
+        mask_ = mask_from_alpha(image);
+        alpha_is_mask_ = true;
     } else {
-        MOEBIUS_CHECK(mask_in.width == image_in.width && mask_in.height == image_in.height, ErrorKind::Image,
+        MOEBIUS_CHECK(mask_in.width == image.width && mask_in.height == image.height, ErrorKind::Image,
                       "mask is " + std::to_string(mask_in.width) + "x" + std::to_string(mask_in.height) +
-                          " but the image is " + std::to_string(image_in.width) + "x" +
-                          std::to_string(image_in.height));
-        mask = binarize_mask(to_gray(mask_in));
+                          " but the image is " + std::to_string(image.width) + "x" + std::to_string(image.height));
+        mask_ = binarize_mask(to_gray(mask_in));
     }
-    if (mask_is_empty(mask)) {
-        report(o, {MOEBIUS_STAGE_DONE, 0, 0, 0, 0, 0});
-        return image_in;
-    }
+    generated_ = rgb_;
+    if (mask_is_empty(mask_)) return;  // nothing to do: result() is the input
 
-    const int N = native_size();
+    const int N = inp_.native_size();
     moebius_mode mode = o.mode;
-    if (mode == MOEBIUS_MODE_AUTO) mode = (rgb.width > N || rgb.height > N) ? MOEBIUS_MODE_CROP : MOEBIUS_MODE_WHOLE;
-
-    // The generated pixels for the whole image (only meaningful inside the mask's neighbourhood).
-    Image generated = rgb;
+    if (mode == MOEBIUS_MODE_AUTO) mode = (rgb_.width > N || rgb_.height > N) ? MOEBIUS_MODE_CROP : MOEBIUS_MODE_WHOLE;
     if (mode == MOEBIUS_MODE_WHOLE) {
-        const bool native = rgb.width == N && rgb.height == N;
-        // Upstream resizes image and (binarised) mask with LANCZOS; the mask is re-binarised by >= 0.5.
-        const Image rgb_n = native ? rgb : resize_lanczos(rgb, N, N);
-        const Image mask_n = native ? mask : binarize_mask(resize_lanczos(mask, N, N));
-        Image out = generate(rgb_n, mask_n, o);
-        generated = native ? out : resize_lanczos(out, rgb.width, rgb.height);
-        if (o.paste && o.compensate) generated = paste_compensate(mask, rgb, generated, 1.1);
+        windows_.push_back({0, 0, rgb_.width, rgb_.height});
     } else {
         CropOptions co;
         co.model_size = N;
-        const std::vector<CropWindow> windows = plan_crops(mask, co);
-        for (size_t k = 0; k < windows.size(); ++k) {
-            const CropWindow& w = windows[k];
-            const Image rgb_c = crop_image(rgb, w), mask_c = crop_image(mask, w);
-            const Image rgb_n = resize_lanczos(rgb_c, N, N);
-            const Image mask_n = binarize_mask(resize_lanczos(mask_c, N, N));
-            Image out = resize_lanczos(generate(rgb_n, mask_n, o, (int)k + 1, (int)windows.size()), rgb_c.width,
-                                       rgb_c.height);
-            if (o.paste && o.compensate) out = paste_compensate(mask_c, rgb_c, out, 1.1);
-            place_image(generated, out, w);
-        }
+        windows_ = plan_crops(mask_, co);
     }
-    report(o, {MOEBIUS_STAGE_DONE, 0, 0, 0, 0, 0});
+}
 
-    Image result;
-    if (!o.paste) {
-        result = generated;
-    } else if (o.compensate) {
-        result = generated;  // compensation already blended with the blurred mask
-        keep_outside_mask(result, rgb, mask);
-    } else {
-        result = paste_blurred(mask, rgb, generated);
+int InpaintJob::begin_crop(int k) {
+    MOEBIUS_CHECK(k >= 0 && k < crops(), ErrorKind::Invalid, "begin_crop: no crop " + std::to_string(k));
+    Backend& be = inp_.be_;
+    const ModelConfig& cfg = inp_.cfg_;
+    const int N = inp_.native_size(), S = cfg.unet.sample_size, C = cfg.vae.latent_channels;
+    k_ = k;
+    crop_rgb_ = crop_image(rgb_, windows_[k]);
+    crop_mask_ = crop_image(mask_, windows_[k]);
+    // Upstream resizes image and (binarised) mask with LANCZOS; the mask is re-binarised (>= 0.5).
+    // At the native size both resizes are copies, so a 512×512 input is exactly upstream's path.
+    const Image rgb = resize_lanczos(crop_rgb_, N, N);
+    const Image mask = binarize_mask(resize_lanczos(crop_mask_, N, N));
+
+    timesteps_ = inp_.ddim_.timesteps(o_.steps, o_.strength);
+    MOEBIUS_CHECK(!timesteps_.empty(), ErrorKind::Invalid, "steps × strength leaves no denoising step");
+
+    // prepare_mask_and_masked_image: mask = (m / 255 >= 0.5); masked = image * (1 - mask).
+    const size_t plane = (size_t)N * N;
+    std::vector<float> image = image_to_chw(rgb), masked = image, mask_f(plane);
+    for (size_t i = 0; i < plane; ++i) {
+        mask_f[i] = mask.pixels[i] / 255. >= 0.5 ? 1.f : 0.f;
+        for (int c = 0; c < 3; ++c) masked[c * plane + i] = image[c * plane + i] * (1 - mask_f[i]);
     }
-    if (image_in.channels == 4) result = with_alpha(result, image_in);
-    return result;
+
+    // encode_clean_latents: both images through the VAE in one batch; latents × scaling_factor.
+    Tensor pair = be.concat_batch(be.upload({1, 3, N, N}, image), be.upload({1, 3, N, N}, masked));
+    Tensor latents;
+    if (o_.sample_latents) {  // upstream's latent_dist.sample(), from our seeded RNG
+        const std::vector<float> mom = be.download(inp_.vae_->encode_moments(pair));
+        const size_t lp = (size_t)C * S * S;
+        std::vector<float> lat(2 * lp);
+        Rng rng(o_.seed ^ 0x5EED5A3D1E5ull);
+        for (int b = 0; b < 2; ++b)
+            for (size_t i = 0; i < lp; ++i) {
+                const float mean = mom[2 * b * lp + i];
+                const float logvar = std::clamp(mom[2 * b * lp + lp + i], -30.f, 20.f);  // DiagonalGaussian clamp
+                lat[b * lp + i] = mean + std::exp(0.5f * logvar) * (float)rng.normal();
+            }
+        latents = be.upload({2, C, S, S}, lat);
+    } else {
+        latents = inp_.vae_->encode_mean(pair);
+    }
+    const float sf = cfg.vae.scaling_factor;
+    latents = be.axpby(sf, latents, 0.f, latents);
+    Tensor image_latents = be.slice_batch(latents, 0, 1);
+    masked_latents_ = be.slice_batch(latents, 1, 1);
+
+    // Nearest resize of the binary mask to the latent size (F.interpolate default mode).
+    mask_latent_ = be.resize_nearest(be.upload({1, 1, N, N}, mask_f), S, S);
+    // strength < 1: start from the image latent noised to the first timestep.
+    latents_ = inp_.ddim_.add_noise(be, image_latents, inp_.initial_noise(o_), timesteps_[0]);
+    return (int)timesteps_.size();
+}
+
+void InpaintJob::step(int i) {
+    MOEBIUS_CHECK(k_ >= 0 && i >= 0 && i < (int)timesteps_.size(), ErrorKind::Invalid, "step: out of order");
+    const int t = timesteps_[i];
+    Tensor eps = inp_.unet_->forward_cfg(latents_, mask_latent_, masked_latents_, (float)t, o_.guidance);
+    latents_ = inp_.ddim_.step(inp_.be_, eps, t, latents_, o_.steps);
+    if (o_.on_step) o_.on_step(i, latents_);
+}
+
+Tensor InpaintJob::decode() {
+    MOEBIUS_CHECK(k_ >= 0, ErrorKind::Invalid, "decode: no crop in progress");
+    Backend& be = inp_.be_;
+    const float sf = inp_.cfg_.vae.scaling_factor;
+    Tensor out = inp_.vae_->decode(be.axpby(1.f / sf, latents_, 0.f, latents_));
+    latents_ = mask_latent_ = masked_latents_ = Tensor();
+    return out;
+}
+
+void InpaintJob::finish_crop(const std::vector<float>& decoded) {
+    const int N = inp_.native_size();
+    MOEBIUS_CHECK(k_ >= 0 && decoded.size() == 3 * (size_t)N * N, ErrorKind::Invalid,
+                  "finish_crop: expected the decoded (1,3," + std::to_string(N) + "," + std::to_string(N) + ") image");
+    Image out = resize_lanczos(decoded_to_image(decoded, N, N), crop_rgb_.width, crop_rgb_.height);
+    // Upstream compensates at the model size (== the window size in whole mode on 512 inputs).
+    if (o_.paste && o_.compensate) out = paste_compensate(crop_mask_, crop_rgb_, out, 1.1);
+    place_image(generated_, out, windows_[k_]);
+    k_ = -1;
+}
+
+Image InpaintJob::result() const {
+    if (windows_.empty()) return input_;
+    Image out;
+    if (!o_.paste) {
+        out = generated_;
+    } else if (o_.compensate) {  // compensation already blended with the blurred mask
+        out = generated_;
+        keep_outside_mask(out, rgb_, mask_);
+    } else {
+        out = paste_blurred(mask_, rgb_, generated_);
+    }
+    // An alpha channel that was only a mask is consumed: the filled photo is opaque. Otherwise it is kept.
+    if (has_alpha(input_) && !alpha_is_mask_) out = with_alpha(out, input_);
+    return out;
 }
 
 }  // namespace moebius

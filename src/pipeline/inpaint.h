@@ -11,6 +11,7 @@
 #include "model/unet.h"
 #include "model/vae.h"
 #include "moebius.h"
+#include "pipeline/crop.h"
 #include "pipeline/ddim.h"
 
 namespace moebius {
@@ -32,6 +33,44 @@ struct InpaintOptions {
     std::function<void(int step, const Tensor& latents)> on_step;
 };
 
+class Inpainter;
+
+// One inpaint of one image, stage by stage, so a caller that must await the GPU between stages (the
+// WebAssembly build: readbacks are asynchronous in JS) drives the same code as the native loop:
+//   for k in crops(): begin_crop(k); for i in steps: step(i); finish_crop(download(decode()));
+//   result()
+// Whole mode is one window covering the image; crop mode has one window per group of mask regions.
+class InpaintJob {
+public:
+    InpaintJob(Inpainter& inpainter, const Image& image, const Image& mask, const InpaintOptions& o);
+
+    int crops() const { return (int)windows_.size(); }  // 0: empty mask, result() is the input
+    // Prepares window k at the model size and enqueues the VAE encode; returns the number of steps.
+    int begin_crop(int k);
+    // Enqueues denoising step i (one batched UNet CFG call + DDIM update).
+    void step(int i);
+    // Enqueues the VAE decode of the current crop: (1, 3, S, S) raw.
+    Tensor decode();
+    // CPU: decoded floats -> uint8, back to the window size, into the canvas.
+    void finish_crop(const std::vector<float>& decoded);
+    // Paste / compensate / alpha, at the input's full resolution.
+    Image result() const;
+
+    const std::vector<CropWindow>& windows() const { return windows_; }
+
+private:
+    Inpainter& inp_;
+    InpaintOptions o_;
+    Image input_, rgb_, mask_, generated_;
+    std::vector<CropWindow> windows_;
+    bool alpha_is_mask_ = false;
+    // The crop in flight.
+    int k_ = -1;
+    Image crop_rgb_, crop_mask_;
+    std::vector<int> timesteps_;
+    Tensor latents_, mask_latent_, masked_latents_;
+};
+
 class Inpainter {
 public:
     Inpainter(const ModelWeights& weights, Backend& backend);
@@ -42,21 +81,21 @@ public:
 
     // The model at its native size S×S (S = 8 × sample_size = 512): `rgb` S×S×3, `mask` S×S×1 binary
     // (0/255). Returns the decoded image as uint8 RGB (upstream `_post_process` before resize/paste).
-    Image generate(const Image& rgb, const Image& mask, const InpaintOptions& o, int crop = 1, int crops = 1);
+    Image generate(const Image& rgb, const Image& mask, const InpaintOptions& o);
 
     int native_size() const { return 8 * cfg_.unet.sample_size; }
     const ModelConfig& config() const { return cfg_; }
+    Backend& backend() const { return be_; }
 
 private:
+    friend class InpaintJob;
     Tensor initial_noise(const InpaintOptions& o) const;
-    void report(const InpaintOptions& o, moebius_progress p) const;
 
     ModelConfig cfg_;
     Backend& be_;
     std::unique_ptr<UNet> unet_;
     std::unique_ptr<Vae> vae_;
     Ddim ddim_;
-    double t0_ = 0;  // start time of the current inpaint, for progress
 };
 
 }  // namespace moebius
