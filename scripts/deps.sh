@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libomp-dev nlohmann-json3-dev libcli11-dev
       libpng-dev libjpeg62-turbo-dev libwebp-dev libzip-dev zlib1g-dev libgtest-dev)
 if [ "${1:-}" = "--web" ]; then
-  pkgs+=(nodejs npm chromium emscripten node-acorn)
+  pkgs+=(nodejs npm chromium libvulkan1 emscripten node-acorn)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
