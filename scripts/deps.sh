@@ -4,7 +4,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libomp-dev nlohmann-json3-dev libcli11-dev
       libpng-dev libjpeg62-turbo-dev libwebp-dev libzip-dev zlib1g-dev libgtest-dev)
 if [ "${1:-}" = "--web" ]; then
-  pkgs+=(nodejs npm chromium libvulkan1 emscripten node-acorn)
+  pkgs+=(chromium libvulkan1 emscripten node-acorn)
+  # Node: keep whatever node/npm the machine has (e.g. NodeSource's nodejs bundles npm); else Debian's.
+  command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
