@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "io/image.h"
 #include "io/npy.h"
 
 namespace fs = std::filesystem;
@@ -53,6 +54,21 @@ std::vector<float> load_ref(const std::string& rel, Shape* shape) {
     HostTensor t = load_npy(fixture(rel));
     if (shape) *shape = t.shape;
     return t.to_f32();
+}
+
+std::vector<float> vae_input(const std::string& dir, bool masked, int* W, int* H) {
+    const Image rgb = to_rgb(load_image(fixture(dir + "/image.png")));
+    const Image m = to_gray(load_image(fixture(dir + "/mask.png")));
+    EXPECT_EQ(rgb.width, m.width);
+    EXPECT_EQ(rgb.height, m.height);
+    const size_t hw = (size_t)rgb.width * rgb.height;
+    std::vector<float> out(3 * hw);
+    for (int c = 0; c < 3; ++c)
+        for (size_t i = 0; i < hw; ++i)
+            out[c * hw + i] = masked && m.pixels[i] >= 128 ? 0.0f : (float)(rgb.pixels[i * 3 + c] / 255.0 * 2 - 1);
+    *W = rgb.width;
+    *H = rgb.height;
+    return out;
 }
 
 std::string temp_dir() {

@@ -21,6 +21,11 @@ Diff compare(const std::vector<float>& got, const std::vector<float>& ref);
 // Loads a reference .npy as float32 (any stored dtype).
 std::vector<float> load_ref(const std::string& rel, Shape* shape = nullptr);
 
+// Upstream `_denoise_preprocess` of a fixture folder's image.png / mask.png: NCHW (1,3,H,W) image in
+// [-1, 1] (np.asarray(img) / 255. * 2 - 1 in float64, then float32), or image * (1 - mask) with the mask
+// binarised like upstream (x >= 128).
+std::vector<float> vae_input(const std::string& dir, bool masked, int* W, int* H);
+
 // A fresh temporary directory, removed at process exit.
 std::string temp_dir();
 

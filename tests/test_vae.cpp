@@ -2,7 +2,6 @@
 // VAE (diffusers AutoencoderKL) on the tiny fixtures: parameter tables for both configs, encoder
 // moments of the image and the masked image, latents_init (add_noise of the mean), and the decoder.
 #include <gtest/gtest.h>
-#include <png.h>
 
 #include <chrono>
 #include <cmath>
@@ -21,39 +20,11 @@ using namespace moebius;
 
 namespace {
 
-// 8-bit PNG pixels through libpng's simplified API (the fixtures are plain RGB / gray PNGs, so no
-// colour conversion happens). Local to the test so it does not depend on io/image.
-std::vector<uint8_t> read_png(const std::string& path, int channels, int* w, int* h) {
-    png_image img{};
-    img.version = PNG_IMAGE_VERSION;
-    EXPECT_TRUE(png_image_begin_read_from_file(&img, path.c_str())) << path;
-    EXPECT_EQ(PNG_IMAGE_SAMPLE_CHANNELS(img.format), (unsigned)channels) << path << ": unexpected colour type";
-    img.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-    std::vector<uint8_t> px(PNG_IMAGE_SIZE(img));
-    EXPECT_TRUE(png_image_finish_read(&img, nullptr, px.data(), 0, nullptr)) << path;
-    *w = (int)img.width;
-    *h = (int)img.height;
-    return px;
-}
-
-// Upstream _denoise_preprocess: image = np.asarray(img) / 255. * 2 - 1 (float64), NCHW; mask binarised
-// (point(x < 127.5 -> 0 else 255) / 255 >= 0.5); masked = image * (1 - mask). Returns (2,3,H,W): [image; masked].
+// [image; masked] as one (2,3,H,W) batch.
 std::vector<float> image_and_masked(const std::string& dir, int* W, int* H) {
-    int w, h, mw, mh;
-    std::vector<uint8_t> rgb = read_png(test::fixture(dir + "/image.png"), 3, &w, &h);
-    std::vector<uint8_t> m = read_png(test::fixture(dir + "/mask.png"), 1, &mw, &mh);
-    EXPECT_EQ(w, mw);
-    EXPECT_EQ(h, mh);
-    const size_t hw = (size_t)w * h;
-    std::vector<float> out(2 * 3 * hw);
-    for (int c = 0; c < 3; ++c)
-        for (size_t i = 0; i < hw; ++i) {
-            float v = (float)(rgb[i * 3 + c] / 255.0 * 2 - 1);
-            out[c * hw + i] = v;
-            out[(3 + c) * hw + i] = m[i] >= 127.5 ? 0.0f : v;
-        }
-    *W = w;
-    *H = h;
+    std::vector<float> out = test::vae_input(dir, false, W, H);
+    const std::vector<float> masked = test::vae_input(dir, true, W, H);
+    out.insert(out.end(), masked.begin(), masked.end());
     return out;
 }
 

@@ -3,7 +3,6 @@
 // moments of the image and the masked image, and the decode of the last sampled latents.
 // About 1.1 TFLOP per encoded image and 2.5 TFLOP per decode: tens of seconds each on a small CPU.
 #include <gtest/gtest.h>
-#include <png.h>
 
 #include <chrono>
 #include <cmath>
@@ -17,35 +16,6 @@
 using namespace moebius;
 
 namespace {
-
-// Same local PNG reading and upstream preprocessing as test_vae.cpp (see there).
-std::vector<uint8_t> read_png(const std::string& path, int channels, int* w, int* h) {
-    png_image img{};
-    img.version = PNG_IMAGE_VERSION;
-    EXPECT_TRUE(png_image_begin_read_from_file(&img, path.c_str())) << path;
-    EXPECT_EQ(PNG_IMAGE_SAMPLE_CHANNELS(img.format), (unsigned)channels) << path << ": unexpected colour type";
-    img.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-    std::vector<uint8_t> px(PNG_IMAGE_SIZE(img));
-    EXPECT_TRUE(png_image_finish_read(&img, nullptr, px.data(), 0, nullptr)) << path;
-    *w = (int)img.width;
-    *h = (int)img.height;
-    return px;
-}
-
-// (1,3,H,W) image in [-1,1] (np.asarray(img)/255.*2-1), or image * (1 - mask) with the binarised mask.
-std::vector<float> input_image(const std::string& dir, bool masked, int* W, int* H) {
-    int w, h, mw, mh;
-    std::vector<uint8_t> rgb = read_png(test::fixture(dir + "/image.png"), 3, &w, &h);
-    std::vector<uint8_t> m = read_png(test::fixture(dir + "/mask.png"), 1, &mw, &mh);
-    const size_t hw = (size_t)w * h;
-    std::vector<float> out(3 * hw);
-    for (int c = 0; c < 3; ++c)
-        for (size_t i = 0; i < hw; ++i)
-            out[c * hw + i] = masked && m[i] >= 127.5 ? 0.0f : (float)(rgb[i * 3 + c] / 255.0 * 2 - 1);
-    *W = w;
-    *H = h;
-    return out;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -67,7 +37,7 @@ TEST(VaeParity, Full) {
 
     for (bool masked : {false, true}) {
         int W, H;
-        std::vector<float> x = input_image("full", masked, &W, &H);
+        std::vector<float> x = test::vae_input("full", masked, &W, &H);
         t0 = std::chrono::steady_clock::now();
         std::vector<float> moments = be->download(vae.encode_moments(be->upload({1, 3, H, W}, x)));
         std::printf("full VAE encode (1x3x%dx%d): %.2f s\n", H, W, seconds_since(t0));
