@@ -4,7 +4,6 @@
 // The hostile inputs are built by hand here from a known-good construction (checked to load first),
 // so each failure is attributable to the one defect it introduces.
 #include <gtest/gtest.h>
-#include <zip.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -19,6 +18,7 @@
 #include "io/weights.h"
 #include "model/unet.h"
 #include "model/vae.h"
+#include "zip_writer.h"
 
 using namespace moebius;
 namespace fs = std::filesystem;
@@ -122,17 +122,7 @@ std::string state_dict_pickle(const std::vector<FakeTensor>& ts, bool ordered_di
 
 // A torch.save-like zip: <prefix>/data.pkl, <prefix>/data/<key>, <prefix>/byteorder, <prefix>/version.
 void write_zip(const std::string& path, const std::map<std::string, std::string>& entries) {
-    int err = 0;
-    zip_t* z = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
-    ASSERT_TRUE(z) << "zip_open " << err;
-    for (const auto& [name, data] : entries) {
-        zip_source_t* s = zip_source_buffer(z, data.data(), data.size(), 0);
-        ASSERT_TRUE(s);
-        const zip_int64_t idx = zip_file_add(z, name.c_str(), s, ZIP_FL_OVERWRITE);
-        ASSERT_GE(idx, 0) << zip_strerror(z);
-        zip_set_file_compression(z, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
-    }
-    ASSERT_EQ(zip_close(z), 0);
+    write(path, test::make_zip({entries.begin(), entries.end()}));
 }
 
 std::string float_bytes(std::initializer_list<float> v) {
