@@ -1,5 +1,7 @@
 // 8-bit images: decoding (PNG, JPEG, WebP; format from the magic bytes), atomic saving, and the
-// few PIL mode conversions upstream relies on (`convert('RGB')`, `convert('L')`).
+// few PIL mode conversions upstream relies on (`convert('RGB')`, `convert('L')`). The codecs live in
+// image_codecs.cpp, which the WebAssembly build leaves out (there decode/encode_image fail: the
+// browser decodes images itself).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +40,9 @@ ImageFormat format_from_path(const std::string& path);
 std::vector<uint8_t> encode_image(const Image& img, ImageFormat fmt, int quality = 95);
 // Encoded by extension and written atomically: on any failure no (partial) file is left at `path`.
 void save_image(const std::string& path, const Image& img, int quality = 95);
+
+// Invalid error naming `what` unless img is well-formed (size > 0, 1..4 channels, pixels sized to match).
+void check_image(const Image& img, const char* what);
 
 // PIL conversions (libImaging/Convert.c).
 Image to_rgb(const Image& img);   // L/LA -> gray replicated (l2rgb, la2rgb); RGBA -> alpha dropped (rgba2rgb)
