@@ -5,7 +5,11 @@
 //    rows at a time (so the column buffer stays cache-sized), then W (Cout, Cin·kh·kw) · col.
 //  - depthwise (groups == Cin == Cout): direct, one zero-padded input plane per channel, vectorised over x.
 // Bias and activation are applied to each chunk right after its GEMM, while it is still in cache.
+#ifdef MOEBIUS_PORTABLE_GEMM  // WebAssembly: no OpenBLAS (gemm_portable.h)
+#include "backend/cpu/gemm_portable.h"
+#else
 #include <cblas.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -105,8 +109,12 @@ void conv_im2col(const float* x, const float* w, const float* b, float* y, const
             float* C = y + bg * Cout * OHW + p0;
             col.resize((size_t)K * n);
             im2col(xg, Cin, d.H, d.W, d.kh, d.kw, p, d.OW, p0, n, col.data());
+#ifdef MOEBIUS_PORTABLE_GEMM  // WebAssembly: no OpenBLAS
+            sgemm_portable(false, false, Cout, n, K, 1.0f, w + g * wg, K, col.data(), n, 0.0f, C, OHW);
+#else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, (int)n, K, 1.0f, w + g * wg, K, col.data(),
                         (int)n, 0.0f, C, (int)OHW);
+#endif
             bias_act_block(C, OHW, 0, Cout, n, b ? b + g * Cout : nullptr, act);
         }
     }

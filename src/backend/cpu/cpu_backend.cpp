@@ -1,8 +1,12 @@
 // The CPU backend: the reference for every other backend and the native fast path.
 // This file checks shapes, allocates outputs and does the memory-bound layout/elementwise ops;
 // the compute kernels live in conv.cpp, norm.cpp and lambda.cpp (kernels.h).
+#ifdef MOEBIUS_PORTABLE_GEMM  // WebAssembly: no OpenBLAS, no OpenMP (gemm_portable.h has stand-ins)
+#include "backend/cpu/gemm_portable.h"
+#else
 #include <cblas.h>
 #include <omp.h>
+#endif
 
 #include <algorithm>
 #include <cmath>

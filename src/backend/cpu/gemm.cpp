@@ -4,7 +4,11 @@
 // and our OpenMP threads each call it on their own block of the output. Letting OpenBLAS keep its own
 // thread pool next to OpenMP's cost up to 10x on the 2-core box: the two pools' spinning workers take
 // turns on the same cores (a 3x3 conv 128->128 at 512x512 ran at 5 GFLOP/s, against 68 on one thread).
+#ifdef MOEBIUS_PORTABLE_GEMM  // WebAssembly: no OpenBLAS (gemm_portable.h)
+#include "backend/cpu/gemm_portable.h"
+#else
 #include <cblas.h>
+#endif
 
 #include <algorithm>
 
@@ -44,8 +48,12 @@ void gemm(const Gemm& g, int64_t batches, int nt, const GemmEpilogue& epi) {
         const float* A = g.A + i * g.strideA + (g.ta ? m0 : m0 * g.lda);
         const float* B = g.B + i * g.strideB + (g.tb ? n0 * g.ldb : n0);
         float* C = g.C + i * g.strideC + m0 * g.ldc + n0;
+#ifdef MOEBIUS_PORTABLE_GEMM  // WebAssembly: no OpenBLAS
+        sgemm_portable(g.ta, g.tb, m1 - m0, n1 - n0, g.K, g.alpha, A, g.lda, B, g.ldb, 0.0f, C, g.ldc);
+#else
         cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, (int)(m1 - m0),
                     (int)(n1 - n0), (int)g.K, g.alpha, A, (int)g.lda, B, (int)g.ldb, 0.0f, C, (int)g.ldc);
+#endif
         if (epi) epi(i, m0, m1, n0, n1);
     }
 }
