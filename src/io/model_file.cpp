@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -47,16 +48,65 @@ bool starts_with(const std::string& s, const char* prefix) { return s.rfind(pref
 
 }  // namespace
 
-void save_model_file(const std::string& path, const ModelWeights& w, DType float_dtype) {
+namespace {
+
+// Our model file's tensors and metadata: float tensors converted, names prefixed. A non-const `w` is
+// consumed tensor by tensor, so that converting never holds two full copies of the weights.
+template <class Weights>  // ModelWeights or const ModelWeights
+StateDict model_file_tensors(Weights& w, DType float_dtype, const std::string& what, Metadata* meta) {
     MOEBIUS_CHECK(float_dtype == DType::F16 || float_dtype == DType::F32, ErrorKind::Invalid,
-                  path + ": model files store float16 or float32, not " + dtype_name(float_dtype));
-    check_tables(w, path);
+                  what + ": model files store float16 or float32, not " + dtype_name(float_dtype));
+    check_tables(w, what);
     StateDict out;
-    for (const auto& [name, t] : w.unet)
-        out[kUNetPrefix + name] = convert(t, float_dtype, path + ": tensor unet." + name);
-    for (const auto& [name, t] : w.vae) out[kVaePrefix + name] = convert(t, float_dtype, path + ": tensor vae." + name);
-    const Metadata meta = {{"format", kModelFormat}, {"version", kModelFormatVersion}, {"config", to_json(w.config)}};
+    for (auto& [name, t] : w.unet) {
+        out[kUNetPrefix + name] = convert(t, float_dtype, what + ": tensor unet." + name);
+        if constexpr (!std::is_const_v<Weights>) t = HostTensor();
+    }
+    for (auto& [name, t] : w.vae) {
+        out[kVaePrefix + name] = convert(t, float_dtype, what + ": tensor vae." + name);
+        if constexpr (!std::is_const_v<Weights>) t = HostTensor();
+    }
+    *meta = {{"format", kModelFormat}, {"version", kModelFormatVersion}, {"config", to_json(w.config)}};
+    return out;
+}
+
+ModelWeights model_from_tensors(StateDict sd, Metadata meta, const std::string& what) {
+    MOEBIUS_CHECK(meta.count("format") && meta["format"] == kModelFormat, ErrorKind::Model,
+                  what + ": not a moebius model file (safetensors metadata lacks format \"moebius\")");
+    MOEBIUS_CHECK(meta.count("version") && meta["version"] == kModelFormatVersion, ErrorKind::Model,
+                  what + ": unsupported moebius model file version '" + meta["version"] + "' (this build reads " +
+                      kModelFormatVersion + ")");
+    MOEBIUS_CHECK(meta.count("config"), ErrorKind::Model, what + ": model file has no config in its metadata");
+    ModelWeights w;
+    w.config = parse_model_config(meta["config"], what + " (config)");
+    std::vector<std::string> stray;
+    for (auto& [name, t] : sd) {
+        if (starts_with(name, kUNetPrefix))
+            w.unet[name.substr(std::strlen(kUNetPrefix))] = std::move(t);
+        else if (starts_with(name, kVaePrefix))
+            w.vae[name.substr(std::strlen(kVaePrefix))] = std::move(t);
+        else
+            stray.push_back(name);
+    }
+    MOEBIUS_CHECK(stray.empty(), ErrorKind::Model,
+                  what + ": tensor " + (stray.empty() ? "" : stray[0]) + " is neither unet.* nor vae.* (" +
+                      std::to_string(stray.size()) + " such tensors)");
+    check_tables(w, what);
+    return w;
+}
+
+}  // namespace
+
+void save_model_file(const std::string& path, const ModelWeights& w, DType float_dtype) {
+    Metadata meta;
+    const StateDict out = model_file_tensors(w, float_dtype, path, &meta);
     save_safetensors(path, out, meta);
+}
+
+std::vector<uint8_t> serialize_model_file(ModelWeights w, DType float_dtype) {
+    Metadata meta;
+    const StateDict out = model_file_tensors(w, float_dtype, "model file", &meta);
+    return serialize_safetensors(out, meta);
 }
 
 bool is_model_file(const std::string& path) {
@@ -80,28 +130,27 @@ bool is_model_file(const std::string& path) {
 ModelWeights load_model_file(const std::string& path) {
     Metadata meta;
     StateDict sd = load_safetensors(path, &meta);
-    MOEBIUS_CHECK(meta.count("format") && meta["format"] == kModelFormat, ErrorKind::Model,
-                  path + ": not a moebius model file (safetensors metadata lacks format \"moebius\")");
-    MOEBIUS_CHECK(meta.count("version") && meta["version"] == kModelFormatVersion, ErrorKind::Model,
-                  path + ": unsupported moebius model file version '" + meta["version"] + "' (this build reads " +
-                      kModelFormatVersion + ")");
-    MOEBIUS_CHECK(meta.count("config"), ErrorKind::Model, path + ": model file has no config in its metadata");
-    ModelWeights w;
-    w.config = parse_model_config(meta["config"], path + " (config)");
-    std::vector<std::string> stray;
-    for (auto& [name, t] : sd) {
-        if (starts_with(name, kUNetPrefix))
-            w.unet[name.substr(std::strlen(kUNetPrefix))] = std::move(t);
-        else if (starts_with(name, kVaePrefix))
-            w.vae[name.substr(std::strlen(kVaePrefix))] = std::move(t);
-        else
-            stray.push_back(name);
-    }
-    MOEBIUS_CHECK(stray.empty(), ErrorKind::Model,
-                  path + ": tensor " + (stray.empty() ? "" : stray[0]) + " is neither unet.* nor vae.* (" +
-                      std::to_string(stray.size()) + " such tensors)");
-    check_tables(w, path);
-    return w;
+    return model_from_tensors(std::move(sd), std::move(meta), path);
+}
+
+ModelWeights parse_model_file(const uint8_t* data, size_t size, const std::string& what) {
+    MOEBIUS_CHECK(!(size >= 2 && data[0] == 'P' && data[1] == 'K'), ErrorKind::Model,
+                  what + ": not a moebius model file but a zip archive (a PyTorch .bin with upstream weights? load it "
+                         "together with the VAE files, or convert it first)");
+    Metadata meta;
+    StateDict sd = parse_safetensors(data, size, what, &meta);
+    return model_from_tensors(std::move(sd), std::move(meta), what);
+}
+
+ModelConfig upstream_model_config(const std::string& json_text, const std::string& what) {
+    if (json_text.empty()) return builtin_config("full");
+    ModelConfig c = builtin_config("full");
+    const nlohmann::json j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("unet"))
+        c = parse_model_config(json_text, what);
+    else
+        c.unet = parse_unet_config(json_text, what);
+    return c;
 }
 
 ModelWeights load_model(const std::string& unet_path, const std::string& vae_dir, const std::string& config_json) {
@@ -114,17 +163,8 @@ ModelWeights load_model(const std::string& unet_path, const std::string& vae_dir
     }
 
     ModelWeights w;
-    w.config = builtin_config("full");
-    std::string config_name = "built-in \"full\" config";
-    if (!config_json.empty()) {
-        const std::string text = read_text_file(config_json);
-        const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-        if (j.is_object() && j.contains("unet"))
-            w.config = parse_model_config(text, config_json);
-        else
-            w.config.unet = parse_unet_config(text, config_json);
-        config_name = config_json;
-    }
+    w.config = upstream_model_config(config_json.empty() ? "" : read_text_file(config_json), config_json);
+    const std::string config_name = config_json.empty() ? "built-in \"full\" config" : config_json;
     // The UNet file first: a missing or non-model file is the more useful error.
     w.unet = load_state_dict_file(unet_path);
     check_state_dict(w.unet, unet_param_table(w.config.unet), unet_path + " (UNet config: " + config_name + ")");

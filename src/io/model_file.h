@@ -10,7 +10,9 @@
 // Being plain safetensors, the file is header-first and streamable (see safetensors.h) and loads in
 // Python with safetensors.safe_open.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "io/state_dict.h"
 #include "model/config.h"
@@ -30,8 +32,20 @@ inline constexpr const char* kModelFormatVersion = "1";
 // float_dtype: DType::F16 or DType::F32. float16 refuses values beyond its range (±65504).
 void save_model_file(const std::string& path, const ModelWeights& w, DType float_dtype = DType::F16);
 
+// The same file's bytes, in memory (the browser build caches converted models). Consumes `w`
+// (each tensor is freed once converted).
+std::vector<uint8_t> serialize_model_file(ModelWeights w, DType float_dtype = DType::F16);
+
 // Validates format, version, config and every tensor against the parameter tables.
 ModelWeights load_model_file(const std::string& path);
+// The same from the file's bytes in memory; `what` names them in errors. A zip archive (an upstream
+// .bin) is refused with a message saying so.
+ModelWeights parse_model_file(const uint8_t* data, size_t size, const std::string& what);
+
+// The configuration for upstream weight files: the built-in "full" one when json_text is empty,
+// else {"unet": {...}, "vae": {...}} (like the fixtures' model_config.json) or a bare upstream UNet
+// config (the VAE part then stays "full"; load_model replaces it with the VAE folder's config).
+ModelConfig upstream_model_config(const std::string& json_text, const std::string& what);
 
 // True when `path` is a safetensors file whose metadata says format "moebius" (reads the header only).
 bool is_model_file(const std::string& path);

@@ -199,38 +199,63 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata) {
     return sd;
 }
 
-void save_safetensors(const std::string& path, const StateDict& sd, const Metadata& metadata) {
+namespace {
+
+// The layout save_safetensors documents: the tensors in write order and the header (8-byte length
+// included, padded so the data section starts 8-byte aligned). `what` names the output in errors.
+struct Layout {
     std::vector<const std::pair<const std::string, HostTensor>*> order;
+    std::string head;
+    uint64_t data_bytes = 0;
+};
+
+Layout layout(const StateDict& sd, const Metadata& metadata, const std::string& what) {
+    Layout l;
     for (const auto& kv : sd) {
         const HostTensor& t = kv.second;
         MOEBIUS_CHECK(t.bytes.size() == (size_t)t.numel() * dtype_size(t.dtype), ErrorKind::Internal,
-                      path + ": tensor " + kv.first + ": " + std::to_string(t.bytes.size()) + " bytes for " +
+                      what + ": tensor " + kv.first + ": " + std::to_string(t.bytes.size()) + " bytes for " +
                           dtype_name(t.dtype) + " " + shape_str(t.shape));
-        MOEBIUS_CHECK(kv.first != "__metadata__", ErrorKind::Invalid, path + ": a tensor cannot be named __metadata__");
-        order.push_back(&kv);
+        MOEBIUS_CHECK(kv.first != "__metadata__", ErrorKind::Invalid, what + ": a tensor cannot be named __metadata__");
+        l.order.push_back(&kv);
     }
     // Larger elements first, then by name: each tensor starts on a multiple of its element size.
-    std::stable_sort(order.begin(), order.end(),
+    std::stable_sort(l.order.begin(), l.order.end(),
                      [](auto* a, auto* b) { return dtype_size(a->second.dtype) > dtype_size(b->second.dtype); });
 
     json h = json::object();
-    uint64_t pos = 0;
-    for (auto* kv : order) {
+    for (auto* kv : l.order) {
         const HostTensor& t = kv->second;
-        h[kv->first] = {{"dtype", st_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {pos, pos + t.bytes.size()}}};
-        pos += t.bytes.size();
+        h[kv->first] = {{"dtype", st_name(t.dtype)},
+                        {"shape", t.shape},
+                        {"data_offsets", {l.data_bytes, l.data_bytes + t.bytes.size()}}};
+        l.data_bytes += t.bytes.size();
     }
     if (!metadata.empty()) h["__metadata__"] = metadata;
     std::string header = h.dump();
     header.append((8 - header.size() % 8) % 8, ' ');  // data section starts 8-byte aligned
+    for (int k = 0; k < 8; ++k) l.head.push_back((char)((uint64_t)header.size() >> (8 * k)));
+    l.head += header;
+    return l;
+}
 
+}  // namespace
+
+void save_safetensors(const std::string& path, const StateDict& sd, const Metadata& metadata) {
+    const Layout l = layout(sd, metadata, path);
     AtomicFile f(path);
-    uint8_t len[8];
-    for (int k = 0; k < 8; ++k) len[k] = (uint8_t)((uint64_t)header.size() >> (8 * k));
-    f.write(len, 8);
-    f.write(header.data(), header.size());
-    for (auto* kv : order) f.write(kv->second.bytes.data(), kv->second.bytes.size());
+    f.write(l.head.data(), l.head.size());
+    for (auto* kv : l.order) f.write(kv->second.bytes.data(), kv->second.bytes.size());
     f.commit();
+}
+
+std::vector<uint8_t> serialize_safetensors(const StateDict& sd, const Metadata& metadata) {
+    const Layout l = layout(sd, metadata, "safetensors");
+    std::vector<uint8_t> out;
+    out.reserve(l.head.size() + l.data_bytes);
+    out.insert(out.end(), l.head.begin(), l.head.end());
+    for (auto* kv : l.order) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
+    return out;
 }
 
 }  // namespace moebius

@@ -56,5 +56,7 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata = nullptr
 // section on a multiple of 8 (the header is padded with spaces). The safetensors spec forbids gaps
 // between tensors, so this is as much alignment as a conforming file can give.
 void save_safetensors(const std::string& path, const StateDict& sd, const Metadata& metadata);
+// The same bytes in memory (the browser build caches converted models).
+std::vector<uint8_t> serialize_safetensors(const StateDict& sd, const Metadata& metadata);
 
 }  // namespace moebius
