@@ -80,7 +80,8 @@ TEST(Zip, EveryLayoutReads) {
     test::ZipWriteOptions zip64 = torch_style;
     zip64.zip64_extra = true;
     test::ZipWriteOptions commented;
-    commented.comment = std::string("a comment with PK\x05\x06 inside", 28);
+    static const char kComment[] = "a comment with PK\x05\x06 inside";  // an end-record signature in the comment
+    commented.comment = std::string(kComment, sizeof kComment - 1);
     for (const test::ZipWriteOptions& o : {test::ZipWriteOptions{}, torch_style, zip64, commented}) {
         const std::string z = test::make_zip(kEntries, o);
         expect_entries(mem(z), kEntries);
