@@ -10,6 +10,9 @@
 #include <string>
 
 #include "core/error.h"
+#include "io/model_file.h"
+#include "io/weights.h"
+#include "model/unet.h"
 
 // The bridge calls (library_moebius_gpu.js). Each returns > 0 (an id, or 1) on success and a
 // negative code on failure, the JS error kept for mgpu_error_message: -2 out of memory or beyond a
@@ -424,5 +427,67 @@ uint32_t webgpu_buffer_id(const Tensor& t) {
 }
 
 }  // namespace moebius
+
+// ---- the WebAssembly exports of this backend (see src/api/wasm_api.cpp for the rest of the mw_* API) ----
+//
+// The handle types are wasm_api.cpp's; these two definitions mirror them token for token (keep them in
+// step: they belong in a shared header once the API has one).
+struct mw_backend {
+    std::shared_ptr<moebius::Backend> backend;
+};
+struct mw_tensor {
+    moebius::Tensor t;
+};
+
+// A WebGPU backend over Module.moebiusGpu (set by the JS driver first); f16: float16 storage, which
+// needs a bridge created with preferF16 on an adapter with shader-f16. Null on failure: the reason is
+// the JS error in Module.moebiusGpu.lastError (no bridge, or its dtype differs). Free with mw_backend_free.
+extern "C" EMSCRIPTEN_KEEPALIVE mw_backend* mw_backend_webgpu(int f16) {
+    try {
+        auto b = std::make_unique<mw_backend>();
+        b->backend = moebius::make_webgpu_backend(f16 != 0);
+        return b.release();
+    } catch (const std::exception&) {
+        return nullptr;
+    }
+}
+
+// The bridge buffer id of a WebGPU tensor handle (e.g. mw_job_decode's), for `await g.readF32(id)`;
+// 0 for a CPU tensor or null.
+extern "C" EMSCRIPTEN_KEEPALIVE int mw_tensor_gpu_buffer(mw_tensor* t) {
+    return t ? (int)moebius::webgpu_buffer_id(t->t) : 0;
+}
+
+// Test hook (tests/gpu): one UNet forward on backend `be`, for comparison with a reference call.
+// unet: upstream RemovalModel weights (.bin / .safetensors bytes, not owned); model_config_json:
+// as mw_model_load_upstream's (null = the built-in "full" config); sample (batch, in_channels, S, S)
+// floats; ids: batch rows of ids_per_row embedding ids. Returns the (batch, out_channels, S, S)
+// output (free with mw_tensor_free), or null with the message in mw_debug_error().
+namespace {
+thread_local std::string g_debug_error;
+}
+extern "C" EMSCRIPTEN_KEEPALIVE const char* mw_debug_error(void) { return g_debug_error.c_str(); }
+
+extern "C" EMSCRIPTEN_KEEPALIVE mw_tensor* mw_debug_unet(mw_backend* be, const uint8_t* unet, size_t n,
+                                                         const char* model_config_json, const float* sample,
+                                                         int batch, float timestep, const int* ids, int ids_per_row) {
+    using namespace moebius;
+    try {
+        MOEBIUS_CHECK(be && unet && sample && ids && batch > 0 && ids_per_row > 0, ErrorKind::Invalid,
+                      "mw_debug_unet: null or empty argument");
+        const ModelConfig c = upstream_model_config(model_config_json ? model_config_json : "", "model_config.json");
+        const UNet model(c.unet, parse_state_dict(unet, n, "UNet weights"), *be->backend);
+        const int64_t S = c.unet.sample_size;
+        const Tensor x = be->backend->upload({batch, c.unet.in_channels, S, S}, sample);
+        auto out = std::make_unique<mw_tensor>();
+        out->t = model.forward(x, timestep, std::vector<int64_t>(ids, ids + (size_t)batch * ids_per_row));
+        be->backend->sync();
+        g_debug_error.clear();
+        return out.release();
+    } catch (const std::exception& e) {
+        g_debug_error = e.what();
+        return nullptr;
+    }
+}
 
 #endif  // __EMSCRIPTEN__

@@ -1,0 +1,737 @@
+// moebius.js: the public JavaScript API of moebius.cpp — Moebius image inpainting on WebGPU, the
+// engine compiled to WebAssembly. One ES module that runs unchanged in browsers (navigator.gpu) and
+// in Node (npm `webgpu`, i.e. Dawn):
+//
+//   import {createEngine} from './moebius.js';
+//   const engine = await createEngine({model: new URL('moebius.safetensors', location.href)});
+//   const {image} = await engine.inpaint(imageData, maskData, {steps: 20, signal});
+//   engine.dispose();
+//
+// How it runs: the C++ pipeline (InpaintJob, stage by stage) records GPU work through the WebGPU
+// backend (src/backend/webgpu), whose ops forward to the JS GpuBridge (bridge.js). Nothing in WASM
+// waits for the GPU; this module awaits it between stages (after each denoising step: progress and
+// cancellation), reads the decoded image back asynchronously and hands it to the CPU post-processing.
+//
+// Errors are MoebiusError with a `code`: 'no-adapter' (no WebGPU), 'device-lost', 'out-of-memory',
+// 'bad-model', 'bad-image', 'bad-option', 'io' (a model URL/file that cannot be read), 'cancelled'
+// (AbortSignal; `name` is 'AbortError' then), 'internal'.
+
+import {GpuBridge, GpuError} from '../../src/backend/webgpu/bridge.js';
+import * as ops from '../../src/backend/webgpu/ops.js';
+
+/** Error codes of MoebiusError. */
+export const ErrorCode = Object.freeze({
+    NO_ADAPTER: 'no-adapter', DEVICE_LOST: 'device-lost', OUT_OF_MEMORY: 'out-of-memory', BAD_MODEL: 'bad-model',
+    BAD_IMAGE: 'bad-image', BAD_OPTION: 'bad-option', IO: 'io', CANCELLED: 'cancelled', INTERNAL: 'internal',
+});
+
+export class MoebiusError extends Error {
+    /** @param {string} code @param {string} message @param {unknown} [cause] */
+    constructor(code, message, cause) {
+        super(message, cause === undefined ? undefined : {cause});
+        this.name = code === 'cancelled' ? 'AbortError' : 'MoebiusError';
+        this.code = code;
+    }
+}
+
+// moebius_status (include/moebius.h) -> code.
+const STATUS_CODES = ['ok', 'bad-option', 'io', 'bad-model', 'bad-image', 'cancelled', 'out-of-memory', 'internal'];
+
+// GpuError.kind (bridge.js) -> code.
+/** @param {GpuError} e */
+function gpuCode(e) {
+    switch (e.kind) {
+        case 'no-adapter': case 'no-device': return 'no-adapter';
+        case 'device-lost': return 'device-lost';
+        case 'out-of-memory': case 'limit': return 'out-of-memory';
+        case 'io': return 'io';
+        default: return 'internal';
+    }
+}
+
+/** Wraps anything thrown into a MoebiusError (keeps MoebiusErrors as they are). @param {unknown} e */
+function toMoebiusError(e, fallback = 'internal') {
+    if (e instanceof MoebiusError) return e;
+    if (e instanceof GpuError) return new MoebiusError(gpuCode(e), e.message, e);
+    if (e && typeof e === 'object' && /** @type {any} */ (e).name === 'AbortError') {
+        return new MoebiusError('cancelled', 'cancelled', e);
+    }
+    return new MoebiusError(fallback, e instanceof Error ? e.message : String(e), e);
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+
+// ------------------------------------------------------------------ byte sources
+
+/**
+ * A model file or other input: bytes, a URL (http(s), file: in Node, or a path string in Node),
+ * a fetch Response, a ReadableStream of Uint8Array chunks, or a Blob.
+ * @typedef {Uint8Array | ArrayBuffer | URL | string | Response | ReadableStream<Uint8Array> | Blob} Source
+ */
+
+/**
+ * Opens a source as {total (bytes, or null when unknown), chunks (async iterator of Uint8Array)}.
+ * @param {Source} src @param {string} what
+ * @returns {Promise<{total: number | null, chunks: AsyncIterable<Uint8Array>}>}
+ */
+async function openSource(src, what) {
+    if (src instanceof Uint8Array) return {total: src.byteLength, chunks: (async function* () { yield src; })()};
+    if (src instanceof ArrayBuffer) return openSource(new Uint8Array(src), what);
+    if (ArrayBuffer.isView(src)) return openSource(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), what);
+    if (typeof Blob !== 'undefined' && src instanceof Blob) return {total: src.size, chunks: streamChunks(src.stream())};
+    if (typeof Response !== 'undefined' && src instanceof Response) return openResponse(src, what);
+    if (src && typeof (/** @type {any} */ (src)).getReader === 'function') {
+        return {total: null, chunks: streamChunks(/** @type {ReadableStream<Uint8Array>} */ (src))};
+    }
+    if (typeof src === 'string' || src instanceof URL) {
+        let url;
+        try {
+            url = src instanceof URL ? src : new URL(src, isNode ? undefined : globalThis.location?.href);
+        } catch {
+            url = null;  // Node: a plain path
+        }
+        if (isNode && (!url || url.protocol === 'file:' || /^[a-zA-Z]:[\\/]/.test(String(src)))) {
+            const fs = await import('node:fs');
+            const path = url && url.protocol === 'file:' ? url : String(src);
+            let st;
+            try {
+                st = await fs.promises.stat(path);
+            } catch (e) {
+                throw new MoebiusError('io', `${what}: cannot read ${src}: ${/** @type {Error} */ (e).message}`, e);
+            }
+            if (!st.isFile()) throw new MoebiusError('io', `${what}: ${src} is not a file`);
+            return {total: st.size, chunks: nodeFileChunks(fs, path, what)};
+        }
+        if (!url) throw new MoebiusError('io', `${what}: '${src}' is not a URL`);
+        let r;
+        try {
+            r = await fetch(url);
+        } catch (e) {
+            throw new MoebiusError('io', `${what}: fetching ${url}: ${/** @type {Error} */ (e).message}`, e);
+        }
+        if (!r.ok) throw new MoebiusError('io', `${what}: ${url}: HTTP ${r.status}`);
+        return openResponse(r, what);
+    }
+    throw new MoebiusError('bad-option', `${what}: expected bytes, a URL, a Response, a Blob or a ReadableStream`);
+}
+
+/** @param {Response} r @param {string} what */
+function openResponse(r, what) {
+    if (!r.body) throw new MoebiusError('io', `${what}: response has no body`);
+    const len = Number(r.headers.get('content-length'));
+    // A compressed transfer reports the compressed length: only trust it without content-encoding.
+    const total = Number.isFinite(len) && len > 0 && !r.headers.get('content-encoding') ? len : null;
+    return {total, chunks: streamChunks(r.body)};
+}
+
+/** @param {ReadableStream<Uint8Array>} stream */
+async function* streamChunks(stream) {
+    const reader = stream.getReader();
+    try {
+        for (;;) {
+            const {done, value} = await reader.read();
+            if (done) return;
+            yield value;
+        }
+    } finally {
+        reader.releaseLock();
+    }
+}
+
+/** @param {any} fs @param {string | URL} path @param {string} what */
+async function* nodeFileChunks(fs, path, what) {
+    const fh = await fs.promises.open(path, 'r');
+    try {
+        const chunk = 8 << 20;
+        for (;;) {
+            const buf = new Uint8Array(chunk);
+            const {bytesRead} = await fh.read(buf, 0, chunk, null);
+            if (bytesRead === 0) return;
+            yield bytesRead === chunk ? buf : buf.subarray(0, bytesRead);
+        }
+    } catch (e) {
+        throw new MoebiusError('io', `${what}: reading ${path}: ${/** @type {Error} */ (e).message}`, e);
+    } finally {
+        await fh.close();
+    }
+}
+
+/** Reads a whole source into one Uint8Array. @param {Source} src @param {string} what */
+async function readAll(src, what) {
+    if (src instanceof Uint8Array) return src;
+    const {total, chunks} = await openSource(src, what);
+    /** @type {Uint8Array[]} */
+    const parts = [];
+    let n = 0;
+    for await (const c of chunks) { parts.push(c); n += c.byteLength; }
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(total && total === n ? total : n);
+    let o = 0;
+    for (const c of parts) { out.set(c, o); o += c.byteLength; }
+    return out;
+}
+
+// ------------------------------------------------------------------ images
+
+/**
+ * An image as ImageData has it, or with 1/3/4 channels.
+ * @typedef {{width: number, height: number, data: Uint8ClampedArray | Uint8Array, channels?: number}} ImageLike
+ */
+
+/** Checks an image and tells its channel count. @param {ImageLike} img @param {string} what @param {number[]} allowed */
+function imageChannels(img, what, allowed) {
+    if (!img || typeof img !== 'object') throw new MoebiusError('bad-image', `${what}: expected {width, height, data}`);
+    const {width, height, data} = img;
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+        throw new MoebiusError('bad-image', `${what}: width and height must be positive integers, got ${width}x${height}`);
+    }
+    if (!(data instanceof Uint8ClampedArray || data instanceof Uint8Array)) {
+        throw new MoebiusError('bad-image', `${what}: data must be a Uint8ClampedArray or Uint8Array`);
+    }
+    const px = width * height;
+    const c = img.channels ?? data.length / px;
+    if (!allowed.includes(c) || data.length !== c * px) {
+        throw new MoebiusError('bad-image', `${what}: ${data.length} bytes for ${width}x${height} is not ` +
+                               `${allowed.map((k) => `${k} channel${k > 1 ? 's' : ''}`).join(' / ')}`);
+    }
+    return c;
+}
+
+/** 1/3/4-channel pixels -> RGBA (ImageData layout). @param {Uint8Array} px @param {number} c @param {number} n */
+function toRgba(px, c, n) {
+    const out = new Uint8ClampedArray(4 * n);
+    for (let i = 0; i < n; i++) {
+        if (c === 4) {
+            out[4 * i] = px[4 * i]; out[4 * i + 1] = px[4 * i + 1]; out[4 * i + 2] = px[4 * i + 2]; out[4 * i + 3] = px[4 * i + 3];
+        } else if (c === 3) {
+            out[4 * i] = px[3 * i]; out[4 * i + 1] = px[3 * i + 1]; out[4 * i + 2] = px[3 * i + 2]; out[4 * i + 3] = 255;
+        } else {
+            const v = px[c * i];
+            out[4 * i] = v; out[4 * i + 1] = v; out[4 * i + 2] = v; out[4 * i + 3] = c === 2 ? px[2 * i + 1] : 255;
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------ engine
+
+/**
+ * @typedef {object} ProgressEvent
+ * @property {'load' | 'encode' | 'step' | 'decode'} stage
+ * @property {number} [step]    denoising step done (1-based) of this crop
+ * @property {number} [steps]   denoising steps per crop
+ * @property {number} [crop]    crop window (1-based)
+ * @property {number} [crops]   crop windows of this image
+ * @property {number} [loaded]  'load': bytes read so far
+ * @property {number | null} [total]  'load': bytes in all, when known
+ */
+
+/** @param {AbortSignal | undefined} signal */
+function throwIfAborted(signal) {
+    if (signal?.aborted) {
+        const reason = signal.reason;
+        throw new MoebiusError('cancelled', `cancelled${reason instanceof Error && reason.name !== 'AbortError'
+            ? `: ${reason.message}` : ''}`, reason);
+    }
+}
+
+/**
+ * Awaits `p`, or rejects as cancelled as soon as `signal` aborts: a cancel does not wait for the GPU
+ * work in flight (its buffers are released once WebGPU is done with them).
+ * @template T @param {Promise<T>} p @param {AbortSignal | undefined} signal @returns {Promise<T>}
+ */
+function untilDone(p, signal) {
+    if (!signal) return p;
+    return new Promise((resolve, reject) => {
+        const onAbort = () => {
+            try { throwIfAborted(signal); } catch (e) { reject(e); }
+        };
+        if (signal.aborted) {
+            p.catch(() => {});  // settles later, unobserved
+            onAbort();
+            return;
+        }
+        signal.addEventListener('abort', onAbort, {once: true});
+        p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+               (e) => { signal.removeEventListener('abort', onAbort); reject(e); });
+    });
+}
+
+/** Default location of the WebAssembly build next to this file in the repository layout. */
+const DEFAULT_GLUE = new URL('../../build/wasm/moebius.js', import.meta.url);
+
+/**
+ * Loads the emscripten module (MODULARIZE + EXPORT_ES6 glue). In Node the glue of emscripten 3.1.x
+ * expects CommonJS globals (require, __dirname): they are provided for the call, and the wasm bytes
+ * are handed over directly so that the glue's own fetch/fs paths are never taken.
+ * @param {{glueUrl?: URL | string, wasmUrl?: URL | string, wasmBinary?: Uint8Array | ArrayBuffer,
+ *          moduleFactory?: (m: object) => Promise<any>}} o
+ * @param {object} moduleArg  properties for the Module object (moebiusGpu, print, ...)
+ */
+async function loadWasm(o, moduleArg) {
+    let factory = o.moduleFactory;
+    const glueUrl = o.glueUrl ? new URL(o.glueUrl, isNode ? `file://${process.cwd()}/` : globalThis.location?.href)
+        : o.wasmUrl ? new URL(String(o.wasmUrl).replace(/\.wasm(\?.*)?$/, '.js'), isNode ? `file://${process.cwd()}/` : globalThis.location?.href)
+        : DEFAULT_GLUE;
+    if (!factory) {
+        try {
+            factory = (await import(/* @vite-ignore */ glueUrl.href)).default;
+        } catch (e) {
+            throw new MoebiusError('io', `cannot load the WebAssembly glue ${glueUrl}: ${/** @type {Error} */ (e).message}`, e);
+        }
+        if (typeof factory !== 'function') throw new MoebiusError('io', `${glueUrl}: no default export (build with -sMODULARIZE -sEXPORT_ES6)`);
+    }
+    let wasmBinary = o.wasmBinary;
+    if (!wasmBinary) {
+        const wasmUrl = o.wasmUrl ? new URL(o.wasmUrl, glueUrl) : new URL(glueUrl.href.replace(/\.js(\?.*)?$/, '.wasm'));
+        wasmBinary = await readAll(wasmUrl, 'WebAssembly module');
+    }
+    const arg = {...moduleArg, wasmBinary, locateFile: (/** @type {string} */ p) => new URL(p, glueUrl).href};
+    const restore = isNode ? await provideCommonJsGlobals(glueUrl) : () => {};
+    try {
+        return await factory(arg);
+    } catch (e) {
+        throw new MoebiusError('internal', `WebAssembly module failed to start: ${/** @type {Error} */ (e).message}`, e);
+    } finally {
+        restore();
+    }
+}
+
+/** Node: `require` and `__dirname` for the duration of the emscripten factory call. @param {URL} glueUrl */
+async function provideCommonJsGlobals(glueUrl) {
+    const g = /** @type {any} */ (globalThis);
+    const saved = {require: g.require, __dirname: g.__dirname, __filename: g.__filename};
+    const {createRequire} = await import('node:module');
+    const {fileURLToPath} = await import('node:url');
+    const path = await import('node:path');
+    const file = glueUrl.protocol === 'file:' ? fileURLToPath(glueUrl) : path.join(process.cwd(), 'moebius.js');
+    g.require ??= createRequire(file);
+    g.__dirname ??= path.dirname(file);
+    g.__filename ??= file;
+    return () => {
+        for (const [k, v] of Object.entries(saved)) if (v === undefined) delete g[k]; else g[k] = v;
+    };
+}
+
+/**
+ * @typedef {object} EngineOptions
+ * @property {any} [gpu]              navigator.gpu (default) or npm webgpu's create([...]); or a GPUAdapter / GPUDevice
+ * @property {Source | {unet: Source, vae: {config: Source, weights: Source}, config?: Source}} model
+ *   our single-file model (moebius.safetensors, see `moebius convert`), or upstream files: the
+ *   RemovalModel state dict (.bin / .safetensors), the diffusers VAE's config.json + weights, and an
+ *   optional model_config.json for non-standard sizes
+ * @property {boolean} [preferF16]    store tensors as float16 where the adapter has shader-f16 (default true)
+ * @property {URL | string} [wasmUrl] where moebius.wasm is (the glue moebius.js is looked up next to it)
+ * @property {URL | string} [glueUrl] the emscripten glue (default: build/wasm/moebius.js of the repository)
+ * @property {Uint8Array | ArrayBuffer} [wasmBinary]
+ * @property {(e: ProgressEvent) => void} [onProgress]
+ * @property {AbortSignal} [signal]   cancels loading
+ */
+
+/**
+ * Creates an engine: WebGPU device, WebAssembly module, model.
+ * @param {EngineOptions} opts
+ * @returns {Promise<Engine>}
+ */
+export async function createEngine(opts) {
+    if (!opts || typeof opts !== 'object') throw new MoebiusError('bad-option', 'createEngine: options object required');
+    if (opts.model === undefined || opts.model === null) throw new MoebiusError('bad-option', 'createEngine: `model` is required');
+    const gpu = opts.gpu ?? globalThis.navigator?.gpu;
+    if (!gpu) throw new MoebiusError('no-adapter', 'WebGPU is not available (no navigator.gpu; in Node pass {gpu: create([...])} from npm webgpu)');
+    /** @type {GpuBridge | null} */
+    let g = null;
+    /** @type {Engine | null} */
+    let engine = null;
+    try {
+        throwIfAborted(opts.signal);
+        g = await GpuBridge.create(gpu, {preferF16: opts.preferF16 ?? true, kernelSources: opts.kernelSources});
+        const gpuCtx = {g, ops, lastError: null};
+        const mod = await loadWasm(opts, {moebiusGpu: gpuCtx, print: opts.print ?? (() => {}),
+                                          printErr: opts.printErr ?? ((/** @type {string} */ s) => console.warn(s))});
+        const api = new WasmApi(mod, gpuCtx);
+        const backend = api.fn('mw_backend_webgpu')(g.dtype === 'f16' ? 1 : 0);
+        if (!backend) {
+            const e = gpuCtx.lastError;
+            throw new MoebiusError('internal', `WebGPU backend: ${e instanceof Error ? e.message : 'failed'}`, e ?? undefined);
+        }
+        engine = new Engine(mod, api, g, backend);
+        await engine.loadModel(opts.model, opts.onProgress, opts.signal);
+        return engine;
+    } catch (e) {
+        if (engine) await engine.dispose();
+        else if (g) g.destroy();
+        throw toMoebiusError(e);
+    }
+}
+
+/**
+ * The raw C exports (src/api/wasm_api.cpp, src/backend/webgpu/webgpu_backend.cpp) with failures
+ * turned into MoebiusErrors. Pointers are offsets into the wasm heap.
+ */
+class WasmApi {
+    /** @param {any} mod @param {{lastError: any}} gpuCtx */
+    constructor(mod, gpuCtx) {
+        this.m = mod;
+        this.gpuCtx = gpuCtx;
+    }
+
+    /** Throws the last failure, typed from its status or from the GPU error behind it. @param {string} what */
+    fail(what) {
+        const status = this.m._mw_last_status();
+        const msg = this.m.UTF8ToString(this.m._mw_last_error());
+        const gpuErr = this.gpuCtx.lastError;
+        this.gpuCtx.lastError = null;
+        let code = STATUS_CODES[status] ?? 'internal';
+        // A GPU failure inside an op reaches C++ as Internal / OutOfMemory: the JS error is more precise.
+        if (gpuErr instanceof GpuError && (code === 'internal' || code === 'out-of-memory')) code = gpuCode(gpuErr);
+        throw new MoebiusError(code, msg ? `${what}: ${msg}` : what, gpuErr ?? undefined);
+    }
+
+    /** @param {string} name */
+    fn(name) {
+        const f = this.m[`_${name}`];
+        if (typeof f !== 'function') throw new MoebiusError('internal', `the WebAssembly module does not export ${name}`);
+        return f;
+    }
+    /** A call returning a handle (0 = failure). @param {string} name @param {...number} args */
+    handle(name, ...args) {
+        const r = this.fn(name)(...args);
+        if (!r) this.fail(name);
+        return r;
+    }
+    /** A call returning a moebius_status. @param {string} name @param {...number} args */
+    status(name, ...args) {
+        if (this.fn(name)(...args) !== 0) this.fail(name);
+    }
+    /** A call returning a count (-1 = failure). @param {string} name @param {...number} args */
+    count(name, ...args) {
+        const r = this.fn(name)(...args);
+        if (r < 0) this.fail(name);
+        return r;
+    }
+
+    /** malloc that throws (the 4 GB heap is full). @param {number} n */
+    malloc(n) {
+        const p = this.m._malloc(Math.max(n, 1));
+        if (!p) throw new MoebiusError('out-of-memory', `cannot allocate ${n} bytes in WebAssembly memory (4 GB at most)`);
+        return p;
+    }
+    /** A NUL-terminated copy of `s` (free it). @param {string} s */
+    cstring(s) {
+        const n = this.m.lengthBytesUTF8(s) + 1;
+        const p = this.malloc(n);
+        this.m.stringToUTF8(s, p, n);
+        return p;
+    }
+    /** Bytes copied into a new heap buffer. @param {Uint8Array} b */
+    bytes(b) {
+        const p = this.malloc(b.byteLength);
+        this.m.HEAPU8.set(b, p);
+        return p;
+    }
+}
+
+/**
+ * Streams a source into one malloc'ed heap buffer: straight into it when the length is known
+ * (no second copy on the JS side), else collected first.
+ * @param {WasmApi} api @param {Source} src @param {string} what
+ * @param {(n: number) => void} onBytes  progress: bytes so far
+ * @param {AbortSignal | undefined} signal
+ * @returns {Promise<{ptr: number, n: number}>}
+ */
+async function streamIntoHeap(api, src, what, onBytes, signal) {
+    const {total, chunks} = await openSource(src, what);
+    if (total !== null) {
+        const ptr = api.malloc(total);
+        let n = 0;
+        try {
+            for await (const c of chunks) {
+                throwIfAborted(signal);
+                if (n + c.byteLength > total) throw new MoebiusError('io', `${what}: more bytes than the announced ${total}`);
+                api.m.HEAPU8.set(c, ptr + n);  // HEAPU8 re-read: memory may have grown meanwhile
+                n += c.byteLength;
+                onBytes(c.byteLength);
+            }
+            if (n !== total) throw new MoebiusError('io', `${what}: ${n} bytes read, ${total} announced`);
+            return {ptr, n};
+        } catch (e) {
+            api.m._free(ptr);
+            throw e;
+        }
+    }
+    /** @type {Uint8Array[]} */
+    const parts = [];
+    let n = 0;
+    for await (const c of chunks) {
+        throwIfAborted(signal);
+        parts.push(c);
+        n += c.byteLength;
+        onBytes(c.byteLength);
+    }
+    const ptr = api.malloc(n);
+    let o = 0;
+    for (const c of parts) { api.m.HEAPU8.set(c, ptr + o); o += c.byteLength; }
+    return {ptr, n};
+}
+
+const MODES = {auto: 0, whole: 1, crop: 2};
+
+/**
+ * @typedef {object} InpaintOptions
+ * @property {number} [steps]        DDIM steps before strength (upstream 20)
+ * @property {number} [guidance]     classifier-free guidance scale (upstream 2.5)
+ * @property {number} [strength]     denoising strength (upstream 0.99)
+ * @property {number | bigint} [seed] seed of the initial noise (integer < 2^53)
+ * @property {Float32Array} [noise]  initial latent noise (1,4,64,64), offset included (overrides seed)
+ * @property {number} [noiseOffset]  upstream 0.0357
+ * @property {'auto' | 'whole' | 'crop'} [mode]
+ * @property {boolean} [paste]       blend into the input with the blurred mask (default true)
+ * @property {boolean} [compensate]  upstream colour compensation (implies paste)
+ * @property {AbortSignal} [signal]  cancels between stages (rejects with code 'cancelled', name 'AbortError')
+ * @property {(e: ProgressEvent) => void} [onProgress]
+ */
+
+export class Engine {
+    /** @param {any} mod @param {WasmApi} api @param {GpuBridge} g @param {number} backend */
+    constructor(mod, api, g, backend) {
+        this.mod = mod;
+        this.api = api;
+        this.gpu = g;
+        this.backend = backend;
+        this.model = 0;
+        this.disposed = false;
+        /** @type {Promise<unknown>} one job at a time */
+        this.queue = Promise.resolve();
+        const d = g.describe();
+        /** Adapter, storage dtype, model summary. */
+        this.info = {adapter: d.adapter, features: d.features, dtype: d.dtype, model: '', nativeSize: 0, noiseCount: 0};
+    }
+
+    /**
+     * @param {EngineOptions['model']} model
+     * @param {((e: ProgressEvent) => void) | undefined} onProgress @param {AbortSignal | undefined} signal
+     */
+    async loadModel(model, onProgress, signal) {
+        const api = this.api;
+        const isSource = (/** @type {any} */ x) => x instanceof Uint8Array || x instanceof ArrayBuffer || ArrayBuffer.isView(x) ||
+            typeof x === 'string' || x instanceof URL || (typeof Response !== 'undefined' && x instanceof Response) ||
+            (typeof Blob !== 'undefined' && x instanceof Blob) || typeof x?.getReader === 'function';
+        let loaded = 0;
+        const progress = (/** @type {number} */ n) => {
+            loaded += n;
+            onProgress?.({stage: 'load', loaded, total: null});
+        };
+        if (isSource(model)) {
+            const {ptr, n} = await streamIntoHeap(api, /** @type {Source} */ (model), 'model', progress, signal);
+            throwIfAborted(signal);
+            this.model = api.handle('mw_model_load', this.backend, ptr, n);  // takes ownership of ptr
+        } else if (model && typeof model === 'object' && 'unet' in model && model.vae?.config !== undefined &&
+                   model.vae?.weights !== undefined) {
+            const m = /** @type {{unet: Source, vae: {config: Source, weights: Source}, config?: Source}} */ (model);
+            const text = async (/** @type {Source} */ s, /** @type {string} */ what) =>
+                typeof s === 'object' && !(s instanceof URL) && !isSource(s) ? JSON.stringify(s)
+                    : new TextDecoder().decode(await readAll(s, what));
+            const vaeConfig = await text(m.vae.config, 'VAE config.json');
+            const modelConfig = m.config !== undefined ? await text(m.config, 'model_config.json') : null;
+            const unet = await streamIntoHeap(api, m.unet, 'UNet weights', progress, signal);
+            let vae;
+            try {
+                vae = await streamIntoHeap(api, m.vae.weights, 'VAE weights', progress, signal);
+            } catch (e) {
+                api.m._free(unet.ptr);
+                throw e;
+            }
+            const pv = api.cstring(vaeConfig), pm = modelConfig === null ? 0 : api.cstring(modelConfig);
+            try {
+                throwIfAborted(signal);
+                // Takes ownership of both weight buffers (freed as soon as parsed, also on failure).
+                this.model = api.handle('mw_model_load_upstream', this.backend, unet.ptr, unet.n, pv, vae.ptr, vae.n, pm);
+            } finally {
+                api.m._free(pv);
+                if (pm) api.m._free(pm);
+            }
+        } else {
+            throw new MoebiusError('bad-option', 'model: expected our model file (bytes, URL, Response, Blob or stream) ' +
+                                   'or upstream files {unet, vae: {config, weights}, config?}');
+        }
+        await this.gpu.sync();  // weight uploads done (and any GPU error surfaces here)
+        this.info.model = api.m.UTF8ToString(api.m._mw_model_describe(this.model));
+        this.info.nativeSize = api.count('mw_model_native_size', this.model);
+        this.info.noiseCount = api.count('mw_model_noise_count', this.model);
+    }
+
+    /**
+     * Inpaints `image` where `mask` is white (or, without a mask, where the image is transparent).
+     * @param {ImageLike} image  ImageData-like: RGBA (or 1/3-channel with `channels`)
+     * @param {ImageLike | null | undefined} mask  gray (1 byte per pixel) or RGBA, same size; null: image alpha
+     * @param {InpaintOptions} [opts]
+     * @returns {Promise<{image: {width: number, height: number, data: Uint8ClampedArray}, timings: Timings}>}
+     *   the result as RGBA (ImageData layout), input size
+     */
+    inpaint(image, mask, opts = {}) {
+        const run = this.queue.then(() => this.runInpaint(image, mask, opts));
+        this.queue = run.catch(() => {});
+        return run;
+    }
+
+    /** @param {ImageLike} image @param {ImageLike | null | undefined} mask @param {InpaintOptions} o */
+    async runInpaint(image, mask, o) {
+        const t0 = now();
+        if (this.disposed) throw new MoebiusError('internal', 'engine disposed');
+        const api = this.api, M = api.m, g = this.gpu, signal = o.signal;
+        throwIfAborted(signal);
+        const ic = imageChannels(image, 'image', [1, 2, 3, 4]);
+        const mc = mask ? imageChannels(mask, 'mask', [1, 2, 3, 4]) : 0;
+        if (mask && (mask.width !== image.width || mask.height !== image.height)) {
+            throw new MoebiusError('bad-image', `mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}`);
+        }
+        /** @type {number[]} */
+        const ptrs = [];
+        let opt = 0, job = 0, tensor = 0;
+        const timings = {encode: 0, denoise: 0, decode: 0, post: 0, total: 0, steps: 0, crops: 0};
+        try {
+            opt = api.handle('mw_options_new');
+            const set = (/** @type {string} */ name, /** @type {number} */ v) => {
+                const pn = api.cstring(name);
+                try { api.status('mw_options_set', opt, pn, v); } finally { M._free(pn); }
+            };
+            for (const [key, name] of [['steps', 'steps'], ['guidance', 'guidance'], ['strength', 'strength'],
+                                       ['noiseOffset', 'noise_offset']]) {
+                const v = /** @type {any} */ (o)[key];
+                if (v === undefined) continue;
+                if (typeof v !== 'number' || !Number.isFinite(v)) throw new MoebiusError('bad-option', `${key} must be a finite number`);
+                set(name, v);
+            }
+            if (o.seed !== undefined) set('seed', Number(o.seed));
+            if (o.paste !== undefined) set('paste', o.paste ? 1 : 0);
+            if (o.compensate !== undefined) set('compensate', o.compensate ? 1 : 0);
+            if (o.mode !== undefined) {
+                const mode = typeof o.mode === 'number' ? o.mode : MODES[/** @type {keyof typeof MODES} */ (o.mode)];
+                if (mode === undefined) throw new MoebiusError('bad-option', `mode must be 'auto', 'whole' or 'crop', got '${o.mode}'`);
+                set('mode', mode);
+            }
+            if (/** @type {any} */ (o).sampleLatents) {
+                throw new MoebiusError('bad-option', 'sampleLatents is not available on WebGPU (it reads the VAE moments back mid-pipeline)');
+            }
+            if (o.noise !== undefined && o.noise !== null) {
+                if (!(o.noise instanceof Float32Array)) throw new MoebiusError('bad-option', 'noise must be a Float32Array');
+                if (o.noise.length !== this.info.noiseCount) {
+                    throw new MoebiusError('bad-option', `noise: expected ${this.info.noiseCount} values (1,4,S/8,S/8), got ${o.noise.length}`);
+                }
+                const pn = api.malloc(4 * o.noise.length);
+                ptrs.push(pn);
+                M.HEAPF32.set(o.noise, pn >> 2);
+                api.status('mw_options_set_noise', opt, pn, o.noise.length);
+            }
+
+            const pi = api.bytes(image.data instanceof Uint8Array ? image.data
+                : new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength));
+            ptrs.push(pi);
+            let pm = 0;
+            if (mask) {
+                pm = api.bytes(mask.data instanceof Uint8Array ? mask.data
+                    : new Uint8Array(mask.data.buffer, mask.data.byteOffset, mask.data.byteLength));
+                ptrs.push(pm);
+            }
+            job = api.handle('mw_job_new', this.model, pi, image.width, image.height, ic, pm, mc, opt);
+            for (const p of ptrs.splice(0)) M._free(p);  // the job copied the pixels and the noise
+
+            const crops = api.count('mw_job_crops', job);
+            timings.crops = crops;
+            const report = (/** @type {ProgressEvent} */ e) => o.onProgress?.(e);
+            for (let k = 0; k < crops; k++) {
+                let t = now();
+                const steps = api.count('mw_job_begin_crop', job, k);
+                report({stage: 'encode', step: 0, steps, crop: k + 1, crops});
+                this.checkLive(signal);
+                await untilDone(g.sync(), signal);
+                this.checkLive(signal);
+                timings.encode += now() - t;
+                t = now();
+                for (let i = 0; i < steps; i++) {
+                    api.status('mw_job_step', job, i);
+                    await untilDone(g.sync(), signal);  // the GPU has done step i: progress, cancellation
+                    report({stage: 'step', step: i + 1, steps, crop: k + 1, crops});
+                    this.checkLive(signal);
+                }
+                timings.denoise += now() - t;
+                timings.steps += steps;
+                t = now();
+                report({stage: 'decode', step: steps, steps, crop: k + 1, crops});
+                this.checkLive(signal);
+                tensor = api.handle('mw_job_decode', job);
+                const n = M._mw_tensor_numel(tensor);
+                const id = M._mw_tensor_gpu_buffer(tensor);
+                if (!id) throw new MoebiusError('internal', 'the decoded image is not a WebGPU tensor');
+                const decoded = await untilDone(g.readF32(id, n), signal);
+                M._mw_tensor_free(tensor);
+                tensor = 0;
+                this.checkLive(signal);
+                timings.decode += now() - t;
+                t = now();
+                const pd = api.malloc(4 * n);
+                try {
+                    M.HEAPF32.set(decoded, pd >> 2);
+                    api.status('mw_job_finish_crop', job, pd, n);
+                } finally {
+                    M._free(pd);
+                }
+                timings.post += now() - t;
+            }
+            const t = now();
+            const img = api.handle('mw_job_result', job);
+            let out;
+            try {
+                const w = M._mw_image_width(img), h = M._mw_image_height(img), c = M._mw_image_channels(img);
+                const px = M.HEAPU8.subarray(M._mw_image_data(img), M._mw_image_data(img) + w * h * c);
+                out = {width: w, height: h, data: toRgba(px, c, w * h)};
+            } finally {
+                M._mw_image_free(img);
+            }
+            timings.post += now() - t;
+            timings.total = now() - t0;
+            return {image: out, timings};
+        } catch (e) {
+            throw toMoebiusError(e);
+        } finally {
+            if (tensor) M._mw_tensor_free(tensor);
+            if (job) M._mw_job_free(job);
+            if (opt) M._mw_options_free(opt);
+            for (const p of ptrs) M._free(p);
+        }
+    }
+
+    /** Throws on cancellation, disposal or a lost device. @param {AbortSignal | undefined} signal */
+    checkLive(signal) {
+        throwIfAborted(signal);
+        if (this.disposed) throw new MoebiusError('cancelled', 'engine disposed');
+        this.gpu.check();
+    }
+
+    /** Frees the model, the backend and the GPU device (after a running inpaint has stopped). */
+    dispose() {
+        if (this.disposed) return this.queue;
+        this.disposed = true;
+        this.queue = this.queue.then(() => {
+            const M = this.mod;
+            if (this.model) M._mw_model_free(this.model);
+            if (this.backend) M._mw_backend_free(this.backend);
+            this.model = this.backend = 0;
+            this.gpu.destroy();
+        });
+        return this.queue;
+    }
+}
+
+/**
+ * @typedef {object} Timings  milliseconds (sums over crop windows)
+ * @property {number} encode   VAE encode of the crops (recorded + GPU)
+ * @property {number} denoise  all denoising steps
+ * @property {number} decode   VAE decode + readback
+ * @property {number} post     CPU post-processing (resize back, paste, compensation)
+ * @property {number} total
+ * @property {number} steps    denoising steps run
+ * @property {number} crops    crop windows
+ */
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
