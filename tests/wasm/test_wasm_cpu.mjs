@@ -10,7 +10,8 @@
 //    statuses with messages that say what is wrong.
 //
 // Fixtures: $MOEBIUS_FIXTURES, else ../shared/fixtures next to the repository.
-// Module: $MOEBIUS_WASM (the glue .js), else build/wasm/moebius.js.
+// Module: $MOEBIUS_WASM (the glue .js), else build/wasm/moebius.js; build/wasm/moebius-mt.js is the
+// pthreads build (its GEMMs on all cores), which must give the same pixels (`npm run test:wasm-mt`).
 
 import {readFileSync, existsSync} from 'node:fs';
 import {createRequire} from 'node:module';
@@ -53,8 +54,12 @@ if (!existsSync(gluePath)) {
 globalThis.require = createRequire(gluePath);
 globalThis.__dirname = path.dirname(gluePath);
 const {default: createMoebiusModule} = await import(pathToFileURL(gluePath).href);
-const M = await createMoebiusModule({wasmBinary: readFileSync(gluePath.replace(/\.js$/, '.wasm')),
-                                     print: (s) => console.log(s), printErr: (s) => console.error(s)});
+const M = await createMoebiusModule({
+    wasmBinary: readFileSync(gluePath.replace(/\.js$/, '.wasm')),
+    // The pthreads build (moebius-mt.js): its CommonJS worker script under a name Node reads as such.
+    locateFile: (p) => path.join(path.dirname(gluePath), p.replace(/\.worker\.js$/, '.worker.cjs')),
+    print: (s) => console.log(s), printErr: (s) => console.error(s),
+});
 
 const lastError = () => M.UTF8ToString(M._mw_last_error());
 

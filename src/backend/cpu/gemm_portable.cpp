@@ -13,6 +13,16 @@
 #include <cstring>
 #include <vector>
 
+#ifdef MOEBIUS_GEMM_THREADS
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
+#endif
+
 namespace moebius::cpu {
 namespace {
 
@@ -105,16 +115,9 @@ void micro_kernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_
     }
 }
 
-}  // namespace
-
-void sgemm_portable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) {  // C = beta · C, without reading C when beta = 0
-        for (int64_t i = 0; i < M; ++i)
-            for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-        return;
-    }
+// The whole GEMM on the calling thread (M, N, K > 0).
+void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
     const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
     std::vector<float> Bp((size_t)(kc_max * nc_max)), Ap((size_t)(kc_max * mc_max));
@@ -133,6 +136,124 @@ void sgemm_portable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
             }
         }
     }
+}
+
+#ifdef MOEBIUS_GEMM_THREADS
+// The WebAssembly pthreads build (moebius-mt): OpenMP does not exist there, so the CPU backend runs its
+// ops on one thread and only GEMMs, most of the work, are split here, over a pool of workers that
+// lives as long as the module (emscripten pre-spawns them: PTHREAD_POOL_SIZE must be at least
+// MOEBIUS_GEMM_THREADS - 1, see CMakeLists.txt). Every worker takes part in every run and the caller
+// waits for all of them, so no worker can still be in one run when the next one starts.
+class Pool {
+public:
+    explicit Pool(int workers) {
+        for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
+    }
+    ~Pool() {
+        {
+            std::lock_guard<std::mutex> l(m_);
+            stop_ = true;
+        }
+        start_.notify_all();
+        for (std::thread& t : threads_) t.join();
+    }
+    int threads() const { return (int)threads_.size() + 1; }
+
+    // fn(0) ... fn(tasks - 1), on the workers and the calling thread.
+    void run(int tasks, const std::function<void(int)>& fn) {
+        std::unique_lock<std::mutex> l(m_);
+        job_ = &fn;
+        tasks_ = tasks;
+        next_ = 0;
+        pending_ = (int)threads_.size();
+        ++generation_;
+        l.unlock();
+        start_.notify_all();
+        work(fn, tasks);
+        l.lock();
+        done_.wait(l, [&] { return pending_ == 0; });
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));  // e.g. bad_alloc on a worker
+    }
+
+private:
+    void loop() {
+        uint64_t seen = 0;
+        std::unique_lock<std::mutex> l(m_);
+        for (;;) {
+            start_.wait(l, [&] { return stop_ || generation_ != seen; });
+            if (stop_) return;
+            seen = generation_;
+            const std::function<void(int)>* fn = job_;
+            const int tasks = tasks_;
+            l.unlock();
+            work(*fn, tasks);
+            l.lock();
+            if (--pending_ == 0) done_.notify_one();
+        }
+    }
+    void work(const std::function<void(int)>& fn, int tasks) {
+        try {
+            for (int t; (t = next_.fetch_add(1)) < tasks;) fn(t);
+        } catch (...) {
+            std::lock_guard<std::mutex> l(error_m_);
+            if (!error_) error_ = std::current_exception();
+            next_ = tasks;  // the others stop taking tasks
+        }
+    }
+
+    std::vector<std::thread> threads_;
+    std::mutex m_;
+    std::condition_variable start_, done_;
+    const std::function<void(int)>* job_ = nullptr;
+    int tasks_ = 0, pending_ = 0;
+    std::atomic<int> next_{0};
+    uint64_t generation_ = 0;
+    bool stop_ = false;
+    std::mutex error_m_;
+    std::exception_ptr error_;
+};
+
+Pool& pool() {
+    // One per process, like OpenMP's: sized once from the cores the browser (or Node) reports.
+    static Pool p(std::clamp((int)std::thread::hardware_concurrency(), 1, MOEBIUS_GEMM_THREADS) - 1);
+    return p;
+}
+
+// Below this many multiply-adds a split costs more than it saves (waking the pool: ~10-50 us).
+constexpr int64_t kMinParallelMacs = int64_t(1) << 21;
+#endif
+
+}  // namespace
+
+void sgemm_portable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {  // C = beta · C, without reading C when beta = 0
+        for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+#ifdef MOEBIUS_GEMM_THREADS
+    // Cut the larger of M and N into one block per thread, in whole tiles. Each element's sum is
+    // computed in the same order whatever the cut, so results do not depend on the thread count.
+    const int nt = pool().threads();
+    if (nt > 1 && M * N * K >= kMinParallelMacs) {
+        const bool by_rows = M > N;
+        const int64_t len = by_rows ? M : N, tile = by_rows ? MR : NR;
+        const int64_t step = ((len + nt - 1) / nt + tile - 1) / tile * tile;
+        const int parts = (int)((len + step - 1) / step);
+        pool().run(parts, [&](int p) {
+            const int64_t b0 = p * step, b1 = std::min(len, b0 + step);
+            if (by_rows)
+                sgemm_serial(ta, tb, b1 - b0, N, K, alpha, ta ? A + b0 : A + b0 * lda, lda, B, ldb, beta, C + b0 * ldc,
+                             ldc);
+            else
+                sgemm_serial(ta, tb, M, b1 - b0, K, alpha, A, lda, tb ? B + b0 * ldb : B + b0, ldb, beta, C + b0, ldc);
+        });
+        return;
+    }
+#endif
+    sgemm_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace moebius::cpu

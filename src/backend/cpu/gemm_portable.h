@@ -1,7 +1,8 @@
 // A portable single-precision GEMM for builds without OpenBLAS (the WebAssembly build defines
 // MOEBIUS_PORTABLE_GEMM): packed panels and a register-blocked micro-kernel on 4-float vectors
-// (GCC/Clang vector extensions: wasm simd128 in the browser, SSE/NEON natively). Single-threaded;
-// the CPU backend splits work over threads itself (gemm.cpp), where threads exist.
+// (GCC/Clang vector extensions: wasm simd128 in the browser, SSE/NEON natively). Single-threaded,
+// as the CPU backend splits work over OpenMP threads itself (gemm.cpp) where OpenMP exists; the
+// pthreads WebAssembly build (MOEBIUS_GEMM_THREADS = most threads) splits each call over a pool.
 #pragma once
 #include <cstdint>
 
