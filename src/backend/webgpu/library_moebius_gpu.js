@@ -54,7 +54,12 @@ var LibraryMoebiusGpu = {
     // Copies `count` floats at `ptr` of the wasm heap into the buffer (converted to f16 for f16 buffers).
     mgpu_write__deps: ['$MGPU'],
     mgpu_write: function(id, ptr, count) {
-        return MGPU.run(function(g) { g['writeF32'](id, HEAPF32.subarray(ptr >> 2, (ptr >> 2) + count)); });
+        return MGPU.run(function(g) {
+            var src = HEAPF32.subarray(ptr >> 2, (ptr >> 2) + count);
+            // A threaded build's heap is a SharedArrayBuffer, which writeBuffer may refuse: copy it out.
+            if (typeof SharedArrayBuffer !== 'undefined' && src.buffer instanceof SharedArrayBuffer) src = src.slice();
+            g['writeF32'](id, src);
+        });
     },
 
     // From a C++ destructor: never fails (a lost device has no buffers to free anyway).
