@@ -164,7 +164,12 @@ function modelSource(a) {
 function jobsOf(a) {
     const isImage = (f) => IMAGE_EXTS.includes(path.extname(f).toLowerCase());
     if (!fs.existsSync(a.image)) throw new CliError('io', `image ${a.image} does not exist`);
-    if (!fs.statSync(a.image).isDirectory()) return [[a.image, a.mask ?? null, a.output]];
+    if (!fs.statSync(a.image).isDirectory()) {
+        if (!isImage(a.output)) {
+            throw new CliError('bad-option', `${a.output}: unsupported output format '${path.extname(a.output)}' (use .png or .jpg)`);
+        }
+        return [[a.image, a.mask ?? null, a.output]];
+    }
     if (fs.existsSync(a.output) && !fs.statSync(a.output).isDirectory()) {
         throw new CliError('bad-option', '--image is a folder, so -o must be a folder');
     }

@@ -10,6 +10,8 @@
 //      only on a real GPU or with MOEBIUS_GPU_SLOW=1;
 //  (c) error paths: no adapter, a model file of the wrong kind, a mask of the wrong size, bad
 //      options, an AbortSignal aborted mid-run (and the GPU buffers it held are released);
+//  (e) the Node CLI (bin/moebius-gpu.mjs): exit codes of bad usage, files and images, no partial
+//      output; on a real GPU a whole inpaint against result.png;
 //  (d) the browser: tests/gpu/test_browser.mjs (headless Chromium), run after this file by npm run test:gpu.
 //
 // Needs build/wasm/moebius.{js,wasm} (scripts/build-wasm.sh; or $MOEBIUS_WASM = the glue .js) and the
@@ -243,5 +245,58 @@ if (want('error')) {
 }
 
 await engine.dispose();
+
+// ------------------------------------------------------------------ (e) the Node CLI
+
+if (want('cli')) {
+    const {spawnSync} = await import('node:child_process');
+    const {mkdtempSync, rmSync, readdirSync} = await import('node:fs');
+    const {tmpdir} = await import('node:os');
+    const dir = mkdtempSync(path.join(tmpdir(), 'moebius-gpu-cli-'));
+    const cli = (...args) => spawnSync(process.execPath, [path.join(root, 'bin/moebius-gpu.mjs'), ...args],
+                                       {encoding: 'utf8', env: {...process.env, MOEBIUS_WASM: glue}});
+    const tiny = ['-m', fixture('tiny/removal_model.bin'), '--vae', path.dirname(fixture('tiny/vae/config.json')),
+                  '--config', fixture('tiny/model_config.json')];
+    const io = ['-i', fixture('tiny/image.png'), '--mask', fixture('tiny/mask.png')];
+    const out = path.join(dir, 'out.png');
+    const small = path.join(tmpdir(), `moebius-gpu-mask-${process.pid}.png`);  // 8x8, outside `dir`
+    const {writeFileSync} = await import('node:fs');
+    writeFileSync(small, PNG.sync.write(Object.assign(new PNG({width: 8, height: 8}), {data: Buffer.alloc(256, 255)})));
+    const cases = [
+        ['no arguments', [], 2],
+        ['unknown flag', ['inpaint', '--bogus'], 2],
+        ['--steps 0', ['inpaint', ...tiny, ...io, '-o', out, '--steps', '0'], 2],
+        ['--mode sideways', ['inpaint', ...tiny, ...io, '-o', out, '--mode', 'sideways'], 2],
+        ['synth is native-only', ['synth', '-o', out], 2],
+        ['missing model file', ['inpaint', '-m', path.join(dir, 'none.safetensors'), ...io, '-o', out], 3],
+        ['a PNG as the model', ['inpaint', '-m', fixture('tiny/image.png'), ...io, '-o', out], 4],
+        ['mask of another size', ['inpaint', ...tiny, '-i', fixture('tiny/image.png'), '--mask', small, '-o', out], 5],
+        ['mask not an image', ['inpaint', ...tiny, '-i', fixture('tiny/image.png'), '--mask',
+                               fixture('tiny/vae/config.json'), '-o', out], 5],
+        ['output format .bmp', ['inpaint', ...tiny, ...io, '-o', path.join(dir, 'out.bmp')], 2],
+    ];
+    for (const [name, args, code] of cases) {
+        const r = cli(...args);
+        const msg = (r.stderr.trim().split('\n').at(-1) ?? '').slice(0, 80);
+        report(`cli: ${name} -> exit ${code}`, r.status === code, `exit ${r.status}: ${msg}`);
+    }
+    report('cli: failures leave no output file', readdirSync(dir).length === 0, readdirSync(dir).join(', '));
+    if (slow) {
+        const r = cli('inpaint', ...tiny, ...io, '--noise', fixture('tiny/noise.npy'), '--f32', '-q', '-o', out);
+        let detail = `exit ${r.status} ${r.stderr.trim().slice(0, 120)}`;
+        let ok = r.status === 0 && existsSync(out);
+        if (ok) {
+            const a = PNG.sync.read(readFileSync(out)), b = PNG.sync.read(readFileSync(fixture('tiny/result.png')));
+            let maxDiff = 0;
+            for (let i = 0; i < b.data.length; i++) if (i % 4 !== 3) maxDiff = Math.max(maxDiff, Math.abs(a.data[i] - b.data[i]));
+            ok = maxDiff <= TOL_RESULT_LEVELS && a.width === 512 && a.height === 512;
+            detail = `max diff ${maxDiff} level(s)`;
+        }
+        report('cli: inpaint tiny --noise --f32 vs result.png', ok, detail);
+    }
+    rmSync(dir, {recursive: true, force: true});
+    rmSync(small, {force: true});
+}
+
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
