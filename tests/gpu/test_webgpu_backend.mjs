@@ -240,6 +240,17 @@ if (want('error')) {
     report('cancel: AbortError name, stopped after encode, buffers released',
            err?.name === 'AbortError' && stages.join() === 'encode' && live() === buffersBefore,
            `stages [${stages}], buffers ${buffersBefore} -> ${live()}`);
+    // A binding beyond a (lowered) device limit: caught before WebGPU, reported as out of memory.
+    const limited = await createEngine(engineOpts({model: tinyModel(), bridgeOptions: {maxStorageBindingBytes: 1 << 16}}));
+    await expectError('binding beyond a device limit', 'out-of-memory', () => limited.inpaint(image, png('tiny/mask.png')));
+    await limited.dispose();
+    // A lost device (destroyed under the engine): every later call says so.
+    const lost = await createEngine(engineOpts({model: tinyModel()}));
+    lost.gpu.device.destroy();
+    await lost.gpu.lost;
+    await expectError('device lost before an inpaint', 'device-lost', () => lost.inpaint(image, png('tiny/mask.png')));
+    await lost.dispose();
+
     await expectError('already aborted signal', 'cancelled',
                       () => engine.inpaint(image, png('tiny/mask.png'), {signal: AbortSignal.abort()}));
 }

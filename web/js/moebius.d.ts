@@ -76,6 +76,9 @@ export interface EngineOptions {
     onProgress?: (e: ProgressEvent) => void;
     /** cancels loading */
     signal?: AbortSignal;
+    /** GpuBridge.create options (bridge.js), e.g. {maxStorageBindingBytes} to lower a device limit */
+    bridgeOptions?: {maxBatchDispatches?: number; maxWorkgroupsPerDim?: number; maxStorageBindingBytes?: number;
+                     powerPreference?: string};
     print?: (s: string) => void;
     printErr?: (s: string) => void;
 }

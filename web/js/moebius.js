@@ -281,12 +281,15 @@ async function loadWasm(o, moduleArg) {
         }
         if (typeof factory !== 'function') throw new MoebiusError('io', `${glueUrl}: no default export (build with -sMODULARIZE -sEXPORT_ES6)`);
     }
+    const wasmUrl = o.wasmUrl ? new URL(o.wasmUrl, glueUrl) : null;
     let wasmBinary = o.wasmBinary;
-    if (!wasmBinary) {
-        const wasmUrl = o.wasmUrl ? new URL(o.wasmUrl, glueUrl) : new URL(glueUrl.href.replace(/\.js(\?.*)?$/, '.wasm'));
-        wasmBinary = await readAll(wasmUrl, 'WebAssembly module');
+    // Node's fetch cannot read files: hand the bytes over. Browsers let the glue fetch and compile
+    // the module while it streams in (instantiateStreaming), from wasmUrl or next to the glue.
+    if (!wasmBinary && isNode) {
+        wasmBinary = await readAll(wasmUrl ?? new URL(glueUrl.href.replace(/\.js(\?.*)?$/, '.wasm')), 'WebAssembly module');
     }
-    const arg = {...moduleArg, wasmBinary, locateFile: (/** @type {string} */ p) => new URL(p, glueUrl).href};
+    const locateFile = (/** @type {string} */ p) => (wasmUrl && p.endsWith('.wasm') ? wasmUrl : new URL(p, glueUrl)).href;
+    const arg = {...moduleArg, ...(wasmBinary ? {wasmBinary} : {}), locateFile};
     const restore = isNode ? await provideCommonJsGlobals(glueUrl) : () => {};
     try {
         return await factory(arg);
@@ -326,6 +329,7 @@ async function provideCommonJsGlobals(glueUrl) {
  * @property {Uint8Array | ArrayBuffer} [wasmBinary]
  * @property {(e: ProgressEvent) => void} [onProgress]
  * @property {AbortSignal} [signal]   cancels loading
+ * @property {object} [bridgeOptions] GpuBridge.create options (bridge.js): lower device limits, batch size
  */
 
 /**
@@ -344,7 +348,7 @@ export async function createEngine(opts) {
     let engine = null;
     try {
         throwIfAborted(opts.signal);
-        g = await GpuBridge.create(gpu, {preferF16: opts.preferF16 ?? true, kernelSources: opts.kernelSources});
+        g = await GpuBridge.create(gpu, {...opts.bridgeOptions, preferF16: opts.preferF16 ?? true, kernelSources: opts.kernelSources});
         const gpuCtx = {g, ops, lastError: null};
         const mod = await loadWasm(opts, {moebiusGpu: gpuCtx, print: opts.print ?? (() => {}),
                                           printErr: opts.printErr ?? ((/** @type {string} */ s) => console.warn(s))});
