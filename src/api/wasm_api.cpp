@@ -189,6 +189,22 @@ MW_EXPORT mw_model* mw_model_load_upstream(mw_backend* be, uint8_t* unet, size_t
     });
 }
 
+// A model with the reference fixtures' synthetic weights (shared/fixtures/README.md rule), made in
+// memory: config "tiny" or "full", or a model_config.json text. For tests and benchmarks on machines
+// where only the rule, not the 1.2 GB of weights, can travel.
+MW_EXPORT mw_model* mw_model_synth(mw_backend* be, const char* config, double unet_seed, double vae_seed) {
+    return make_handle<mw_model>([&] {
+        require(be, "backend");
+        MOEBIUS_CHECK(config, ErrorKind::Invalid, "synth: config is required");
+        const std::string c = config;
+        ModelWeights w;
+        w.config = (c == "tiny" || c == "full") ? builtin_config(c) : parse_model_config(c, "synth config");
+        w.unet = synth_state_dict(unet_param_table(w.config.unet), (uint64_t)unet_seed);
+        w.vae = synth_state_dict(vae_param_table(w.config.vae), (uint64_t)vae_seed);
+        return make_model(be, std::move(w));
+    });
+}
+
 MW_EXPORT mw_blob* mw_convert_to_model_file(uint8_t* unet, size_t n, const char* vae_config_json, uint8_t* vae,
                                             size_t n2, const char* model_config_json, int float32) {
     Owned u(unet), v(vae);

@@ -124,6 +124,7 @@ void mw_backend_free(mw_backend* b);
 const char* mw_backend_name(mw_backend* b);
 
 mw_model* mw_model_load(mw_backend* be, uint8_t* bytes, size_t n);
+mw_model* mw_model_synth(mw_backend* be, const char* config, double unet_seed, double vae_seed);
 mw_model* mw_model_load_upstream(mw_backend* be, uint8_t* unet, size_t n, const char* vae_config_json, uint8_t* vae,
                                  size_t n2, const char* model_config_json);
 mw_blob* mw_convert_to_model_file(uint8_t* unet, size_t n, const char* vae_config_json, uint8_t* vae, size_t n2,
