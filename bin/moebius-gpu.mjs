@@ -40,7 +40,8 @@ Usage:
   moebius-gpu synth | convert     (native only: use the moebius CLI)
 
 inpaint options:
-  -m, --model PATH      our single-file model, or upstream diffusion_pytorch_model.bin/.safetensors
+  -m, --model PATH      our single-file model, or upstream diffusion_pytorch_model.bin/.safetensors,
+                        or synth:tiny / synth:full (the reference fixtures' synthetic weights)
       --vae DIR         diffusers VAE folder (config.json + weights) when --model is an upstream file
       --config PATH     model_config.json for upstream files of a non-standard size
   -i, --image PATH      input image (PNG/JPEG) or a folder of images
@@ -146,6 +147,11 @@ function modelSource(a) {
         if (!fs.existsSync(p)) throw new CliError('io', `${what} ${p} does not exist`);
         return p;
     };
+    const synth = /^synth:(.+)$/.exec(a.model);
+    if (synth) {  // synth:tiny, synth:full: the fixtures' synthetic weights, made in memory
+        if (a.vae) throw new CliError('bad-option', '--vae is for upstream files, not synth:');
+        return {synth: synth[1] === 'tiny' || synth[1] === 'full' ? synth[1] : fs.readFileSync(exists(synth[1], 'config'), 'utf8')};
+    }
     if (!a.vae) {
         if (a.config) throw new CliError('bad-option', '--config is for upstream files: give --vae too');
         return exists(a.model, 'model');

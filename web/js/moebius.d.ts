@@ -43,6 +43,16 @@ export interface UpstreamModel {
     config?: Source | object;
 }
 
+/** The reference fixtures' synthetic weights (shared/fixtures README rule), made in memory. */
+export interface SynthModel {
+    /** 'tiny', 'full', or a model_config.json ({"unet": ..., "vae": ...}) as text or object */
+    synth: 'tiny' | 'full' | string | object;
+    /** default 1 (the fixtures') */
+    unetSeed?: number;
+    /** default 2 (the fixtures') */
+    vaeSeed?: number;
+}
+
 export interface ProgressEvent {
     stage: 'load' | 'encode' | 'step' | 'decode';
     /** denoising steps done (1-based) of this crop ('step'; 0 at 'encode', `steps` at 'decode') */
@@ -59,7 +69,7 @@ export interface ProgressEvent {
 
 export interface EngineOptions {
     /** our single-file model (see `moebius convert`) or upstream files */
-    model: Source | UpstreamModel;
+    model: Source | UpstreamModel | SynthModel;
     /** a GPU: navigator.gpu (default), npm webgpu's create([...]), a GPUAdapter or a GPUDevice */
     gpu?: unknown;
     /** float16 storage where the adapter has shader-f16 (default true) */

@@ -319,10 +319,12 @@ async function provideCommonJsGlobals(glueUrl) {
 /**
  * @typedef {object} EngineOptions
  * @property {any} [gpu]              navigator.gpu (default) or npm webgpu's create([...]); or a GPUAdapter / GPUDevice
- * @property {Source | {unet: Source, vae: {config: Source, weights: Source}, config?: Source}} model
+ * @property {Source | {unet: Source, vae: {config: Source, weights: Source}, config?: Source} |
+ *            {synth: string | object, unetSeed?: number, vaeSeed?: number}} model
  *   our single-file model (moebius.safetensors, see `moebius convert`), or upstream files: the
  *   RemovalModel state dict (.bin / .safetensors), the diffusers VAE's config.json + weights, and an
- *   optional model_config.json for non-standard sizes
+ *   optional model_config.json for non-standard sizes; or {synth: 'tiny' | 'full' | config}: the
+ *   reference fixtures' synthetic weights (seeds 1 and 2 by default), made in memory
  * @property {boolean} [preferF16]    store tensors as float16 where the adapter has shader-f16 (default true)
  * @property {URL | string} [wasmUrl] where moebius.wasm is (the glue moebius.js is looked up next to it)
  * @property {URL | string} [glueUrl] the emscripten glue (default: build/wasm/moebius.js of the repository)
@@ -529,6 +531,16 @@ export class Engine {
             const {ptr, n} = await streamIntoHeap(api, /** @type {Source} */ (model), 'model', progress, signal);
             throwIfAborted(signal);
             this.model = api.handle('mw_model_load', this.backend, ptr, n);  // takes ownership of ptr
+        } else if (model && typeof model === 'object' && 'synth' in model) {
+            // The reference fixtures' synthetic weights, made in wasm memory (benchmarks, full-size checks).
+            const m = /** @type {{synth: string | object, unetSeed?: number, vaeSeed?: number}} */ (model);
+            const pc = api.cstring(typeof m.synth === 'string' ? m.synth : JSON.stringify(m.synth));
+            try {
+                onProgress?.({stage: 'load', loaded: 0, total: null});
+                this.model = api.handle('mw_model_synth', this.backend, pc, m.unetSeed ?? 1, m.vaeSeed ?? 2);
+            } finally {
+                api.m._free(pc);
+            }
         } else if (model && typeof model === 'object' && 'unet' in model && model.vae?.config !== undefined &&
                    model.vae?.weights !== undefined) {
             const m = /** @type {{unet: Source, vae: {config: Source, weights: Source}, config?: Source}} */ (model);
@@ -555,8 +567,8 @@ export class Engine {
                 if (pm) api.m._free(pm);
             }
         } else {
-            throw new MoebiusError('bad-option', 'model: expected our model file (bytes, URL, Response, Blob or stream) ' +
-                                   'or upstream files {unet, vae: {config, weights}, config?}');
+            throw new MoebiusError('bad-option', 'model: expected our model file (bytes, URL, Response, Blob or stream), ' +
+                                   'upstream files {unet, vae: {config, weights}, config?} or {synth: "tiny" | "full"}');
         }
         await this.gpu.sync();  // weight uploads done (and any GPU error surfaces here)
         this.info.model = api.m.UTF8ToString(api.m._mw_model_describe(this.model));

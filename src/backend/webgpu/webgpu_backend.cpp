@@ -9,8 +9,10 @@
 #include <climits>
 #include <string>
 
+#include "api/wasm_api.h"
 #include "core/error.h"
 #include "io/model_file.h"
+#include "io/state_dict.h"
 #include "io/weights.h"
 #include "model/unet.h"
 
@@ -428,16 +430,7 @@ uint32_t webgpu_buffer_id(const Tensor& t) {
 
 }  // namespace moebius
 
-// ---- the WebAssembly exports of this backend (see src/api/wasm_api.cpp for the rest of the mw_* API) ----
-//
-// The handle types are wasm_api.cpp's; these two definitions mirror them token for token (keep them in
-// step: they belong in a shared header once the API has one).
-struct mw_backend {
-    std::shared_ptr<moebius::Backend> backend;
-};
-struct mw_tensor {
-    moebius::Tensor t;
-};
+// ---- the WebAssembly exports of this backend (the rest of the mw_* API: src/api/wasm_api.h) ----
 
 // A WebGPU backend over Module.moebiusGpu (set by the JS driver first); f16: float16 storage, which
 // needs a bridge created with preferF16 on an adapter with shader-f16. Null on failure: the reason is
@@ -459,10 +452,12 @@ extern "C" EMSCRIPTEN_KEEPALIVE int mw_tensor_gpu_buffer(mw_tensor* t) {
 }
 
 // Test hook (tests/gpu): one UNet forward on backend `be`, for comparison with a reference call.
-// unet: upstream RemovalModel weights (.bin / .safetensors bytes, not owned); model_config_json:
-// as mw_model_load_upstream's (null = the built-in "full" config); sample (batch, in_channels, S, S)
-// floats; ids: batch rows of ids_per_row embedding ids. Returns the (batch, out_channels, S, S)
-// output (free with mw_tensor_free), or null with the message in mw_debug_error().
+// unet: upstream RemovalModel weights (.bin / .safetensors bytes, not owned) with model_config_json
+// as mw_model_load_upstream's (null = the built-in "full" config); or unet = null: the fixture rule's
+// synthetic weights (seed 1) for model_config_json = "tiny", "full" or a model_config.json text.
+// sample (batch, in_channels, S, S) floats; ids: batch rows of ids_per_row embedding ids. Returns the
+// (batch, out_channels, S, S) output (free with mw_tensor_free), or null with the message in
+// mw_debug_error().
 namespace {
 thread_local std::string g_debug_error;
 }
@@ -473,10 +468,20 @@ extern "C" EMSCRIPTEN_KEEPALIVE mw_tensor* mw_debug_unet(mw_backend* be, const u
                                                          int batch, float timestep, const int* ids, int ids_per_row) {
     using namespace moebius;
     try {
-        MOEBIUS_CHECK(be && unet && sample && ids && batch > 0 && ids_per_row > 0, ErrorKind::Invalid,
+        MOEBIUS_CHECK(be && sample && ids && batch > 0 && ids_per_row > 0, ErrorKind::Invalid,
                       "mw_debug_unet: null or empty argument");
-        const ModelConfig c = upstream_model_config(model_config_json ? model_config_json : "", "model_config.json");
-        const UNet model(c.unet, parse_state_dict(unet, n, "UNet weights"), *be->backend);
+        const std::string cfg = model_config_json ? model_config_json : "";
+        ModelConfig c;
+        StateDict sd;
+        if (unet) {
+            c = upstream_model_config(cfg, "model_config.json");
+            sd = parse_state_dict(unet, n, "UNet weights");
+        } else {
+            c = cfg == "tiny" || cfg == "full" ? builtin_config(cfg) : parse_model_config(cfg, "model_config.json");
+            sd = synth_state_dict(unet_param_table(c.unet), 1);  // fixtures README: UNet seed 1
+        }
+        const UNet model(c.unet, sd, *be->backend);
+        sd = StateDict();
         const int64_t S = c.unet.sample_size;
         const Tensor x = be->backend->upload({batch, c.unet.in_channels, S, S}, sample);
         auto out = std::make_unique<mw_tensor>();
