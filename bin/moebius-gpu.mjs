@@ -276,8 +276,10 @@ async function runInpaint(a) {
             if (!quiet && tty) process.stderr.write('\r\x1b[K');
             await writeImage(outPath, out, quality);
             if (!quiet) {
+                const per = (x) => (x / Math.max(1, timings.steps)).toFixed(0);
                 process.stderr.write(`wrote ${outPath} (${(timings.total / 1000).toFixed(1)} s: ${timings.steps} steps, ` +
-                                     `${(timings.denoise / Math.max(1, timings.steps)).toFixed(0)} ms/step)\n`);
+                                     `${per(timings.denoise)} ms/step of which ${per(timings.record)} ms recording; ` +
+                                     `encode ${timings.encode.toFixed(0)} ms, decode ${timings.decode.toFixed(0)} ms)\n`);
             }
         }
     } finally {

@@ -269,17 +269,22 @@ if (want('error')) {
     report('empty mask returns the input', r.image.data.every((v, i) => v === image.data[i]) && r.timings.crops === 0);
 
     // Cancelled mid-run: aborted when the encode stage reports, i.e. with GPU work in flight.
-    // Buffers other than the bridge's reusable scratch (created on first use, kept on purpose).
-    const live = () => engine.gpu.buffers.size - engine.gpu.scratchIds.size;
-    const buffersBefore = live();
+    // Buffers other than the bridge's reusable scratch (created on first use, kept on purpose), with
+    // the backend's recycled buffers released (trim).
+    const live = async () => {
+        await engine.trim();
+        return engine.gpu.buffers.size - engine.gpu.scratchIds.size;
+    };
+    const buffersBefore = await live();
     const ac = new AbortController();
     const stages = [];
     const err = await expectError('AbortSignal aborted mid-run', 'cancelled', () => engine.inpaint(image, png('tiny/mask.png'), {
         signal: ac.signal, onProgress: (e) => { stages.push(e.stage); if (e.stage === 'encode') ac.abort(); },
     }));
+    const buffersAfter = await live();
     report('cancel: AbortError name, stopped after encode, buffers released',
-           err?.name === 'AbortError' && stages.join() === 'encode' && live() === buffersBefore,
-           `stages [${stages}], buffers ${buffersBefore} -> ${live()}`);
+           err?.name === 'AbortError' && stages.join() === 'encode' && buffersAfter === buffersBefore,
+           `stages [${stages}], buffers ${buffersBefore} -> ${buffersAfter}`);
     // A binding beyond a (lowered) device limit: caught before WebGPU, reported as out of memory.
     const limited = await createEngine(engineOpts({model: tinyModel(), bridgeOptions: {maxStorageBindingBytes: 1 << 16}}));
     await expectError('binding beyond a device limit', 'out-of-memory', () => limited.inpaint(image, png('tiny/mask.png')));

@@ -70,7 +70,8 @@ export interface ProgressEvent {
 export interface EngineOptions {
     /** our single-file model (see `moebius convert`) or upstream files */
     model: Source | UpstreamModel | SynthModel;
-    /** a GPU: navigator.gpu (default), npm webgpu's create([...]), a GPUAdapter or a GPUDevice */
+    /** a GPU: navigator.gpu (default), npm webgpu's create([...]), a GPUAdapter or a GPUDevice
+     *  (a device given here is destroyed by dispose()) */
     gpu?: unknown;
     /** float16 storage where the adapter has shader-f16 (default true) */
     preferF16?: boolean;
@@ -130,6 +131,8 @@ export interface InpaintOptions {
 export interface Timings {
     encode: number;
     denoise: number;
+    /** of which recording the steps' GPU work on the CPU (WASM + JS), overlapped with the GPU */
+    record: number;
     decode: number;
     post: number;
     total: number;
@@ -163,6 +166,9 @@ export declare class Engine {
      * where the image is transparent (alpha < 128). Calls are queued: one runs at a time.
      */
     inpaint(image: ImageLike, mask?: ImageLike | null, options?: InpaintOptions): Promise<InpaintResult>;
+    /** Frees the GPU buffers kept for reuse between steps and calls (the weights stay), once a
+     *  running inpaint has stopped. */
+    trim(): Promise<void>;
     /** Frees the model and the GPU device once a running inpaint has stopped. */
     dispose(): Promise<unknown>;
 }

@@ -604,7 +604,7 @@ export class Engine {
         /** @type {number[]} */
         const ptrs = [];
         let opt = 0, job = 0, tensor = 0;
-        const timings = {encode: 0, denoise: 0, decode: 0, post: 0, total: 0, steps: 0, crops: 0};
+        const timings = {encode: 0, denoise: 0, record: 0, decode: 0, post: 0, total: 0, steps: 0, crops: 0};
         try {
             opt = api.handle('mw_options_new');
             const set = (/** @type {string} */ name, /** @type {number} */ v) => {
@@ -664,12 +664,26 @@ export class Engine {
                 this.checkLive(signal);
                 timings.encode += now() - t;
                 t = now();
+                // One step ahead: step i is recorded and submitted while the GPU still runs step i-1,
+                // then step i-1's completion is awaited (progress, cancellation). A cancel thus leaves
+                // at most one step of GPU work behind; it finishes on its own.
+                let previous = null;
                 for (let i = 0; i < steps; i++) {
-                    api.status('mw_job_step', job, i);
-                    await untilDone(g.sync(), signal);  // the GPU has done step i: progress, cancellation
-                    report({stage: 'step', step: i + 1, steps, crop: k + 1, crops});
-                    this.checkLive(signal);
+                    const tr = now();
+                    api.status('mw_job_step', job, i);  // records the step's dispatches (the GPU starts on full batches)
+                    g.flush();
+                    timings.record += now() - tr;
+                    const done = this.submittedWorkDone();
+                    if (previous !== null) {
+                        await untilDone(previous, signal);
+                        report({stage: 'step', step: i, steps, crop: k + 1, crops});
+                        this.checkLive(signal);
+                    }
+                    previous = done;
                 }
+                await untilDone(g.sync(), signal);  // the last step, and any error WebGPU reported for the steps
+                report({stage: 'step', step: steps, steps, crop: k + 1, crops});
+                this.checkLive(signal);
                 timings.denoise += now() - t;
                 timings.steps += steps;
                 t = now();
@@ -717,11 +731,31 @@ export class Engine {
         }
     }
 
+    /** Resolves once the GPU has finished the work submitted so far; rejects if the device is lost. */
+    submittedWorkDone() {
+        const g = this.gpu;
+        const p = Promise.race([g.device.queue.onSubmittedWorkDone(), g.lost.then((e) => { throw e; })]);
+        p.catch(() => {});  // observed by whoever awaits it; a cancelled run may never do so
+        return p;
+    }
+
     /** Throws on cancellation, disposal or a lost device. @param {AbortSignal | undefined} signal */
     checkLive(signal) {
         throwIfAborted(signal);
         if (this.disposed) throw new MoebiusError('cancelled', 'engine disposed');
         this.gpu.check();
+    }
+
+    /**
+     * Frees the GPU buffers kept for reuse between steps and calls (the model's weights stay).
+     * For an idle page that wants its GPU memory back; the next inpaint allocates them again.
+     */
+    trim() {
+        const run = this.queue.then(() => {
+            if (this.backend) this.mod._mw_backend_webgpu_trim(this.backend);
+        });
+        this.queue = run.catch(() => {});
+        return run;
     }
 
     /** Frees the model, the backend and the GPU device (after a running inpaint has stopped). */
@@ -743,6 +777,7 @@ export class Engine {
  * @typedef {object} Timings  milliseconds (sums over crop windows)
  * @property {number} encode   VAE encode of the crops (recorded + GPU)
  * @property {number} denoise  all denoising steps
+ * @property {number} record   of which recording them on the CPU (WASM + JS), overlapped with the GPU
  * @property {number} decode   VAE decode + readback
  * @property {number} post     CPU post-processing (resize back, paste, compensation)
  * @property {number} total

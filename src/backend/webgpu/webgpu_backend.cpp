@@ -53,15 +53,6 @@ int mgpu_lambda_global_position(int q, int v, int e, int y, int B, int heads, in
 namespace moebius {
 namespace {
 
-// A GPU buffer of the bridge; released when the last Tensor sharing it goes away.
-struct GpuBuffer final : DeviceBuffer {
-    explicit GpuBuffer(int id) : id(id) {}
-    ~GpuBuffer() override { mgpu_destroy(id); }
-    GpuBuffer(const GpuBuffer&) = delete;
-    GpuBuffer& operator=(const GpuBuffer&) = delete;
-    const int id;
-};
-
 // Turns a failed bridge call into an Error carrying the JS message.
 int checked(int rc, const char* op) {
     if (rc > 0) return rc;
@@ -70,6 +61,75 @@ int checked(int rc, const char* op) {
     const ErrorKind kind = rc == -2 ? ErrorKind::OutOfMemory : ErrorKind::Internal;
     fail(kind, std::string("WebGPU ") + op + ": " + msg);
 }
+
+// Recycles bridge buffers. The model allocates the same shapes in the same order at every step; a
+// fresh GPU buffer per op output costs a createBuffer, an error scope and new bind groups (measured on
+// an H100: recording a full-size step took 400 ms, mostly in those), while a recycled id comes back
+// with the bind groups the bridge cached for it. A buffer whose last Tensor goes away returns here
+// and is handed out again for the same element count; at most kCapBytes are kept (oldest freed
+// first). Reuse is safe while the GPU may still read the old contents: WebGPU runs the queue in
+// order, and the bridge submits a pending batch before a write into a buffer it uses.
+class BufferPool : public std::enable_shared_from_this<BufferPool> {
+public:
+    static constexpr double kCapBytes = 1024.0 * 1024 * 1024;  // a few VAE activations at 512x512
+
+    explicit BufferPool(int elem_bytes) : elem_bytes_(elem_bytes) {}
+    ~BufferPool() {
+        for (const auto& [id, count] : free_) mgpu_destroy(id);
+    }
+
+    // A buffer of `count` elements: recycled (stale contents) unless `zero`, else new (zero-filled).
+    int get(int64_t count, bool zero, const char* op) {
+        if (!zero) {
+            for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
+                if (it->second != count) continue;
+                const int id = it->first;
+                free_.erase(std::next(it).base());
+                cached_ -= bytes(count);
+                return id;
+            }
+        }
+        return checked(mgpu_tensor((double)count), op);
+    }
+
+    // Frees every cached buffer (GPU memory back to the system while idle).
+    void clear() {
+        for (const auto& [id, count] : free_) mgpu_destroy(id);
+        free_.clear();
+        cached_ = 0;
+    }
+
+    void put(int id, int64_t count) {
+        free_.emplace_back(id, count);
+        cached_ += bytes(count);
+        while (cached_ > kCapBytes && !free_.empty()) {  // oldest first
+            cached_ -= bytes(free_.front().second);
+            mgpu_destroy(free_.front().first);
+            free_.erase(free_.begin());
+        }
+    }
+
+private:
+    double bytes(int64_t count) const { return (double)count * elem_bytes_; }
+
+    int elem_bytes_;
+    std::vector<std::pair<int, int64_t>> free_;  // (id, elements), oldest first
+    double cached_ = 0;                          // bytes held in free_
+};
+
+// A GPU buffer of the bridge; back to the pool (or freed) when the last Tensor sharing it goes away.
+struct GpuBuffer final : DeviceBuffer {
+    GpuBuffer(int id, int64_t count, std::weak_ptr<BufferPool> pool) : id(id), count(count), pool(std::move(pool)) {}
+    ~GpuBuffer() override {
+        if (auto p = pool.lock()) p->put(id, count);
+        else mgpu_destroy(id);
+    }
+    GpuBuffer(const GpuBuffer&) = delete;
+    GpuBuffer& operator=(const GpuBuffer&) = delete;
+    const int id;
+    const int64_t count;
+    const std::weak_ptr<BufferPool> pool;
+};
 
 [[noreturn]] void shape_error(const char* op, const std::string& what) {
     fail(ErrorKind::Internal, std::string(op) + ": " + what);
@@ -97,7 +157,10 @@ int opt_id(const Tensor& t, const char* op, const char* what) { return t.empty()
 
 class WebGpuBackend final : public Backend {
 public:
-    explicit WebGpuBackend(bool f16) : f16_(f16) { checked(mgpu_init(f16 ? 1 : 0), "init"); }
+    explicit WebGpuBackend(bool f16) : f16_(f16) {
+        checked(mgpu_init(f16 ? 1 : 0), "init");
+        pool_ = std::make_shared<BufferPool>(f16 ? 2 : 4);
+    }
 
     std::string name() const override { return f16_ ? "webgpu-f16" : "webgpu"; }
 
@@ -110,7 +173,7 @@ public:
     std::vector<float> download(const Tensor&) override {
         fail(ErrorKind::Internal, "download is asynchronous on WebGPU: read the buffer from JS");
     }
-    Tensor zeros(const Shape& shape) override { return alloc(shape, "zeros"); }
+    Tensor zeros(const Shape& shape) override { return alloc(shape, "zeros", true); }
 
     // --- dense ---
     Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) override {
@@ -408,20 +471,29 @@ public:
     // Submits the recorded work; the JS driver awaits its completion (g.sync()) after the wasm call returns.
     void sync() override { checked(mgpu_flush(), "sync"); }
 
+    // Frees the GPU buffers kept for reuse.
+    void release_cached() { pool_->clear(); }
+
 private:
-    // A new zero-filled tensor of the bridge's dtype.
-    static Tensor alloc(const Shape& s, const char* op) {
+    // A tensor of the bridge's dtype: zero-filled if `zero`, else of unspecified contents (every op
+    // writes all of its output).
+    Tensor alloc(const Shape& s, const char* op, bool zero = false) {
         for (int64_t d : s) CHECK_SHAPE(d >= 0, op, "negative dimension in " + shape_str(s));
-        const int id = checked(mgpu_tensor((double)numel(s)), op);
-        return Tensor(s, std::make_shared<GpuBuffer>(id));
+        const int64_t n = numel(s);
+        return Tensor(s, std::make_shared<GpuBuffer>(pool_->get(n, zero, op), n, pool_));
     }
 
     bool f16_;
+    std::shared_ptr<BufferPool> pool_;  // tensors hold weak references: they may outlive the backend
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> make_webgpu_backend(bool f16) { return std::make_unique<WebGpuBackend>(f16); }
+
+void webgpu_release_cached(Backend& be) {
+    if (auto* w = dynamic_cast<WebGpuBackend*>(&be)) w->release_cached();
+}
 
 uint32_t webgpu_buffer_id(const Tensor& t) {
     const auto* g = dynamic_cast<const GpuBuffer*>(t.device());
@@ -449,6 +521,11 @@ extern "C" EMSCRIPTEN_KEEPALIVE mw_backend* mw_backend_webgpu(int f16) {
 // 0 for a CPU tensor or null.
 extern "C" EMSCRIPTEN_KEEPALIVE int mw_tensor_gpu_buffer(mw_tensor* t) {
     return t ? (int)moebius::webgpu_buffer_id(t->t) : 0;
+}
+
+// Frees the GPU buffers a WebGPU backend keeps for reuse (no-op for other backends or null).
+extern "C" EMSCRIPTEN_KEEPALIVE void mw_backend_webgpu_trim(mw_backend* b) {
+    if (b) moebius::webgpu_release_cached(*b->backend);
 }
 
 // Test hook (tests/gpu): one UNet forward on backend `be`, for comparison with a reference call.

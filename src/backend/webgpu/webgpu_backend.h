@@ -19,6 +19,10 @@ namespace moebius {
 // otherwise float32. Throws Error{Internal} when Module.moebiusGpu is missing or its dtype differs.
 std::unique_ptr<Backend> make_webgpu_backend(bool f16);
 
+// Frees the GPU buffers the backend keeps for reuse (its tensors' buffers are recycled by size, so
+// that every denoising step reuses the previous step's buffers and bind groups). No-op for other backends.
+void webgpu_release_cached(Backend& be);
+
 // The bridge buffer id behind a WebGPU tensor; 0 for an empty tensor or one of another backend.
 uint32_t webgpu_buffer_id(const Tensor& t);
 
