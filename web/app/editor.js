@@ -21,6 +21,10 @@ export class Editor extends EventTarget {
         this.growCanvas = this.canvas('grow-layer');         // dilation preview
         this.maskCanvas = this.canvas('mask-layer');
         this.beforeCanvas.hidden = this.originalCanvas.hidden = true;
+        this.divider = document.createElement('div');
+        this.divider.className = 'compare-divider';
+        this.divider.hidden = true;
+        this.stage.appendChild(this.divider);
         this.maskCtx = /** @type {CanvasRenderingContext2D} */ (this.maskCanvas.getContext('2d', {willReadFrequently: true}));
         this.cursor = /** @type {HTMLElement} */ (viewport.querySelector('.brush-cursor'));
         this.width = 0;
@@ -134,9 +138,9 @@ export class Editor extends EventTarget {
     setCompare(img) {
         if (img && img.width === this.width && img.height === this.height) {
             /** @type {CanvasRenderingContext2D} */ (this.beforeCanvas.getContext('2d')).putImageData(img, 0, 0);
-            this.beforeCanvas.hidden = false;
+            this.beforeCanvas.hidden = this.divider.hidden = false;
         } else {
-            this.beforeCanvas.hidden = true;
+            this.beforeCanvas.hidden = this.divider.hidden = true;
         }
     }
 
@@ -144,6 +148,7 @@ export class Editor extends EventTarget {
     setComparePosition(f) {
         const p = Math.max(0, Math.min(1, f)) * 100;
         this.beforeCanvas.style.clipPath = `inset(0 ${100 - p}% 0 0)`;
+        this.divider.style.left = `${p}%`;
     }
 
     /** Hold-to-see-original. @param {boolean} on */
@@ -157,6 +162,7 @@ export class Editor extends EventTarget {
 
     applyTransform() {
         this.stage.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
+        this.stage.style.setProperty('--scale', String(this.scale));
         this.stage.classList.toggle('pixelated', this.scale >= 2);
         this.updateCursorSize();
         this.dispatchEvent(new CustomEvent('view', {detail: {scale: this.scale}}));

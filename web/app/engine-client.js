@@ -16,7 +16,7 @@ export class EngineClient {
             } else {
                 this.pending.delete(m.id);
                 if (m.type === 'done') p.resolve(m.result);
-                else p.reject(Object.assign(new Error(m.error.message), {code: m.error.code, status: m.error.status}));
+                else p.reject(Object.assign(new Error(m.error.message), {code: m.error.code, status: m.error.status, model: m.model}));
             }
         };
         this.worker.onerror = (ev) => {

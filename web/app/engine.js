@@ -4,3 +4,5 @@
 export * from '../js/moebius.js';
 /** The emscripten glue (ES module) of the WebAssembly build; moebius.wasm sits next to it. */
 export const GLUE_URL = new URL('../../build/wasm/moebius.js', import.meta.url);
+/** The pthreads build (CPU engine on all cores; needs a cross-origin-isolated page). */
+export const GLUE_MT_URL = new URL('../../build/wasm/moebius-mt.js', import.meta.url);

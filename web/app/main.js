@@ -134,9 +134,12 @@ function renderCaps() {
     }
 }
 
-/** @param {string} b */
-function backendLabel(b) {
-    return b === 'webgpu-f16' ? 'GPU (WebGPU, f16)' : b === 'webgpu-f32' ? 'GPU (WebGPU, f32)' : 'CPU (WebAssembly — slow)';
+/** @param {string} b @param {any} [info] */
+function backendLabel(b, info = state.model?.info) {
+    if (b === 'webgpu-f16') return 'GPU (WebGPU, f16)';
+    if (b === 'webgpu-f32') return 'GPU (WebGPU, f32)';
+    const t = info?.threads ?? 1;
+    return `CPU (WebAssembly, ${t} thread${t === 1 ? '' : 's'} — slow)`;
 }
 
 // ------------------------------------------------------------------ model
@@ -163,13 +166,16 @@ async function loadModel(o) {
         const r = await req.promise;
         state.model = {key: r.key, label: r.label, backend: r.backend, info: r.info};
         store.set('lastModel', {key: r.key, label: r.label});
-        setModelProgress(1, `Ready: ${r.label} on ${backendLabel(r.backend)}${r.fromCache ? ' (from this device\'s storage)' : ''}.`);
+        setModelProgress(1, `Ready: ${r.label} on ${backendLabel(r.backend, r.info)}${r.fromCache ? ' (from this device\'s storage)' : ''}.`);
+        if ($('model-dialog').open) $('model-dialog').close();  // back to the photo; the panel says what is loaded
         if (r.notice) showMessage({title: r.backend === 'cpu' ? 'Running on the CPU' : 'Note', text: r.notice, severity: 'warning'});
         if (r.cacheWarning) showMessage({title: 'Model not stored', text: r.cacheWarning, severity: 'warning'});
         if (!r.fromCache) requestPersistence();
         return true;
     } catch (e) {
         const err = /** @type {any} */ (e);
+        // the worker keeps the previous model when the new one could not be read
+        state.model = err.model ? {key: err.model.key, label: err.model.label, backend: err.model.backend, info: err.model.info} : null;
         if (err.code === 'not-cached') {
             setModelProgress(0, '');
             if (!o.quiet) showError({code: 'no-model', message: err.message}, 'model');
@@ -371,8 +377,7 @@ async function openImage(file) {
     renderHistoryButtons();
     updateMaskInfo();
     renderRunState();
-    $('viewport').focus({preventScroll: true});
-    setRunProgress(0, `Opened ${name}: ${data.width} × ${data.height} px.`);
+    setRunProgress(0, `Opened ${name}: ${data.width} × ${data.height} px. Paint over what should disappear.`);
 }
 
 /** Shows a history state (image version + mask). @param {{imageId: number, mask: any}} s */

@@ -11,7 +11,7 @@
 //   cancel {target}             -> aborts request `target` (a download, a conversion, a run)
 //   cache-list / cache-delete {key} / cache-clear / persist
 
-import {createEngine, GLUE_URL, MoebiusError} from './engine.js';
+import {createEngine, GLUE_MT_URL, GLUE_URL, MoebiusError} from './engine.js';
 import {CpuEngine, convertToModelFile, heapSink, loadWasmModule} from './wasm-engine.js';
 import {download, DownloadError, probeSize} from './lib/download.js';
 import {CacheError, ModelCache} from './lib/model-cache.js';
@@ -29,6 +29,12 @@ let engine = null;
 let loaded = null;
 
 const wasm = () => (wasmPromise ??= loadWasmModule(GLUE_URL).catch((e) => { wasmPromise = null; throw e; }));
+/** @type {ReturnType<typeof loadWasmModule> | null} */
+let wasmMtPromise = null;
+/** The pthreads build where shared memory is allowed (cross-origin isolated page), else null. */
+const wasmMt = () => (self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined'
+    ? (wasmMtPromise ??= loadWasmModule(GLUE_MT_URL).catch((e) => { wasmMtPromise = null; throw e; }))
+    : null);
 
 self.onmessage = async (ev) => {
     const msg = ev.data;
@@ -45,7 +51,9 @@ self.onmessage = async (ev) => {
         const {result, transfer} = await handler(msg, progress, ac.signal);
         self.postMessage({id: msg.id, type: 'done', result}, transfer ?? []);
     } catch (e) {
-        self.postMessage({id: msg.id, type: 'error', error: describeError(e)});
+        // A failed load keeps the model that was loaded before (if any): the page learns which.
+        const model = msg.type === 'load' && engine && loaded ? {...loaded, info: {...engine.info}} : null;
+        self.postMessage({id: msg.id, type: 'error', error: describeError(e), model});
     } finally {
         running.delete(msg.id);
     }
@@ -81,13 +89,14 @@ const HANDLERS = {
     },
 
     async load(msg, progress, signal) {
+        // The bytes first: a failed download or a bad file leaves the current model in place.
+        const {bytes, key, label, fromCache, cacheWarning} = await modelBytes(msg, progress, signal);
         if (engine) {
             const old = engine;
             engine = null;
             loaded = null;
             await old.dispose();
         }
-        const {bytes, key, label, fromCache, cacheWarning} = await modelBytes(msg, progress, signal);
         progress({stage: 'engine'});
         const {engine: e, backend, notice} = await startEngine(bytes, msg.backend ?? 'auto', signal);
         engine = e;
@@ -297,8 +306,20 @@ async function startEngine(bytes, want, signal) {
                 : 'Only a software-emulated GPU is available, which is slower than the CPU engine. ';
         }
     }
-    const M = await w.instantiate();
+    // All cores where the page may share memory between threads; one thread otherwise.
+    let M = null, threads = 1;
+    const mt = wasmMt();
+    if (mt) {
+        try {
+            M = await (await mt).instantiate();
+            threads = Math.max(1, navigator.hardwareConcurrency ?? 1);
+        } catch (e) {
+            console.warn('multi-threaded engine unavailable, using one thread:', e);
+        }
+    }
+    M ??= await w.instantiate();
     const e = await CpuEngine.create(M, bytes);
+    e.info.threads = threads;
     notice += 'Running on the CPU (WebAssembly): this will be slow — minutes per image with the full model.';
     return {engine: e, backend: 'cpu', notice: want === 'cpu' ? '' : notice};
 }

@@ -111,6 +111,11 @@ async function paint(pts, p = page) {
     await p.mouse.up();
 }
 
+/** Waits until a model is loaded (the panel's model box turns "ready"). */
+async function modelReady(p = page) {
+    await p.waitForFunction(() => document.querySelector('.model-status').classList.contains('ready'), null, {timeout: 120000});
+}
+
 /** Text of every message shown (page and dialogs). */
 const alertsText = (p = page) => p.evaluate(() => [...document.querySelectorAll('.alert')].map((a) => a.textContent).join('\n'));
 
@@ -163,14 +168,14 @@ step('model: size shown and asked, downloaded from the mirror, converted, stored
     assert.equal(testRequests().filter((r) => r.method === 'GET').length, 0, 'nothing downloaded before asking');
     await shot('02-model-dialog');
     await page.click('#m-download');
-    await page.waitForFunction(() => /^Ready/.test(document.querySelector('#m-progress-text').textContent), null, {timeout: 120000});
+    await modelReady();
+    assert.equal(await page.isVisible('#model-dialog'), false, 'the dialog closes once the model is ready');
     const gets = testRequests().filter((r) => r.method === 'GET').map((r) => r.url);
     assert.equal(gets.length, 4, gets.join('\n'));
     assert.match(await page.textContent('#model-line'), /ft_places2.*CPU/);
     // auto skipped the software GPU and said why
     assert.match(await alertsText(), /software-emulated GPU.*CPU/);
     await shot('03-model-ready');
-    await page.click('#m-close');
     assert.match(await page.textContent('#cap'), /CPU/);
     await dismissAlerts();
 });
@@ -332,6 +337,7 @@ step('errors: empty mask and a wrong model file say what to do', async () => {
     await page.setInputFiles('#m-files', path.join(fixtures, 'tiny/image.png'));
     await page.waitForSelector('.alert:has-text("Not a usable model file")', {timeout: 60000});
     await shot('12-error-bad-model-file');
+    assert.match(await page.textContent('#model-line'), /ft_places2/, 'a bad file keeps the loaded model');
     await page.click('#m-close');
     await dismissAlerts();
 });
@@ -353,9 +359,8 @@ step('model from disk: the upstream files, converted in the page', async () => {
     await page.click('#model-open');
     await page.setInputFiles('#m-files', ['tiny/removal_model.bin', 'tiny/vae/diffusion_pytorch_model.safetensors',
                                           'tiny/vae/config.json', 'tiny/model_config.json'].map((f) => path.join(fixtures, f)));
-    await page.waitForFunction(() => /^Ready/.test(document.querySelector('#m-progress-text').textContent), null, {timeout: 120000});
+    await modelReady();
     assert.match(await page.textContent('#model-line'), /removal_model\.bin/);
-    await page.click('#m-close');
     await dismissAlerts();
 });
 
@@ -442,10 +447,9 @@ step('no WebGPU: CPU engine with a notice', async () => {
         await pointModelAtFixtures(p);
         await p.waitForFunction(() => /Download/.test(document.querySelector('#m-download').textContent));
         await p.click('#m-download');
-        await p.waitForFunction(() => /^Ready/.test(document.querySelector('#m-progress-text').textContent), null, {timeout: 120000});
+        await modelReady(p);
         assert.match(await alertsText(p), /No usable GPU.*CPU.*slow/);
         await shot('20-no-webgpu-cpu-notice', p);
-        await p.click('#m-close');
         await c2.close();
     } finally {
         await b2.close();
@@ -458,9 +462,8 @@ step('WebGPU engine: the model loads on the GPU when chosen', async () => {
     await pointModelAtFixtures(page);
     await page.waitForFunction(() => /^Load$/.test(document.querySelector('#m-download').textContent));  // stored already
     await page.click('#m-download');
-    await page.waitForFunction(() => /^Ready/.test(document.querySelector('#m-progress-text').textContent), null, {timeout: 120000});
-    assert.match(await page.textContent('#m-progress-text'), /GPU \(WebGPU, f32\)/);
-    await page.click('#m-close');
+    await modelReady();
+    assert.match(await page.textContent('#model-line'), /GPU \(WebGPU, f32\)/);
     assert.match(await page.textContent('#cap'), /GPU \(WebGPU, f32\)/);
     await shot('21-webgpu-engine');
     await dismissAlerts();
