@@ -41,7 +41,7 @@ const state = {
     /** @type {{key: string, label: string, backend: string, info: any} | null} */
     model: null,
     modelLoading: /** @type {{id: number} | null} */ (null),
-    /** @type {{id: number, start: number, stepTimes: number[]} | null} */
+    /** @type {{id: number, start: number, stepTimes: number[], steps: number} | null} */
     run: null,
     /** @type {any} */
     caps: null,
@@ -119,7 +119,7 @@ function renderCaps() {
     if (state.model) {
         el.textContent = `${backendLabel(state.model.backend)}${quota}`;
         el.className = `badge ${state.model.backend === 'cpu' ? 'warn' : 'ok'}`;
-        el.title = state.model.info?.model ?? '';
+        el.title = `${state.model.info?.model ?? ''}${c.reason ? `\n${c.reason}` : ''}`;
         return;
     }
     if (c.webgpu) {
@@ -168,7 +168,8 @@ async function loadModel(o) {
         store.set('lastModel', {key: r.key, label: r.label});
         setModelProgress(1, `Ready: ${r.label} on ${backendLabel(r.backend, r.info)}${r.fromCache ? ' (from this device\'s storage)' : ''}.`);
         if ($('model-dialog').open) $('model-dialog').close();  // back to the photo; the panel says what is loaded
-        if (r.notice) showMessage({title: r.backend === 'cpu' ? 'Running on the CPU' : 'Note', text: r.notice, severity: 'warning'});
+        // The notice once per explicit load; a silent load from storage shows it in the badge only.
+        if (r.notice && !o.quiet) showMessage({title: r.backend === 'cpu' ? 'Running on the CPU' : 'Note', text: r.notice, severity: 'warning'});
         if (r.cacheWarning) showMessage({title: 'Model not stored', text: r.cacheWarning, severity: 'warning'});
         if (!r.fromCache) requestPersistence();
         return true;
@@ -289,8 +290,14 @@ async function refreshSizes() {
             $('m-download').textContent = 'Load';
         } else {
             const parts = r.files.map((/** @type {any} */ f) => `${f.url.split('/').pop()} ${formatBytes(f.size)}`).join(' + ');
+            // Stored as float16: about half the float32 upstream files (a converted file: its own size).
+            const stored = r.total === null ? null : src.kind === 'converted' ? r.total : Math.round(r.total / 2);
+            const est = state.caps?.estimate;
+            const free = est?.quota ? est.quota - (est.usage ?? 0) : null;
+            const room = stored !== null && free !== null && stored > free
+                ? ` Only ${formatBytes(free)} of storage is available to this site, so it cannot be kept: it will work for this visit only.` : '';
             $('m-size').textContent = r.total !== null
-                ? `Downloads ${formatBytes(r.total)} once (${parts}); it is then stored on this device.`
+                ? `Downloads ${formatBytes(r.total)} once (${parts}); it is then stored on this device (about ${formatBytes(stored)}).${room}`
                 : `Download size unknown (${parts}).`;
             $('m-download').textContent = r.total !== null ? `Download ${formatBytes(r.total)}` : 'Download';
         }
@@ -568,11 +575,12 @@ async function run() {
     const image = {width: w, height: h, data: new Uint8ClampedArray(input.data.data)};
     const req = client.request('run', {image, mask: {width: w, height: h, data: mask, channels: 1}, options: opts.options},
                                {onProgress: runProgress, transfer: [image.data.buffer, mask.buffer]});
-    state.run = {id: req.id, start: performance.now(), stepTimes: []};
+    state.run = {id: req.id, start: performance.now(), stepTimes: [], steps: denoisingSteps(opts.options)};
     editor.enabled = false;
     renderRunState();
     renderHistoryButtons();
-    setRunProgress(0, `Starting (${denoisingSteps(opts.options)} steps)…`);
+    const n = denoisingSteps(opts.options);
+    setRunProgress(0, `Starting (${n} denoising step${n === 1 ? '' : 's'})…`);
     try {
         const r = await req.promise;
         let out = new ImageData(new Uint8ClampedArray(r.image.data.buffer ?? r.image.data), r.image.width, r.image.height);
@@ -614,7 +622,8 @@ async function run() {
 function runProgress(p) {
     const r = state.run;
     if (!r) return;
-    const crops = p.crops ?? 1, steps = p.steps ?? 1, crop = p.crop ?? 1;
+    const crops = p.crops || 1, steps = p.steps || r.steps || 1, crop = p.crop || 1;
+    if (p.steps) r.steps = p.steps;
     const done = (crop - 1) * steps + (p.stage === 'step' || p.stage === 'decode' ? p.step : 0);
     const cropText = crops > 1 ? ` · area ${crop} of ${crops}` : '';
     if (p.stage === 'encode') {

@@ -231,9 +231,11 @@ export class CpuEngine {
             timings.crops = crops;
             for (let k = 0; k < crops; k++) {
                 let t = performance.now();
+                // begin_crop runs the VAE encoder here (synchronously): say so before, not after
+                o.onProgress?.({stage: 'encode', step: 0, steps: 0, crop: k + 1, crops});
+                await yieldToEvents();
                 const steps = M._mw_job_begin_crop(job, k);
                 if (steps < 0) fail(M, 'mw_job_begin_crop');
-                o.onProgress?.({stage: 'encode', step: 0, steps, crop: k + 1, crops});
                 timings.encode += performance.now() - t;
                 await yieldToEvents();
                 check();

@@ -204,7 +204,10 @@ async function store(/** @type {string} */ key, /** @type {Uint8Array} */ bytes,
         await cache.put(key, bytes, {label});
         return undefined;
     } catch (e) {
-        return e instanceof Error ? e.message : String(e);
+        if (e instanceof CacheError) return e.message;
+        // e.g. a private window, whose storage is in memory and refuses large entries
+        return `The browser refused to store the model (${e instanceof Error ? e.message : e}). ` +
+               'It works for this visit and will be downloaded again next time.';
     }
 }
 

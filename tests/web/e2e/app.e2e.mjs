@@ -88,13 +88,16 @@ async function shot(name, p = page) {
 
 const testRequests = () => srv.requests.filter((r) => r.url.includes('/__test/hf/') || r.url.includes('/__test/fixtures/tiny/model_config'));
 
-/** Fills the model dialog with the local mirror of the tiny model. @param {import('playwright-core').Page} p */
-async function pointModelAtFixtures(p) {
+/**
+ * Fills the model dialog with the local mirror of the tiny model.
+ * @param {import('playwright-core').Page} p @param {string} [route]  'hf' or 'flaky/hf' (drops each file's first GET halfway)
+ */
+async function pointModelAtFixtures(p, route = 'hf') {
     if (!(await p.isVisible('#model-dialog'))) await p.click('#model-open');
     if (!(await p.isVisible('#m-base'))) await p.locator('#m-source summary').click();
     const u = srv.url();
-    await p.fill('#m-base', `${u}__test/hf/Moebius/`);
-    await p.fill('#m-vae', `${u}__test/hf/PixelHacker/vae/`);
+    await p.fill('#m-base', `${u}__test/${route}/Moebius/`);
+    await p.fill('#m-vae', `${u}__test/${route}/PixelHacker/vae/`);
     await p.fill('#m-config', `${u}__test/fixtures/tiny/model_config.json`);
     await p.locator('#m-config').dispatchEvent('change');
 }
@@ -310,6 +313,17 @@ step('results: before/after compare slider and the versions strip', async () => 
     assert.equal(await page.evaluate(() => window.moebiusApp.state.currentId), 2);
 });
 
+step('results: download as JPEG and WebP at full resolution', async () => {
+    for (const [type, ext, magic] of [['image/jpeg', 'jpg', [0xff, 0xd8, 0xff]], ['image/webp', 'webp', [0x52, 0x49, 0x46, 0x46]]]) {
+        await page.selectOption('#dl-format', type);
+        const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+        assert.ok(dl.suggestedFilename().endsWith(`.${ext}`), dl.suggestedFilename());
+        const bytes = readFileSync(await dl.path());
+        assert.deepEqual([...bytes.subarray(0, 3)], magic.slice(0, 3));
+    }
+    await page.selectOption('#dl-format', 'image/png');
+});
+
 step('run: cancel mid-run keeps the image and the mask', async () => {
     await paint([[100, 100], [140, 120]]);
     const c = await coverage();
@@ -405,6 +419,68 @@ step('offline: with the server down, the app and the stored model still load (se
     }
 });
 
+step('editor: drop and paste open images of any aspect ratio; wheel zoom keeps the point under the pointer', async () => {
+    const wide = new PNG({width: 300, height: 120});
+    for (let i = 0; i < 300 * 120; i++) wide.data.set([i % 300, (i / 300) & 255, 128, 255], 4 * i);
+    const b64 = PNG.sync.write(wide).toString('base64');
+    const dt = await page.evaluateHandle((b) => {
+        const d = new DataTransfer();
+        d.items.add(new File([Uint8Array.from(atob(b), (c) => c.charCodeAt(0))], 'wide.png', {type: 'image/png'}));
+        return d;
+    }, b64);
+    await page.dispatchEvent('#viewport', 'dragenter', {dataTransfer: dt});
+    assert.equal(await page.isVisible('#drop-hint'), true);
+    await page.dispatchEvent('#viewport', 'drop', {dataTransfer: dt});
+    await page.waitForFunction(() => window.moebiusApp.editor.width === 300);
+    assert.equal(await page.isVisible('#drop-hint'), false);
+    const box = await page.locator('.stage').boundingBox();
+    assert.ok(Math.abs(box.width / box.height - 2.5) < 0.01, `shown at ${box.width}x${box.height}`);
+    await shot('22-dropped-wide-image');
+    // wheel zoom about the pointer
+    const at = {x: box.x + box.width * 0.25, y: box.y + box.height * 0.5};
+    await page.mouse.move(at.x, at.y);
+    const before = await page.evaluate(({x, y}) => {
+        const e = window.moebiusApp.editor, r = e.viewport.getBoundingClientRect();
+        return {s: e.scale, p: e.toImage({x: x - r.left, y: y - r.top})};
+    }, at);
+    await page.mouse.wheel(0, -400);
+    await page.waitForFunction((s) => window.moebiusApp.editor.scale > s, before.s);
+    const after = await page.evaluate(({x, y}) => {
+        const e = window.moebiusApp.editor, r = e.viewport.getBoundingClientRect();
+        return e.toImage({x: x - r.left, y: y - r.top});
+    }, at);
+    assert.ok(Math.abs(after.x - before.p.x) < 0.5 && Math.abs(after.y - before.p.y) < 0.5, JSON.stringify({before, after}));
+    await page.keyboard.press('0');
+    // paste
+    await page.evaluate((b) => {
+        const d = new DataTransfer();
+        d.items.add(new File([Uint8Array.from(atob(b), (c) => c.charCodeAt(0))], 'clip.png', {type: 'image/png'}));
+        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: d, bubbles: true}));
+    }, readFileSync(path.join(fixtures, 'tiny/image.png')).toString('base64'));
+    await page.waitForFunction(() => window.moebiusApp.editor.width === 512);
+});
+
+step('mask: load from an image file, grow and feather controls', async () => {
+    await page.setInputFiles('#mask-file', path.join(fixtures, 'tiny/mask.png'));
+    const ref = readPng(path.join(fixtures, 'tiny/mask.png'));
+    let want = 0;
+    for (let i = 0; i < ref.width * ref.height; i++) if (ref.data[4 * i] >= 128) want++;
+    await page.waitForFunction((n) => window.moebiusApp.mask().reduce((a, v) => a + (v >= 128 ? 1 : 0), 0) === n, want);
+    await page.waitForFunction(() => /Mask: [\d.]+ %/.test(document.querySelector('#mask-info').textContent));
+    const pct = async () => Number(/([\d.]+) %/.exec(await page.textContent('#mask-info'))[1]);
+    const p0 = await pct();
+    await page.locator('#dilate').fill('12');
+    await page.waitForFunction((p) => Number(/([\d.]+) %/.exec(document.querySelector('#mask-info').textContent)?.[1]) > p, p0);
+    assert.match(await page.textContent('#dilate-out'), /12 px/);
+    await page.locator('#feather').fill('6');
+    assert.match(await page.textContent('#feather-out'), /6 px/);
+    await shot('23-mask-loaded-grown');
+    await page.locator('#dilate').fill('0');
+    await page.locator('#feather').fill('0');
+    await page.click('#undo');
+    assert.equal(await coverage(), 0);
+});
+
 step('phone width: one column, no horizontal scrolling', async () => {
     const phone = await browser.newContext({viewport: {width: 390, height: 844}, deviceScaleFactor: 2, isMobile: true, hasTouch: true});
     const p = await openPage(phone);
@@ -444,10 +520,14 @@ step('no WebGPU: CPU engine with a notice', async () => {
         const c2 = await b2.newContext({viewport: {width: 1280, height: 800}});
         const p = await openPage(c2);
         assert.match(await p.textContent('#cap'), /No WebGPU/);
-        await pointModelAtFixtures(p);
+        await pointModelAtFixtures(p, 'flaky/hf');  // the connection drops halfway through each file
         await p.waitForFunction(() => /Download/.test(document.querySelector('#m-download').textContent));
         await p.click('#m-download');
         await modelReady(p);
+        const resumed = srv.requests.filter((r) => r.url.includes('/__test/flaky/') && r.range && r.status === 206);
+        for (const f of ['Moebius/ft_places2/diffusion_pytorch_model.bin', 'PixelHacker/vae/diffusion_pytorch_model.safetensors']) {
+            assert.ok(resumed.some((r) => r.url.endsWith(f)), `${f} resumed with a Range request`);
+        }
         assert.match(await alertsText(p), /No usable GPU.*CPU.*slow/);
         await shot('20-no-webgpu-cpu-notice', p);
         await c2.close();

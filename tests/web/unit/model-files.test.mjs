@@ -37,6 +37,15 @@ test('a converted model file is recognised by its metadata', () => {
     new DataView(b.buffer).setUint32(0, header.length, true);
     b.set(new TextEncoder().encode(header), 8);
     assert.equal(sniffModelFile('m.safetensors', b).role, 'converted');
+    // as written by serialize_model_file: the config (an escaped JSON string with braces) comes first
+    const h2 = JSON.stringify({__metadata__: {config: JSON.stringify({unet: {a: [1, 2]}, vae: {}}), format: 'moebius', version: '1'},
+                               'unet.embedding_layer.weight': {dtype: 'F16', shape: [1], data_offsets: [0, 2]}});
+    const b2 = new Uint8Array(8 + h2.length + 2);
+    new DataView(b2.buffer).setUint32(0, h2.length, true);
+    b2.set(new TextEncoder().encode(h2), 8);
+    assert.equal(sniffModelFile('m.safetensors', b2).role, 'converted');
+    const cut = 8 + h2.indexOf('"version"');
+    assert.equal(sniffModelFile('m.safetensors', b2.subarray(0, cut)).role, 'converted', 'header cut off by the sniff window');
     assert.equal(sniffModelFile('x.json', new TextEncoder().encode('{"a": ')).role, 'unknown');
     assert.equal(sniffModelFile('x', new Uint8Array(3)).role, 'unknown');
 });

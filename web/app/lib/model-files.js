@@ -36,8 +36,14 @@ export function sniffModelFile(name, head) {
         const n = dv.getUint32(0, true) + dv.getUint32(4, true) * 2 ** 32;
         if (n > 1 && n < 1e8 && head[8] === 0x7b) {
             const header = text(head.subarray(8, Math.min(head.length, 8 + n)));
-            const meta = /"__metadata__"\s*:\s*\{[^}]*"format"\s*:\s*"moebius"/.test(header);
-            if (meta) return {role: 'converted', why: 'a converted Moebius model file'};
+            let format = null;
+            try {
+                format = JSON.parse(header).__metadata__?.format ?? null;  // whole header in `head`
+            } catch {
+                // cut off: the metadata holds the config as an escaped JSON string, so look for the key
+                format = /"format"\s*:\s*"moebius"/.test(header) ? 'moebius' : null;
+            }
+            if (format === 'moebius') return {role: 'converted', why: 'a converted Moebius model file'};
             return byTensorNames(header, 'safetensors');
         }
     }
