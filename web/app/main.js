@@ -9,6 +9,7 @@ import * as maskOps from './lib/mask.js';
 import {explain} from './lib/messages.js';
 import {defaultSettings, formatBytes, formatDuration, formatSpeed, normalizeSettings, resolveSource, VARIANTS} from './lib/model-source.js';
 import {DEFAULTS, denoisingSteps, newSeed, validateOptions} from './lib/options.js';
+import * as session from './session.js';
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -378,6 +379,7 @@ async function openImage(file) {
     const short = Math.min(data.width, data.height);
     setBrushSize(Math.max(4, Math.round(short / 20)));
     history.reset({imageId: id, mask: maskOps.encodeRle(new Uint8Array(data.width * data.height))});
+    saveSession(true);
     $('compare-toggle').checked = false;
     setCompare(false);
     renderStrip();
@@ -399,11 +401,66 @@ function showState(s) {
     }
     editor.setMask(maskOps.decodeRle(s.mask));
     maskChanged();
+    saveSession();
 }
 
 function pushState() {
     history.push({imageId: state.currentId, mask: maskOps.encodeRle(editor.getMask())});
     renderHistoryButtons();
+    saveSession();
+}
+
+let savedImageId = 0, sessionTimer = 0, sessionOpened = false;
+/**
+ * Keeps the photo, the image shown and the mask in IndexedDB (session.js): pixels only when the
+ * image shown changed, the mask (RLE, small) after every edit, debounced.
+ * @param {boolean} [opened]  a new photo was opened
+ */
+function saveSession(opened = false) {
+    clearTimeout(sessionTimer);
+    sessionOpened ||= opened;
+    sessionTimer = window.setTimeout(async () => {
+        const cur = state.images.get(state.currentId), orig = state.images.get(state.originalId);
+        if (!cur || !orig) return;
+        if (sessionOpened) {
+            sessionOpened = false;
+            await session.save('original', {name: state.baseName, image: orig.data});
+            savedImageId = 0;
+        }
+        if (savedImageId !== state.currentId) {
+            await session.save('current', state.currentId === state.originalId ? null : cur.data);
+            savedImageId = state.currentId;
+        }
+        await session.save('mask', {width: editor.width, height: editor.height, rle: history.current?.mask ?? null});
+    }, opened ? 0 : 300);
+}
+
+/** Brings back the photo and mask of the last visit; true if there was one. */
+async function restoreSession() {
+    const orig = await session.load('original');
+    if (!orig?.image || state.images.size) return false;
+    const current = await session.load('current');
+    const mask = await session.load('mask');
+    state.baseName = orig.name ?? 'image';
+    const oid = await addImage(orig.image, 'Original');
+    state.originalId = state.currentId = oid;
+    if (current && current.width === orig.image.width && current.height === orig.image.height) {
+        state.currentId = await addImage(current, 'Result');
+        state.beforeId = oid;
+    }
+    savedImageId = state.currentId;
+    const shown = /** @type {ImageVersion} */ (state.images.get(state.currentId)).data;
+    editor.setImage(shown, {original: orig.image});
+    setBrushSize(Math.max(4, Math.round(Math.min(shown.width, shown.height) / 20)));
+    const m = mask?.rle && mask.width === shown.width && mask.height === shown.height ? mask.rle : maskOps.encodeRle(new Uint8Array(shown.width * shown.height));
+    history.reset({imageId: state.currentId, mask: m});
+    editor.setMask(maskOps.decodeRle(m));
+    renderStrip();
+    renderHistoryButtons();
+    updateMaskInfo();
+    renderRunState();
+    setRunProgress(0, `Restored ${state.baseName} (${shown.width} × ${shown.height} px) from your last visit.`);
+    return true;
 }
 
 function undo() {
@@ -957,7 +1014,7 @@ function wire() {
         const f = item?.getAsFile();
         if (f) { e.preventDefault(); openImage(f); }
     });
-    window.addEventListener('beforeunload', (e) => { if (state.run || state.images.size > 1) e.preventDefault(); });
+    window.addEventListener('beforeunload', (e) => { if (state.run) e.preventDefault(); });  // the photo itself is kept (session.js)
 }
 
 // ------------------------------------------------------------------ start
@@ -973,6 +1030,7 @@ async function start() {
     if ('serviceWorker' in navigator && location.protocol !== 'file:') {
         navigator.serviceWorker.register('sw.js').catch((e) => console.info('offline support unavailable:', e.message));
     }
+    await restoreSession();
     await probe();
     // A model stored on an earlier visit loads without asking (no network).
     const last = store.get('lastModel');

@@ -394,11 +394,25 @@ step('reload: the model comes from the cache without a network request', async (
         return (await c.keys()).map((r) => r.url).find((u) => u.includes('__test/hf/'));
     });
     await page.evaluate((k) => localStorage.setItem('moebius.lastModel', JSON.stringify({key: k, label: 'ft_places2'})), key);
+    // the photo being edited and its mask survive the reload too (IndexedDB)
+    await paint([[60, 400], [160, 420]]);
+    const c = await coverage();
+    const pixels = async () => page.evaluate(() => {
+        const d = window.moebiusApp.currentImage().data;
+        let h = 0;
+        for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) >>> 0;
+        return h;
+    });
+    const before = await pixels();
+    await page.waitForTimeout(500);  // the mask is saved 300 ms after the last edit
     const n0 = testRequests().length;
     await page.reload();
     await page.waitForSelector('html[data-ready=true]', {timeout: 60000});
     assert.match(await page.textContent('#model-line'), /ft_places2.*CPU/);
     assert.equal(testRequests().length, n0, 'no request for model files');
+    assert.equal(await coverage(), c, 'mask restored');
+    assert.equal(await pixels(), before, 'image restored');
+    assert.match(await page.textContent('#progress-text'), /Restored/);
     await shot('15-reloaded-from-cache');
 });
 
