@@ -33,11 +33,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 # the app (engine.js is replaced below)
 cp -R web/app/. "$tmp/"
-rm -f "$tmp/engine.js"
+rm -f "$tmp/engine.js" "$tmp/README.md"
 # the engine, keeping the repository's relative layout so its own imports resolve unchanged
 mkdir -p "$tmp/engine/web/js" "$tmp/engine/src/backend/webgpu/kernels" "$tmp/engine/build/wasm"
-cp web/js/moebius.js "$tmp/engine/web/js/"
-cp src/backend/webgpu/bridge.js src/backend/webgpu/ops.js "$tmp/engine/src/backend/webgpu/"
+cp web/js/*.js "$tmp/engine/web/js/"
+for f in src/backend/webgpu/*.js; do   # bridge.js, ops.js, ... (emscripten's --js-library files are in the glue already)
+  case "$(basename "$f")" in library_*) ;; *) cp "$f" "$tmp/engine/src/backend/webgpu/" ;; esac
+done
 cp src/backend/webgpu/kernels/*.wgsl "$tmp/engine/src/backend/webgpu/kernels/"
 cp build/wasm/moebius.js build/wasm/moebius.wasm "$tmp/engine/build/wasm/"
 # the pthreads build: the CPU engine on all cores where the page is cross-origin isolated

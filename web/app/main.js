@@ -135,6 +135,26 @@ function renderCaps() {
     }
 }
 
+/** What was detected, for the help dialog. */
+function renderDeviceInfo() {
+    const c = state.caps ?? {}, dl = $('device-info');
+    const a = c.adapter ?? {};
+    const rows = [
+        ['WebGPU', c.webgpu ? `${[a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'yes'}${a.fallback ? ' (software)' : ''}` : `no — ${c.reason || 'unknown'}`],
+        ['shader-f16', c.webgpu ? (c.f16 ? 'yes (weights and activations stored as float16)' : 'no (float32)') : '—'],
+        ['GPU limits', c.limits ? `buffer ${formatBytes(c.limits.maxBufferSize)}, binding ${formatBytes(c.limits.maxStorageBufferBindingSize)}, workgroup memory ${formatBytes(c.limits.maxComputeWorkgroupStorageSize)}` : '—'],
+        ['Storage', c.estimate?.quota ? `${formatBytes(c.estimate.usage)} used of ${formatBytes(c.estimate.quota)}${c.estimate.persisted ? ', persistent' : ''}` : 'unknown'],
+        ['CPU threads', c.crossOriginIsolated ? `${c.cores ?? '?'} (cross-origin isolated)` : '1 (the page is not cross-origin isolated)'],
+        ['Engine in use', state.model ? `${backendLabel(state.model.backend)} — ${state.model.info?.model ?? ''}` : 'no model loaded'],
+    ];
+    dl.replaceChildren(...rows.flatMap(([k, v]) => {
+        const dt = document.createElement('dt'), dd = document.createElement('dd');
+        dt.textContent = k;
+        dd.textContent = v;
+        return [dt, dd];
+    }));
+}
+
 /** @param {string} b @param {any} [info] */
 function backendLabel(b, info = state.model?.info) {
     if (b === 'webgpu-f16') return 'GPU (WebGPU, f16)';
@@ -948,7 +968,7 @@ function wire() {
         renderStorage();
     });
     $('s-persist').addEventListener('click', async () => { await requestPersistence(); renderStorage(); });
-    $('help-open').addEventListener('click', () => $('help-dialog').showModal());
+    $('help-open').addEventListener('click', () => { renderDeviceInfo(); $('help-dialog').showModal(); });
 
     // keyboard
     document.addEventListener('keydown', (e) => {

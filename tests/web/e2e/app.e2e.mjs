@@ -560,6 +560,10 @@ step('WebGPU engine: the model loads on the GPU when chosen', async () => {
     assert.match(await page.textContent('#model-line'), /GPU \(WebGPU, f32\)/);
     assert.match(await page.textContent('#cap'), /GPU \(WebGPU, f32\)/);
     await shot('21-webgpu-engine');
+    await page.click('#help-open');
+    assert.match(await page.textContent('#device-info'), /WebGPU.*swiftshader.*shader-f16.*no.*GPU limits.*buffer.*Storage.*used of.*CPU threads.*cross-origin isolated/s);
+    await shot('24-help-device-info');
+    await page.click('#help-dialog button[value=close]');
     await dismissAlerts();
     await page.selectOption('#opt-backend', 'auto');
 });
