@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The run command: builds the engine and inpaints an example with the CLI.
+# Builds the native engine and inpaints an example with the CLI (no browser needed).
 #   Model: $MOEBIUS_MODEL (a file made by `moebius convert` from the official weights), else a model with
 #   the fixtures' synthetic weights (`moebius synth --config tiny`; its output is noise inside the hole,
 #   but every number matches upstream).
