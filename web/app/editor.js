@@ -70,17 +70,20 @@ export class Editor extends EventTarget {
         const sizeChanged = img.width !== this.width || img.height !== this.height;
         const mask = o.keepMask && !sizeChanged ? this.getMask() : null;
         if (sizeChanged) {
-            for (const c of [this.imageCanvas, this.beforeCanvas, this.originalCanvas, this.growCanvas, this.maskCanvas]) {
+            for (const c of [this.imageCanvas, this.maskCanvas]) {
                 c.width = img.width;
                 c.height = img.height;
             }
+            // the other layers take memory only while in use (a 24 MP layer is 96 MB)
+            for (const c of [this.beforeCanvas, this.originalCanvas, this.growCanvas]) release(c);
+            this.originalDrawn = false;
             this.width = img.width;
             this.height = img.height;
             this.stage.style.width = `${img.width}px`;
             this.stage.style.height = `${img.height}px`;
         }
         /** @type {CanvasRenderingContext2D} */ (this.imageCanvas.getContext('2d')).putImageData(img, 0, 0);
-        if (o.original) /** @type {CanvasRenderingContext2D} */ (this.originalCanvas.getContext('2d')).putImageData(o.original, 0, 0);
+        if (o.original) this.setOriginal(o.original);
         if (mask) this.setMask(mask); else this.clearMask();
         if (sizeChanged) {
             this.autoFit = true;
@@ -91,7 +94,10 @@ export class Editor extends EventTarget {
 
     /** The original (shown while "hold to see original" is on). @param {ImageData} img */
     setOriginal(img) {
-        /** @type {CanvasRenderingContext2D} */ (this.originalCanvas.getContext('2d')).putImageData(img, 0, 0);
+        /** @type {ImageData | null} */
+        this.original = img;
+        this.originalDrawn = false;  // drawn when first shown
+        release(this.originalCanvas);
     }
 
     /** The mask: one byte per pixel, 255 = inpaint. */
@@ -122,9 +128,9 @@ export class Editor extends EventTarget {
 
     /** Dilation preview: the grown area, drawn faintly under the mask (null hides it). @param {Uint8Array | null} m */
     setGrowPreview(m) {
-        const ctx = /** @type {CanvasRenderingContext2D} */ (this.growCanvas.getContext('2d'));
+        if (!m) { release(this.growCanvas); return; }
+        const ctx = /** @type {CanvasRenderingContext2D} */ (allocate(this.growCanvas, this.width, this.height).getContext('2d'));
         ctx.clearRect(0, 0, this.width, this.height);
-        if (!m) return;
         const img = new ImageData(this.width, this.height);
         for (let i = 0; i < m.length; i++) {
             if (!m[i]) continue;
@@ -137,10 +143,11 @@ export class Editor extends EventTarget {
     /** Before/after compare: the "before" image, or null to end comparing. @param {ImageData | null} img */
     setCompare(img) {
         if (img && img.width === this.width && img.height === this.height) {
-            /** @type {CanvasRenderingContext2D} */ (this.beforeCanvas.getContext('2d')).putImageData(img, 0, 0);
+            /** @type {CanvasRenderingContext2D} */ (allocate(this.beforeCanvas, this.width, this.height).getContext('2d')).putImageData(img, 0, 0);
             this.beforeCanvas.hidden = this.divider.hidden = false;
         } else {
             this.beforeCanvas.hidden = this.divider.hidden = true;
+            release(this.beforeCanvas);
         }
     }
 
@@ -153,6 +160,10 @@ export class Editor extends EventTarget {
 
     /** Hold-to-see-original. @param {boolean} on */
     showOriginal(on) {
+        if (on && this.original && !this.originalDrawn) {
+            /** @type {CanvasRenderingContext2D} */ (allocate(this.originalCanvas, this.width, this.height).getContext('2d')).putImageData(this.original, 0, 0);
+            this.originalDrawn = true;
+        }
         this.originalCanvas.hidden = !on;
         this.maskCanvas.hidden = this.growCanvas.hidden = on;
         this.viewport.classList.toggle('showing-original', on);
@@ -366,6 +377,17 @@ export class Editor extends EventTarget {
             this.cursor.classList.toggle('eraser', this.tool === 'eraser');
         }
     }
+}
+
+/** Gives a canvas its size (clearing it). @param {HTMLCanvasElement} c @param {number} w @param {number} h */
+function allocate(c, w, h) {
+    if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
+    return c;
+}
+
+/** Frees a canvas' pixels (1×1 keeps it in the layout). @param {HTMLCanvasElement} c */
+function release(c) {
+    if (c.width !== 1 || c.height !== 1) { c.width = 1; c.height = 1; }
 }
 
 /** Focus without scrolling the page. @param {HTMLElement} el */

@@ -302,7 +302,7 @@ step('run: the downloaded PNG equals the JS API result for the same inputs', asy
 
 step('results: before/after compare slider and the versions strip', async () => {
     await page.check('#compare-toggle');
-    await page.locator('#compare').fill('300');
+    await page.locator('#compare').fill('520');  // the divider crosses the filled area: before on the left, after on the right
     assert.equal(await page.isVisible('#compare'), true);
     await shot('09-compare');
     await page.uncheck('#compare-toggle');
