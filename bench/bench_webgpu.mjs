@@ -1,0 +1,369 @@
+// bench_webgpu.mjs: the WebGPU engine (WebAssembly + web/js/moebius.js, Dawn in Node) on the FULL
+// model at 512×512 — per-step UNet time, VAE encode ×2, decode, whole inpaint, peak GPU memory, the
+// weights' download size and achieved TFLOP/s against upstream's FLOP counts, with the ratios to
+// upstream PyTorch eager on an H100 (../shared/notes/toolchain.md).
+//
+//   node bench/bench_webgpu.mjs [--dtype f16,f32] [--runs 3] [--profile] [--model-bytes N | --model-file F]
+//                               [--config full|tiny|FILE.json] [--steps 20] [--json FILE]
+//
+// Weights: the fixtures' synthetic rule made in wasm memory (speed does not depend on the values; the
+// full model's files need not travel to the GPU machine). The weights' download size is that of the
+// f16 model file (`moebius synth --config full --dtype f16`, or `moebius convert`): give it with
+// --model-file (stat) or --model-bytes (measured elsewhere).
+// Input: a synthetic 512×512 picture with a rectangular hole, whole mode, upstream's defaults
+// (20 steps × strength 0.99 = 19 DDIM steps, CFG 2.5, batch 2).
+//
+// Timings:
+//   - "API" rows: engine.inpaint() as an application calls it (the GPU is awaited after the encode and
+//     after every step, for progress and cancellation; decode includes the readback); median over
+//     --runs after one warm-up run that compiles the pipelines.
+//   - "pipelined": the same job with no wait between steps (all 19 recorded back to back, one wait at
+//     the end): what the GPU needs when JS recording overlaps GPU work.
+//   - CPU recording time per step: wasm + JS time to record one step's dispatches.
+//   - --profile: GPU time per backend.h op from timestamp queries (one pass per op; needs the
+//     'timestamp-query' feature, and Dawn's timestamp quantization off:
+//     MOEBIUS_DAWN_ARGS="backend=vulkan disable-dawn-features=timestamp_quantization").
+// Memory: bytes of the GPUBuffers alive on the device (tracked at device.createBuffer: tensors,
+// scratch, uniforms, readback staging), peak over the timed runs; and nvidia-smi's memory.used where
+// it exists (whole GPU: includes the Vulkan/Dawn context).
+// Environment: MOEBIUS_DAWN_ARGS, MOEBIUS_DAWN_FEATURES, MOEBIUS_WASM (see bench/webgpu_harness.mjs).
+
+import {readFileSync, statSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
+import {parseArgs} from 'node:util';
+
+import {createGpu, hookOps, mib, nvidiaSmiSampler, OpProfiler, summarize, synthEngine} from './webgpu_harness.mjs';
+
+const {values: opt} = parseArgs({options: {
+    dtype: {type: 'string', default: 'f16,f32'},
+    runs: {type: 'string', default: '3'},
+    profile: {type: 'boolean', default: false},
+    'model-bytes': {type: 'string'},
+    'model-file': {type: 'string'},
+    config: {type: 'string', default: 'full'},
+    steps: {type: 'string', default: '20'},
+    json: {type: 'string'},
+    'from-json': {type: 'string'},
+    'memory-only': {type: 'boolean', default: false},
+}});
+const steps = Number(opt.steps);  // upstream's 20 (x strength 0.99 = 19 DDIM steps); fewer for smoke runs
+const runs = Math.max(1, Number(opt.runs));
+
+// Upstream cost at 512×512 and PyTorch 2.11 eager on the H100 (../shared/notes/toolchain.md).
+const GFLOP = {step: 632, encode2: 2 * 1117, decode: 2515};
+const STEPS = 19;
+GFLOP.whole = STEPS * GFLOP.step + GFLOP.encode2 + GFLOP.decode;
+const PYTORCH_MS = {
+    f16: {step: 58.7, encode2: 24, decode: 23, whole: 1160},
+    f32: {step: 58.4, encode2: 90, decode: 100, whole: null},  // no whole fp32 figure in the notes
+};
+const TARGETS = {wholeMs: 400, speedup: 3, peakBytes: {f16: 1.2e9, f32: 2e9}, modelBytes: 0.65e9};
+
+const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const ms = (v) => (v === null || v === undefined ? '—' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+
+/** A 512×512 RGBA test picture (smooth gradients + stripes) and a hole in the middle. */
+function testInput(S = 512) {
+    const image = {width: S, height: S, data: new Uint8ClampedArray(4 * S * S)};
+    const mask = {width: S, height: S, data: new Uint8ClampedArray(S * S), channels: 1};
+    for (let y = 0; y < S; y++) {
+        for (let x = 0; x < S; x++) {
+            const i = y * S + x;
+            image.data[4 * i] = (x * 255) / S;
+            image.data[4 * i + 1] = (y * 255) / S;
+            image.data[4 * i + 2] = ((x >> 4) + (y >> 4)) % 2 ? 200 : 60;
+            image.data[4 * i + 3] = 255;
+            mask.data[i] = x >= S / 4 && x < (3 * S) / 4 && y >= S / 3 && y < (2 * S) / 3 ? 255 : 0;
+        }
+    }
+    return {image, mask};
+}
+
+/** One engine.inpaint with per-step times from the progress events. */
+async function apiRun(engine, input) {
+    const stepTimes = [];
+    let last = 0;
+    const t0 = performance.now();
+    const {timings} = await engine.inpaint(input.image, input.mask, {mode: 'whole', steps, onProgress: (e) => {
+        const t = performance.now();
+        if (e.stage === 'step' && e.step > 1) stepTimes.push(t - last);
+        last = t;
+    }});
+    return {wall: performance.now() - t0, timings, stepTimes};
+}
+
+/**
+ * The same job driven here with no wait between steps: begin_crop, 19 steps, decode, one readback.
+ * Returns wall times and the CPU time spent recording each stage.
+ * @param {(stage: string) => Promise<void>} [between]  awaited after each stage (the profiler collects there)
+ */
+async function pipelinedRun(engine, input, between) {
+    const api = engine.api, M = engine.mod, g = engine.gpu;
+    const opts = api.handle('mw_options_new');
+    const setOpt = (name, v) => { const p = api.cstring(name); try { api.status('mw_options_set', opts, p, v); } finally { M._free(p); } };
+    setOpt('mode', 1);
+    setOpt('steps', steps);
+    const rgba = new Uint8Array(input.image.data.buffer);
+    const pi = api.bytes(rgba), pm = api.bytes(new Uint8Array(input.mask.data.buffer));
+    const job = api.handle('mw_job_new', engine.model, pi, input.image.width, input.image.height, 4, pm, 1, opts);
+    M._free(pi);
+    M._free(pm);
+    const rec = {encode: 0, steps: [], decode: 0};
+    try {
+        const t0 = performance.now();
+        let t = performance.now();
+        const n = api.count('mw_job_begin_crop', job, 0);
+        rec.encode = performance.now() - t;
+        await between?.('encode');
+        for (let i = 0; i < n; i++) {
+            t = performance.now();
+            api.status('mw_job_step', job, i);
+            g.flush();
+            rec.steps.push(performance.now() - t);
+            await between?.(`step ${i + 1}`);
+        }
+        t = performance.now();
+        const dec = api.handle('mw_job_decode', job);
+        rec.decode = performance.now() - t;
+        const id = M._mw_tensor_gpu_buffer(dec);
+        await g.readF32(id, M._mw_tensor_numel(dec));
+        M._mw_tensor_free(dec);
+        await between?.('decode');
+        return {wall: performance.now() - t0, rec};
+    } finally {
+        M._mw_job_free(job);
+        M._mw_options_free(opts);
+    }
+}
+
+const out = [];
+const print = (s = '') => { console.log(s); out.push(s); };
+
+// --memory-only: the GPU buffers an inpaint allocates, without computing anything — every dispatch is
+// dropped, buffers are created, written and read as usual — so it runs in seconds on any adapter
+// (SwiftShader included; f16 storage is then simulated: the bridge's dtype is set to f16, no shader is
+// compiled). Peak device-buffer bytes per stage (after one warm-up inpaint, as in the benchmark), as
+// the engine runs, and with the backend's buffer pool trimmed (mw_backend_webgpu_trim) between stages.
+if (opt['memory-only']) {
+    const config = opt.config.endsWith('.json') ? readFileSync(opt.config, 'utf8') : opt.config;
+    const gpu = createGpu();
+    const gbs = (b) => (b / 1e9).toFixed(3);
+    print(`# GPU memory of one 512×512 inpaint (${opt.config} model; dispatches dropped: allocations only)`);
+    print();
+    print('| storage | weights | peak: encode | steps | decode | whole inpaint | whole, pool trimmed between stages |');
+    print('|---|---:|---:|---:|---:|---:|---:|');
+    for (const dtype of opt.dtype.split(',').map((s) => s.trim()).filter(Boolean)) {
+        const f16 = dtype === 'f16';
+        const {engine, mem, g} = await synthEngine({gpu, f16, config, beforeBackend: (ctx) => {
+            if (f16 && ctx.g.dtype !== 'f16') { ctx.g.dtype = 'f16'; ctx.g.features.f16 = true; }
+            ctx.g.dispatch = () => ctx.g.check();
+        }});
+        const input = testInput(engine.info.nativeSize);
+        const weights = mem.live;
+        const trim = () => engine.mod._mw_backend_webgpu_trim?.(engine.backend);
+        const peaks = async (trimBetween) => {
+            const p = {};
+            mem.resetPeak();
+            let whole = 0;
+            await pipelinedRun(engine, input, async (stage) => {
+                const key = stage.startsWith('step') ? 'steps' : stage;
+                p[key] = Math.max(p[key] ?? 0, mem.peak);
+                whole = Math.max(whole, mem.peak);
+                if (trimBetween) trim();
+                mem.resetPeak();
+            });
+            return {...p, whole};
+        };
+        await peaks(false);  // warm-up, as the benchmark
+        const plain = await peaks(false);
+        trim();
+        const trimmed = await peaks(true);
+        print(`| ${dtype} | ${gbs(weights)} | ${gbs(plain.encode)} | ${gbs(plain.steps)} | ${gbs(plain.decode)} | ${gbs(plain.whole)} | ${gbs(trimmed.whole)} |`);
+        await engine.dispose();
+    }
+    process.exit(0);
+}
+
+// 'full', 'tiny', or a model_config.json (smoke runs of this script on small models; the FLOP and
+// PyTorch columns are the full model's).
+const config = opt.config.endsWith('.json') ? readFileSync(opt.config, 'utf8') : opt.config;
+// --from-json: print the report of an earlier run's --json output again (no measuring).
+const saved = opt['from-json'] ? JSON.parse(readFileSync(opt['from-json'], 'utf8')) : null;
+const gpu = saved ? null : createGpu();
+const smi = saved ? {stop: async () => saved.smiAll ?? null} : await nvidiaSmiSampler();
+const results = {date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, cpu: os.cpus()[0]?.model,
+                 node: process.version, dawnArgs: process.env.MOEBIUS_DAWN_ARGS ?? 'backend=vulkan',
+                 dawnFeatures: process.env.MOEBIUS_DAWN_FEATURES ?? '', dtypes: {}};
+
+let modelBytes = null, modelBytesHow = '';
+if (saved) { modelBytes = saved.modelBytes; modelBytesHow = saved.modelBytesHow ?? 'given (--model-bytes)'; }
+else if (opt['model-file']) { modelBytes = statSync(opt['model-file']).size; modelBytesHow = `size of ${opt['model-file']}`; }
+else if (opt['model-bytes']) { modelBytes = Number(opt['model-bytes']); modelBytesHow = 'given (--model-bytes)'; }
+
+/** Everything measured for one storage dtype; null where the adapter cannot run it. */
+async function benchDtype(dtype) {
+    const smiStart = smi.mark?.() ?? 0;
+    let t = performance.now();
+    const {engine, gpuCtx, mem, g} = await synthEngine({gpu, f16: dtype === 'f16', config});
+    current = engine;
+    const input = testInput(engine.info.nativeSize);
+    const loadMs = performance.now() - t;
+    if (dtype === 'f16' && engine.info.dtype !== 'f16') {
+        print(`skip f16: the adapter has no shader-f16 (NVIDIA: MOEBIUS_DAWN_FEATURES=allow_unsafe_apis,vulkan_enable_f16_on_nvidia)`);
+        await engine.dispose();
+        return null;
+    }
+    const a = engine.info.adapter;
+    results.adapter = `${a.description || a.device || a.vendor} (${a.vendor} ${a.architecture})`;
+    const weightsLive = mem.live;
+    const r = {loadMs, weightsLiveBytes: weightsLive};
+
+    // Warm-up: compiles every pipeline.
+    t = performance.now();
+    await apiRun(engine, input);
+    r.firstRunMs = performance.now() - t;
+
+    mem.resetPeak();
+    const smiRuns = smi.mark?.() ?? 0;
+    const api = [];
+    for (let i = 0; i < runs; i++) api.push(await apiRun(engine, input));
+    const pipe = [];
+    for (let i = 0; i < runs; i++) pipe.push(await pipelinedRun(engine, input));
+    r.peakLiveBytes = mem.peak;
+    r.smiPeakMiB = smi.peakSince?.(smiRuns) ?? null;
+    r.smiBaseMiB = smi.base?.() ?? null;
+
+    const T = (f) => median(api.map(f));
+    r.stepsRun = api[0].timings.steps;
+    r.api = {
+        encode2: T((x) => x.timings.encode), step: T((x) => x.timings.denoise / x.timings.steps),
+        stepMin: Math.min(...api.flatMap((x) => x.stepTimes)), stepMedian: median(api.flatMap((x) => x.stepTimes)),
+        decode: T((x) => x.timings.decode), post: T((x) => x.timings.post), whole: T((x) => x.wall),
+        recordStep: T((x) => (x.timings.record ?? NaN) / x.timings.steps),
+        wholeAll: api.map((x) => x.wall),
+    };
+    r.pipelined = {whole: median(pipe.map((x) => x.wall)), wholeAll: pipe.map((x) => x.wall),
+                   recordStep: median(pipe.flatMap((x) => x.rec.steps)), recordEncode: median(pipe.map((x) => x.rec.encode)),
+                   recordDecode: median(pipe.map((x) => x.rec.decode))};
+
+    // Per-op GPU time.
+    if (opt.profile) {
+        const prof = new OpProfiler(g);
+        if (!prof.available) {
+            r.profile = null;
+            print(`${dtype}: no timestamp-query on this device: no per-op profile`);
+        } else {
+            hookOps(gpuCtx, (n, x) => prof.before(n, x), (n, x) => prof.after(n, x));
+            const stages = {};
+            prof.enabled = true;
+            await pipelinedRun(engine, input, async (stage) => {
+                const recs = await prof.collect();
+                const key = stage.startsWith('step') ? 'step' : stage;
+                (stages[key] ??= []).push(...recs);
+            });
+            prof.enabled = false;
+            hookOps(gpuCtx);
+            r.profile = {};
+            for (const [stage, recs] of Object.entries(stages)) {
+                const per = stage === 'step' ? r.stepsRun : 1;
+                r.profile[stage] = {gpuMs: recs.reduce((s, x) => s + x.ms, 0) / per,
+                                    byKind: summarize(recs, 'name').map((e) => ({...e, ms: e.ms / per, n: e.n / per, flops: e.flops / per})),
+                                    byLabel: summarize(recs, 'label').map((e) => ({...e, ms: e.ms / per, n: e.n / per, flops: e.flops / per}))};
+            }
+        }
+    }
+    await engine.dispose();
+    r.smiSectionPeakMiB = smi.peakSince?.(smiStart) ?? null;
+    return r;
+}
+
+let current = null;  // the engine of the dtype being measured (disposed on failure)
+const failures = {};
+if (saved) Object.assign(results, saved, {report: undefined});
+for (const dtype of saved ? [] : opt.dtype.split(',').map((s) => s.trim()).filter(Boolean)) {
+    try {
+        const r = await benchDtype(dtype);
+        if (r) results.dtypes[dtype] = r;
+    } catch (e) {
+        failures[dtype] = `${e.code ?? e.name}: ${e.message}`;
+        print(`${dtype}: FAILED: ${failures[dtype]}`);
+        await current?.dispose().catch(() => {});
+    }
+    current = null;
+}
+if (!saved) results.failures = failures;
+const smiAll = await smi.stop();
+results.smiAll = smiAll;
+
+// ------------------------------------------------------------------ report
+
+const gb = (b) => (b / 1e9).toFixed(3);
+print(`# WebGPU benchmark — moebius.cpp, full model, 512×512, ${STEPS} DDIM steps (CFG batch 2)`);
+print();
+print(`- date: ${results.date}; host ${results.host} (${results.cpus}× ${results.cpu}); Node ${results.node}`);
+print(`- adapter: ${results.adapter}; Dawn args: ${results.dawnArgs}${results.dawnFeatures ? `; features ${results.dawnFeatures}` : ''}`);
+print(`- weights: fixtures' synthetic rule made in wasm memory; input: synthetic 512×512 picture, rectangular hole, whole mode`);
+print(`- API rows: engine.inpaint(), GPU awaited after the encode and after every step; median of ${runs} runs after a warm-up`);
+print(`- PyTorch: upstream eager on an H100, fp16 / fp32 (../shared/notes/toolchain.md); speed-up = PyTorch ms / ours`);
+print();
+for (const [dtype, r] of Object.entries(results.dtypes)) {
+    const pt = PYTORCH_MS[dtype];
+    const tf = (gflop, t) => (gflop / t).toFixed(1);  // GFLOP / ms = TFLOP/s
+    const sp = (p, t) => (p ? `${(p / t).toFixed(2)}×` : '—');
+    print(`## ${dtype} storage`);
+    print();
+    print('| stage | ms | GFLOP | TFLOP/s | PyTorch ms | speed-up |');
+    print('|---|---:|---:|---:|---:|---:|');
+    print(`| UNet CFG step (API: denoise / ${r.stepsRun}) | ${ms(r.api.step)} | ${GFLOP.step} | ${tf(GFLOP.step, r.api.step)} | ${ms(pt.step)} | ${sp(pt.step, r.api.step)} |`);
+    print(`| UNet CFG step (median of step-to-step times) | ${ms(r.api.stepMedian)} | ${GFLOP.step} | ${tf(GFLOP.step, r.api.stepMedian)} | ${ms(pt.step)} | ${sp(pt.step, r.api.stepMedian)} |`);
+    print(`| VAE encode ×2 (API, incl. CPU preprocessing + uploads) | ${ms(r.api.encode2)} | ${GFLOP.encode2} | ${tf(GFLOP.encode2, r.api.encode2)} | ${ms(pt.encode2)} | ${sp(pt.encode2, r.api.encode2)} |`);
+    print(`| VAE decode (API, incl. readback) | ${ms(r.api.decode)} | ${GFLOP.decode} | ${tf(GFLOP.decode, r.api.decode)} | ${ms(pt.decode)} | ${sp(pt.decode, r.api.decode)} |`);
+    print(`| CPU post-processing (API) | ${ms(r.api.post)} | | | | |`);
+    print(`| **whole inpaint (API)** | **${ms(r.api.whole)}** | ${GFLOP.whole} | ${tf(GFLOP.whole, r.api.whole)} | ${ms(pt.whole)} | ${sp(pt.whole, r.api.whole)} |`);
+    print(`| whole inpaint, pipelined (no wait between steps; no post-processing) | ${ms(r.pipelined.whole)} | ${GFLOP.whole} | ${tf(GFLOP.whole, r.pipelined.whole)} | ${ms(pt.whole)} | ${sp(pt.whole, r.pipelined.whole)} |`);
+    print();
+    print(`- runs (API): ${r.api.wholeAll.map(ms).join(', ')} ms; pipelined: ${r.pipelined.wholeAll.map(ms).join(', ')} ms; first run (compiles pipelines): ${ms(r.firstRunMs)} ms; engine creation incl. synthetic weights: ${(r.loadMs / 1000).toFixed(1)} s`);
+    print(`- CPU time to record (wasm + JS): one step ${ms(r.pipelined.recordStep)} ms (in engine.inpaint: ${ms(r.api.recordStep)} ms, overlapped with the GPU's previous step), encode ${ms(r.pipelined.recordEncode)} ms, decode ${ms(r.pipelined.recordDecode)} ms`);
+    print(`- GPU memory, device buffers: weights + resident ${gb(r.weightsLiveBytes)} GB; peak during inpaints ${gb(r.peakLiveBytes)} GB ` +
+          `(target < ${gb(TARGETS.peakBytes[dtype])} GB: ${r.peakLiveBytes < TARGETS.peakBytes[dtype] ? 'met' : 'NOT met'})`);
+    if (r.smiPeakMiB !== null) print(`- nvidia-smi memory.used: peak ${r.smiPeakMiB} MiB during the timed runs (${r.smiBaseMiB} MiB before the first engine; includes the Vulkan/Dawn context)`);
+    if (r.profile) {
+        print();
+        print(`### GPU time per op (${dtype}, timestamp queries, one pass per op)`);
+        print();
+        for (const [stage, p] of Object.entries(r.profile)) {
+            const label = stage === 'step' ? `UNet CFG step (mean of ${r.stepsRun})` : stage === 'encode' ? 'VAE encode ×2' : 'VAE decode';
+            print(`${label}: ${ms(p.gpuMs)} ms of GPU time in op passes`);
+            print();
+            print('| op | calls | ms | share | TFLOP/s |');
+            print('|---|---:|---:|---:|---:|');
+            for (const e of p.byKind) print(`| ${e.key} | ${+e.n.toFixed(1)} | ${ms(e.ms)} | ${(100 * e.ms / p.gpuMs).toFixed(1)}% | ${e.flops ? (e.flops / e.ms / 1e9).toFixed(1) : ''} |`);
+            print();
+            print('top shapes:');
+            print();
+            print('| op, shape | calls | ms | share | TFLOP/s |');
+            print('|---|---:|---:|---:|---:|');
+            for (const e of p.byLabel.slice(0, 12)) print(`| ${e.key} | ${+e.n.toFixed(1)} | ${ms(e.ms)} | ${(100 * e.ms / p.gpuMs).toFixed(1)}% | ${e.flops ? (e.flops / e.ms / 1e9).toFixed(1) : ''} |`);
+            print();
+        }
+    }
+    print();
+}
+print('## Targets');
+print();
+for (const [dtype, r] of Object.entries(results.dtypes)) {
+    const pt = PYTORCH_MS[dtype].whole;
+    print(`- ${dtype}: whole inpaint ${ms(r.api.whole)} ms (API) / ${ms(r.pipelined.whole)} ms (pipelined) vs < ${TARGETS.wholeMs} ms: ` +
+          `${r.api.whole < TARGETS.wholeMs ? 'met' : 'NOT met'}${pt ? `; ${(pt / r.api.whole).toFixed(2)}× PyTorch fp16 (target ≥ ${TARGETS.speedup}×: ${pt / r.api.whole >= TARGETS.speedup ? 'met' : 'NOT met'})` : ''}; ` +
+          `peak GPU memory ${gb(r.peakLiveBytes)} GB vs < ${gb(TARGETS.peakBytes[dtype])} GB: ${r.peakLiveBytes < TARGETS.peakBytes[dtype] ? 'met' : 'NOT met'}`);
+}
+if (modelBytes !== null) {
+    print(`- weights download (f16 model file, UNet + VAE): ${modelBytes} bytes = ${gb(modelBytes)} GB (${modelBytesHow}) vs < ${gb(TARGETS.modelBytes)} GB: ${modelBytes < TARGETS.modelBytes ? 'met' : 'NOT met'}`);
+} else {
+    print('- weights download: not measured (give --model-file or --model-bytes)');
+}
+if (smiAll) print(`- nvidia-smi over the whole benchmark: peak ${smiAll.peakMiB} MiB, first sample ${smiAll.baseMiB} MiB (${smiAll.n} samples)`);
+results.modelBytes = modelBytes;
+results.modelBytesHow = modelBytesHow;
+results.report = out.join('\n');
+if (opt.json) writeFileSync(opt.json, JSON.stringify(results, null, 1));
