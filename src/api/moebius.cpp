@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 
+#include "api/status.h"
 #include "core/error.h"
 #include "io/file.h"
 #include "io/image.h"
@@ -23,18 +24,6 @@ namespace {
 
 thread_local std::string g_last_error;  // per-thread message of the last failure (C API convention)
 
-moebius_status status_of(ErrorKind k) {
-    switch (k) {
-        case ErrorKind::Invalid: return MOEBIUS_ERR_INVALID;
-        case ErrorKind::Io: return MOEBIUS_ERR_IO;
-        case ErrorKind::Model: return MOEBIUS_ERR_MODEL;
-        case ErrorKind::Image: return MOEBIUS_ERR_IMAGE;
-        case ErrorKind::Cancelled: return MOEBIUS_ERR_CANCELLED;
-        case ErrorKind::OutOfMemory: return MOEBIUS_ERR_OOM;
-        case ErrorKind::Internal: return MOEBIUS_ERR_INTERNAL;
-    }
-    return MOEBIUS_ERR_INTERNAL;
-}
 
 template <class F>
 moebius_status guarded(F&& f) {

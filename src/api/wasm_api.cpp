@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "api/status.h"
 #include "core/error.h"
 #include "io/model_file.h"
 #include "io/weights.h"
@@ -30,18 +31,6 @@ namespace {
 thread_local std::string g_error;
 thread_local int g_status = MOEBIUS_OK;
 
-int status_of(ErrorKind k) {
-    switch (k) {
-        case ErrorKind::Invalid: return MOEBIUS_ERR_INVALID;
-        case ErrorKind::Io: return MOEBIUS_ERR_IO;
-        case ErrorKind::Model: return MOEBIUS_ERR_MODEL;
-        case ErrorKind::Image: return MOEBIUS_ERR_IMAGE;
-        case ErrorKind::Cancelled: return MOEBIUS_ERR_CANCELLED;
-        case ErrorKind::OutOfMemory: return MOEBIUS_ERR_OOM;
-        case ErrorKind::Internal: return MOEBIUS_ERR_INTERNAL;
-    }
-    return MOEBIUS_ERR_INTERNAL;
-}
 
 // Runs f, recording a failure; returns the status.
 template <class F>
