@@ -328,6 +328,7 @@ export function summarize(recs, by = 'label') {
  * Returns {engine, gpuCtx, mem, g}: gpuCtx is Module.moebiusGpu (hook ops there), mem tracks every
  * GPUBuffer of the engine's device. beforeBackend(gpuCtx) runs once the bridge exists, before the
  * wasm backend is made on it.
+ * MOEBIUS_SUBGROUP_MATRIX=0 in the environment turns the matrix-unit kernels off.
  * @param {{gpu: any, f16: boolean, config?: string, glue?: string, beforeBackend?: (ctx: any) => void}} o
  */
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
@@ -356,6 +357,8 @@ export async function synthEngine({gpu, f16, config = 'full', glue, beforeBacken
     };
     const engine = await createEngine({
         gpu: trackedGpu(gpu, mem), model: hasSynth ? {synth: config} : new Uint8Array(1), preferF16: f16,
+        // MOEBIUS_SUBGROUP_MATRIX=0 keeps the f16 path on the plain kernels (A/B against the matrix units).
+        bridgeOptions: process.env.MOEBIUS_SUBGROUP_MATRIX === '0' ? {subgroupMatrix: false} : {},
         glueUrl: pathToFileURL(gluePath), wasmBinary, moduleFactory,
     });
     return {engine, gpuCtx, mem, g: engine.gpu};

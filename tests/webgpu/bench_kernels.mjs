@@ -18,7 +18,7 @@ const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=
 
 /** [name, flops, bytes moved (ideal), setup(g) -> run()] */
 const cases = [];
-for (const tile of ['large', 'small']) cases.push(
+for (const tile of ['large', 'small', 'matrix']) cases.push(
     [`matmul 4096^3 (${tile} tile)`, 2 * 4096 ** 3, 0, (g) => {
         const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
         return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile});
@@ -90,6 +90,7 @@ cases.push(
 async function bench(g) {
     for (const [name, flops, elems, setup] of cases) {
         if (!name.includes(filter)) continue;
+        if (name.includes('(matrix') && !g.subgroupMatrix) continue;  // f16 bridges with subgroup matrices only
         const run = setup(g);
         run();
         await g.sync();  // warm-up: pipeline compile + first touch
@@ -121,6 +122,7 @@ console.log(`adapter: ${d.adapter.vendor} ${d.adapter.architecture} ${d.adapter.
 console.log(`features: ${JSON.stringify(d.features)}`);
 await bench(g);
 const g16 = await GpuBridge.create(gpu, {preferF16: true});
+console.log(`subgroup matrices (f16 path): ${JSON.stringify(g16.subgroupMatrix)}`);
 if (g16.dtype === 'f16') await bench(g16);
 else console.log('no shader-f16: f16 variants not benchmarked');
 process.exit(0);

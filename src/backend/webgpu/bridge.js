@@ -115,6 +115,7 @@ export const KERNEL_NAMES = [
     'gemm_tiled', 'conv2d_implicit_gemm', 'conv_depthwise', 'group_norm', 'layer_norm_channels',
     'softmax_lastdim', 'elementwise', 'concat_channels', 'transpose12', 'upsample_nearest2x',
     'resize_nearest', 'lambda_local_position', 'lambda_global_position',
+    'gemm_subgroup_matrix', 'conv2d_subgroup_matrix',
 ];
 
 // Limits that matter to the kernels; the device is requested with the adapter's maxima.
@@ -123,7 +124,30 @@ const WANTED_LIMITS = [
     'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
     'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage',
 ];
-const WANTED_FEATURES = ['subgroups', 'timestamp-query'];
+const WANTED_FEATURES = ['subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'];
+
+/** Workgroup memory of the subgroup-matrix kernels (f16 A and B tiles + f32 result tile). */
+const SUBGROUP_MATRIX_WORKGROUP_BYTES = 64 * 32 * 2 * 2 + 64 * 64 * 4;
+
+/**
+ * The subgroup-matrix configuration the matrix kernels use, or null: f16 operands with f32
+ * results, shapes dividing the 32 x 32 per-subgroup tile and the 32-wide K step, subgroups of
+ * exactly 32 invocations (4 per 128-invocation workgroup), and room for their workgroup memory.
+ * Largest M*N*K first.
+ * @param {any} device @param {any} adapter
+ * @returns {{M: number, N: number, K: number} | null}
+ */
+export function pickSubgroupMatrixConfig(device, adapter) {
+    if (!device.features.has('chromium-experimental-subgroup-matrix') || !device.features.has('shader-f16')) return null;
+    const info = adapter?.info;
+    if (!info || info.subgroupMinSize !== 32 || info.subgroupMaxSize !== 32) return null;
+    if (device.limits.maxComputeWorkgroupStorageSize < SUBGROUP_MATRIX_WORKGROUP_BYTES) return null;
+    const fits = (/** @type {number} */ v) => v >= 8 && 32 % v === 0;
+    const configs = [...(info.subgroupMatrixConfigs ?? [])].filter((c) =>
+        c.componentType === 'f16' && c.resultComponentType === 'f32' && fits(c.M) && fits(c.N) && fits(c.K));
+    configs.sort((a, b) => b.M * b.N * b.K - a.M * a.N * a.K);
+    return configs.length ? {M: configs[0].M, N: configs[0].N, K: configs[0].K} : null;
+}
 
 const UNIFORM_ARENA_BYTES = 256 * 1024;  // 1024 dispatches per batch at 256-byte slots
 
@@ -280,7 +304,10 @@ export class GpuBridge {
         /** @type {any} the GPU the device came from, if create() was given one (kept alive) */
         this.gpu = null;
         const has = (/** @type {string} */ f) => device.features.has(f);
-        this.features = {f16: has('shader-f16'), subgroups: has('subgroups'), timestampQuery: has('timestamp-query')};
+        this.features = {f16: has('shader-f16'), subgroups: has('subgroups'), timestampQuery: has('timestamp-query'),
+                         subgroupMatrix: has('chromium-experimental-subgroup-matrix')};
+        /** @type {{M: number, N: number, K: number} | null} matrix-unit config used on the f16 path (ops.js) */
+        this.subgroupMatrix = opts.subgroupMatrix === false ? null : pickSubgroupMatrixConfig(device, adapter);
         const L = device.limits;
         this.limits = {
             maxBufferSize: L.maxBufferSize,
@@ -364,6 +391,7 @@ export class GpuBridge {
             adapter: {vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '',
                       description: info.description ?? ''},
             features: {...this.features}, limits: {...this.limits}, dtype: this.dtype,
+            subgroupMatrix: this.subgroupMatrix,
         };
     }
 
@@ -558,9 +586,15 @@ export class GpuBridge {
             const lit = m[1] === 'u32' ? `${v}u` : m[1] === 'i32' ? `${v}i` : `${v}f`;
             src = src.replace(re, `const ${name}: ${m[1]} = ${lit};`);
         }
-        if (dtype === 'f32') return `${this.prelude}\n${src}`;
-        if (!k.hasTypeAlias) throw new GpuError('unsupported', `${kernel}.wgsl has no f16 variant (no 'alias T = f32;')`);
-        return `enable f16;\n${this.prelude}\n${src.replace(/^alias T = f32;$/m, 'alias T = f16;')}`;
+        // Global directives (enable, diagnostic) must precede the prelude's declarations.
+        const directives = [];
+        src = src.replace(/^(enable|diagnostic)\b[^;]*;$/gm, (d) => { directives.push(d); return ''; });
+        if (dtype === 'f16') {
+            if (!k.hasTypeAlias) throw new GpuError('unsupported', `${kernel}.wgsl has no f16 variant (no 'alias T = f32;')`);
+            src = src.replace(/^alias T = f32;$/m, 'alias T = f16;');
+        }
+        if (dtype === 'f16' || /\bf16\b/.test(src.replace(/\/\/[^\n]*/g, ''))) directives.unshift('enable f16;');
+        return `${directives.join('\n')}\n${this.prelude}\n${src}`;
     }
 
     /** @param {string} kernel @param {DType} dtype @param {Record<string, number>} defines */

@@ -35,13 +35,30 @@ const TILE_LARGE = {tm: 128, tn: 128, defines: {}};
 const TILE_SMALL = {tm: 64, tn: 64, defines: {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4}};
 const LARGE_TILE_MIN_WORKGROUPS = 128;  // enough large tiles to occupy a big GPU (H100: 132 SMs)
 
+// Matrix-unit twins of the two tiled kernels (same bindings and uniforms; 64 x 64 tiles).
+const SUBGROUP_MATRIX_KERNEL = {gemm_tiled: 'gemm_subgroup_matrix', conv2d_implicit_gemm: 'conv2d_subgroup_matrix'};
+const SUBGROUP_MATRIX_TILE = 64;
+const SUBGROUP_MATRIX_MIN = 32;  // smaller M or N (the 2-20-row linears) stay on the plain kernel
+
 /**
- * Records a GEMM-shaped dispatch (C is M x N per batch item) with the tile chosen for its size.
+ * Records a GEMM-shaped dispatch (C is M x N per batch item) with the kernel and tile chosen for
+ * its size: on the f16 path of an adapter with subgroup matrices (bridge.subgroupMatrix) the
+ * matrix-unit twin for all but thin problems, otherwise the plain kernel's large or small tile.
  * @param {GpuBridge} g @param {string} kernel @param {number} M @param {number} N @param {number} batch
  * @param {import('./bridge.js').DispatchArgs} args  without workgroups / defines
- * @param {'large' | 'small'} [tile]  forces a configuration (tests, benchmarks)
+ * @param {'large' | 'small' | 'matrix'} [tile]  forces a configuration (tests, benchmarks)
  */
 function dispatchTiled(g, kernel, M, N, batch, args, tile) {
+    const smm = g.subgroupMatrix;
+    const useMatrix = tile === 'matrix' ||
+        (tile === undefined && smm && g.dtype === 'f16' && M >= SUBGROUP_MATRIX_MIN && N >= SUBGROUP_MATRIX_MIN);
+    if (useMatrix) {
+        if (!smm) throw new GpuError('unsupported', `${kernel}: tile 'matrix' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
+        const T = SUBGROUP_MATRIX_TILE;
+        g.dispatch(SUBGROUP_MATRIX_KERNEL[/** @type {'gemm_tiled'} */ (kernel)], {...args,
+            defines: {SM: smm.M, SN: smm.N, SK: smm.K}, workgroups: [Math.ceil(N / T), Math.ceil(M / T), batch]});
+        return;
+    }
     const large = Math.ceil(M / 128) * Math.ceil(N / 128) * batch >= LARGE_TILE_MIN_WORKGROUPS && M >= 96 && N >= 96;
     const t = (tile ?? (large ? 'large' : 'small')) === 'large' ? TILE_LARGE : TILE_SMALL;
     g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
@@ -58,7 +75,7 @@ const groups1d = (n) => Math.ceil(n / WG1D);
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
  *          W: number, Cout: number, kh: number, kw: number, stride?: number,
  *          pad?: [number, number, number, number], groups?: number, act?: number | string,
- *          tile?: 'large' | 'small'}} a
+ *          tile?: 'large' | 'small' | 'matrix'}} a
  *   pad = [top, left, bottom, right] as Conv2dParams.
  */
 export function conv2d(g, a) {
@@ -101,7 +118,7 @@ export function conv2d(g, a) {
  * y = act(x * w^T + b) over the last dim. x (rows, K), w (N, K), b (N) or null -> y (rows, N).
  * @param {GpuBridge} g
  * @param {{x: number, w: number, b?: number | null, y: number, rows: number, K: number, N: number,
- *          act?: number | string, tile?: 'large' | 'small'}} a
+ *          act?: number | string, tile?: 'large' | 'small' | 'matrix'}} a
  */
 export function linear(g, a) {
     const {x, w, y, rows, K, N} = a;
@@ -118,7 +135,7 @@ export function linear(g, a) {
  * if tb -> y (max(Ba, Bb), M, N). A batch of 1 broadcasts.
  * @param {GpuBridge} g
  * @param {{a: number, b: number, y: number, Ba: number, Bb: number, M: number, K: number, N: number,
- *          ta?: boolean, tb?: boolean, alpha?: number, tile?: 'large' | 'small'}} p
+ *          ta?: boolean, tb?: boolean, alpha?: number, tile?: 'large' | 'small' | 'matrix'}} p
  */
 export function matmul(g, p) {
     const {a, b, y, Ba, Bb, M, K, N, ta = false, tb = false, alpha = 1} = p;
