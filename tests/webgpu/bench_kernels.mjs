@@ -18,7 +18,7 @@ const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=
 
 /** [name, flops, bytes moved (ideal), setup(g) -> run()] */
 const cases = [];
-for (const tile of ['large', 'small', 'matrix']) cases.push(
+for (const tile of ['large', 'small', 'matrix-large', 'matrix-small']) cases.push(
     [`matmul 4096^3 (${tile} tile)`, 2 * 4096 ** 3, 0, (g) => {
         const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
         return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile});

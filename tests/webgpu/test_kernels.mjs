@@ -70,8 +70,8 @@ function upload(g, a) {
 const skipped = new Set();
 /** Matrix-unit cases need an f16 bridge with subgroup matrices; elsewhere they are skipped (once per reason). */
 function skipMatrix(g, tile) {
-    if (tile !== 'matrix' || g.subgroupMatrix) return false;
-    const why = `${g.dtype}: tile 'matrix' cases skipped: the adapter/bridge has no subgroup matrices ` +
+    if (!tile?.startsWith('matrix') || g.subgroupMatrix) return false;
+    const why = `${g.dtype}: tile 'matrix-*' cases skipped: the adapter/bridge has no subgroup matrices ` +
         '(needs chromium-experimental-subgroup-matrix with an f16 x f16 -> f32 config, subgroup size 32, f16 storage)';
     if (!skipped.has(why)) { skipped.add(why); console.log(`skip ${why}`); }
     return true;
@@ -133,7 +133,7 @@ for (const s of [
     {Ba: 1, Bb: 1, M: 1, N: 1, K: 1},
     {Ba: 1, Bb: 1, M: 130, N: 260, K: 9},
     {Ba: 2, Bb: 2, M: 200, N: 300, K: 100, alpha: 0.5},  // several 64-wide matrix tiles, K remainder
-].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix'}])) {
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}])) {
     kase(`matmul ${JSON.stringify(s)}`, async (g) => {
         if (skipMatrix(g, s.tile)) return;
         const a = quant(g, rand(s.Ba * s.M * s.K, 1)), b = quant(g, rand(s.Bb * s.K * s.N, 2));
@@ -147,7 +147,7 @@ for (const s of [
     {rows: 37, K: 23, N: 19, bias: true, act: 1},
     {rows: 37, K: 23, N: 19, bias: false, act: 0},
     {rows: 130, K: 70, N: 67, bias: true, act: 2},
-].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix'}])) {
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}])) {
     const name = `linear ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         if (skipMatrix(g, s.tile)) return;
@@ -170,9 +170,13 @@ for (const s of [
     {B: 1, Cin: 5, H: 11, W: 10, Cout: 5, kh: 7, kw: 7, pad: [3, 3, 3, 3], groups: 5, bias: true},
     {B: 2, Cin: 3, H: 7, W: 9, Cout: 3, kh: 3, kw: 3, stride: 2, pad: [0, 1, 1, 0], groups: 3, bias: false},
     {B: 1, Cin: 3, H: 13, W: 12, Cout: 130, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // > one large tile
-    {B: 2, Cin: 70, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1},  // K = 630
-].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s]
-    : [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix'}]))) {
+    // Input channels per group a multiple of 32: also the matrix-unit kernel's cases.
+    {B: 2, Cin: 64, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1},
+    {B: 1, Cin: 32, H: 13, W: 12, Cout: 40, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true},  // VAE downsample
+    {B: 2, Cin: 64, H: 7, W: 9, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 2, bias: false, act: 2},
+    {B: 1, Cin: 96, H: 30, W: 31, Cout: 150, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // several tiles each way
+].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
+    ...(s.Cin / (s.groups ?? 1) % 32 === 0 ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         if (skipMatrix(g, s.tile)) return;
@@ -520,7 +524,7 @@ if (useF16) {
     if (g16.dtype === 'f16') {
         const sm = g16.subgroupMatrix;
         const entries16 = entries.map((e) => ({...e, dtype: 'f16'}));
-        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: {SM: sm.M, SN: sm.N, SK: sm.K}});
+        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: {SM: sm.M, SN: sm.N, SK: sm.K, QM: 32 / sm.M, QN: 64 / sm.N}});
         console.log(`subgroup matrices: ${sm ? JSON.stringify(sm) : 'none usable'}; adapter configs: ` +
             JSON.stringify([...(g16.adapter?.info?.subgroupMatrixConfigs ?? [])].map((c) =>
                 `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`)));

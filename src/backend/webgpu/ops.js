@@ -35,10 +35,18 @@ const TILE_LARGE = {tm: 128, tn: 128, defines: {}};
 const TILE_SMALL = {tm: 64, tn: 64, defines: {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4}};
 const LARGE_TILE_MIN_WORKGROUPS = 128;  // enough large tiles to occupy a big GPU (H100: 132 SMs)
 
-// Matrix-unit twins of the two tiled kernels (same bindings and uniforms; 64 x 64 tiles).
+// Matrix-unit twins of the two tiled kernels (same bindings and uniforms). Their files default to
+// the large 128 x 128 tile (8 subgroups); small problems get 64 x 64 (4 subgroups of 32 x 32).
 const SUBGROUP_MATRIX_KERNEL = {gemm_tiled: 'gemm_subgroup_matrix', conv2d_implicit_gemm: 'conv2d_subgroup_matrix'};
-const SUBGROUP_MATRIX_TILE = 64;
 const SUBGROUP_MATRIX_MIN = 32;  // smaller M or N (the 2-20-row linears) stay on the plain kernel
+const SUBGROUP_MATRIX_CONV_CHANNELS = 32;  // conv2d_subgroup_matrix's K step: Cin/groups must be a multiple
+/** @param {{M: number, N: number, K: number}} c @param {boolean} large */
+function subgroupMatrixDefines(c, large) {
+    const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
+    const NSG = WG / 32, SGM = NSG / SGN;
+    return {tm: TM, tn: TN, defines: {SM: c.M, SN: c.N, SK: c.K, TM, TN, WG, NSG, SGN,
+                                      QM: TM / SGM / c.M, QN: TN / SGN / c.N}};
+}
 
 /**
  * Records a GEMM-shaped dispatch (C is M x N per batch item) with the kernel and tile chosen for
@@ -46,23 +54,27 @@ const SUBGROUP_MATRIX_MIN = 32;  // smaller M or N (the 2-20-row linears) stay o
  * matrix-unit twin for all but thin problems, otherwise the plain kernel's large or small tile.
  * @param {GpuBridge} g @param {string} kernel @param {number} M @param {number} N @param {number} batch
  * @param {import('./bridge.js').DispatchArgs} args  without workgroups / defines
- * @param {'large' | 'small' | 'matrix'} [tile]  forces a configuration (tests, benchmarks)
+ * @param {Tile} [tile]  forces a configuration (tests, benchmarks); 'matrix' = matrix units, tile by size
+ * @param {boolean} [matrixOk]  false where the matrix twin cannot take the shape
  */
-function dispatchTiled(g, kernel, M, N, batch, args, tile) {
+function dispatchTiled(g, kernel, M, N, batch, args, tile, matrixOk = true) {
     const smm = g.subgroupMatrix;
-    const useMatrix = tile === 'matrix' ||
-        (tile === undefined && smm && g.dtype === 'f16' && M >= SUBGROUP_MATRIX_MIN && N >= SUBGROUP_MATRIX_MIN);
+    if (tile?.startsWith('matrix') && !matrixOk) throw new GpuError('usage', `${kernel}: tile '${tile}' cannot take this shape`);
+    const useMatrix = tile?.startsWith('matrix') || (tile === undefined && matrixOk && smm && g.dtype === 'f16' &&
+                                                     M >= SUBGROUP_MATRIX_MIN && N >= SUBGROUP_MATRIX_MIN);
+    const large = Math.ceil(M / 128) * Math.ceil(N / 128) * batch >= LARGE_TILE_MIN_WORKGROUPS && M >= 96 && N >= 96;
     if (useMatrix) {
-        if (!smm) throw new GpuError('unsupported', `${kernel}: tile 'matrix' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
-        const T = SUBGROUP_MATRIX_TILE;
+        if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
+        const t = subgroupMatrixDefines(smm, tile === 'matrix-large' || (tile !== 'matrix-small' && large));
         g.dispatch(SUBGROUP_MATRIX_KERNEL[/** @type {'gemm_tiled'} */ (kernel)], {...args,
-            defines: {SM: smm.M, SN: smm.N, SK: smm.K}, workgroups: [Math.ceil(N / T), Math.ceil(M / T), batch]});
+            defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
         return;
     }
-    const large = Math.ceil(M / 128) * Math.ceil(N / 128) * batch >= LARGE_TILE_MIN_WORKGROUPS && M >= 96 && N >= 96;
     const t = (tile ?? (large ? 'large' : 'small')) === 'large' ? TILE_LARGE : TILE_SMALL;
     g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
 }
+
+/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);
@@ -75,7 +87,7 @@ const groups1d = (n) => Math.ceil(n / WG1D);
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
  *          W: number, Cout: number, kh: number, kw: number, stride?: number,
  *          pad?: [number, number, number, number], groups?: number, act?: number | string,
- *          tile?: 'large' | 'small' | 'matrix'}} a
+ *          tile?: Tile}} a
  *   pad = [top, left, bottom, right] as Conv2dParams.
  */
 export function conv2d(g, a) {
@@ -109,7 +121,7 @@ export function conv2d(g, a) {
             bindings: {x, w, bias, y},
             uniforms: {Cin, H, W, Cout, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, groups},
             constants: {ACT: act, HAS_BIAS: hasBias},
-        }, a.tile);
+        }, a.tile, (Cin / groups) % SUBGROUP_MATRIX_CONV_CHANNELS === 0);
     }
     return {Ho, Wo};
 }
@@ -118,7 +130,7 @@ export function conv2d(g, a) {
  * y = act(x * w^T + b) over the last dim. x (rows, K), w (N, K), b (N) or null -> y (rows, N).
  * @param {GpuBridge} g
  * @param {{x: number, w: number, b?: number | null, y: number, rows: number, K: number, N: number,
- *          act?: number | string, tile?: 'large' | 'small' | 'matrix'}} a
+ *          act?: number | string, tile?: Tile}} a
  */
 export function linear(g, a) {
     const {x, w, y, rows, K, N} = a;
@@ -135,7 +147,7 @@ export function linear(g, a) {
  * if tb -> y (max(Ba, Bb), M, N). A batch of 1 broadcasts.
  * @param {GpuBridge} g
  * @param {{a: number, b: number, y: number, Ba: number, Bb: number, M: number, K: number, N: number,
- *          ta?: boolean, tb?: boolean, alpha?: number, tile?: 'large' | 'small' | 'matrix'}} p
+ *          ta?: boolean, tb?: boolean, alpha?: number, tile?: Tile}} p
  */
 export function matmul(g, p) {
     const {a, b, y, Ba, Bb, M, K, N, ta = false, tb = false, alpha = 1} = p;

@@ -1,9 +1,14 @@
-// conv2d_subgroup_matrix.wgsl: conv2d_implicit_gemm.wgsl's y = act(conv2d(x, w) + bias) (general
-// kh x kw kernel, stride, asymmetric zero padding, groups; implicit GEMM, no im2col buffer) on the
-// GPU's matrix units through subgroup matrices. Same Params, bindings and layout as
-// conv2d_implicit_gemm.wgsl (see there for the index mapping); same tiling and f16-tile / f32-result
-// scheme as gemm_subgroup_matrix.wgsl (see there), used on the f16 storage path only:
-//   per (batch b, group g):  Y(co, n) = sum_kk W(co, kk) * X(kk, n), kk = (ci*kh + ky)*kw + kx.
+// conv2d_subgroup_matrix.wgsl: conv2d_implicit_gemm.wgsl's y = act(conv2d(x, w) + bias) (kh x kw
+// kernel, stride, asymmetric zero padding, groups; implicit GEMM, no im2col buffer) on the GPU's
+// matrix units through subgroup matrices. Same Params, bindings and layout as
+// conv2d_implicit_gemm.wgsl; same tiling and f16-tile / f32-result scheme as
+// gemm_subgroup_matrix.wgsl (see there), used on the f16 storage path only.
+//   per (batch b, group g):  Y(co, n) = sum over taps (ky, kx) and input channels ci of
+//                            W(co, ci, ky, kx) * x[b, g*Cin_g + ci, oy*stride - pad_t + ky, ox*stride - pad_l + kx]
+// The reduction runs tap by tap, TK input channels at a time (needs Cin/groups % TK == 0; ops.js
+// checks): within a K step the tap is fixed, so each invocation's input pixel (it always loads the
+// same output pixel n of the tile) and its bounds check are computed once per tap, with no
+// divisions in the loads.
 // Grid: (ceil(Ho*Wo/TN), ceil(Cout_g/TM), B*groups).
 
 enable subgroups;
@@ -34,21 +39,27 @@ const SM: u32 = 16u;
 const SN: u32 = 16u;
 const SK: u32 = 16u;
 
-const TM: u32 = 64u;
-const TN: u32 = 64u;
+// Tile: TM x TN of C per workgroup of WG invocations = NSG subgroups of 32 in an SGM x SGN grid,
+// each owning a (TM/SGM) x (TN/SGN) block = QM x QN result matrices. The file's default is the large
+// tile (128 x 128, 8 subgroups of 32 x 64); ops.js defines the small one (64 x 64, 4 of 32 x 32).
+const TM: u32 = 128u;
+const TN: u32 = 128u;
 const TK: u32 = 32u;
-const WG: u32 = 128u;
-const QM: u32 = 32u / SM;  // result matrices per subgroup, down
-const QN: u32 = 32u / SN;  // and across
+const WG: u32 = 256u;
+const NSG: u32 = 8u;       // WG / 32
+const SGN: u32 = 2u;       // subgroups across; SGM = NSG / SGN down
+const QM: u32 = 2u;        // TM / SGM / SM
+const QN: u32 = 4u;        // TN / SGN / SN
 
-var<workgroup> As: array<f16, TM * TK>;  // row-major TM x TK, 4 KiB
-var<workgroup> Bs: array<f16, TK * TN>;  // row-major TK x TN, 4 KiB
-var<workgroup> Cs: array<f32, TM * TN>;  // results for the epilogue, 16 KiB
+var<workgroup> As: array<f16, TM * TK>;        // row-major TM x TK
+var<workgroup> Bs: array<f16, TK * TN>;        // row-major TK x TN
+var<workgroup> Cs: array<f32, NSG * SM * SN>;  // one result matrix per subgroup, for the epilogue
 
-@compute @workgroup_size(128, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
         @builtin(local_invocation_index) li: u32,
-        @builtin(subgroup_id) s: u32) {
+        @builtin(subgroup_id) s: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
     let cin_g = p.Cin / p.groups;
     let cout_g = p.Cout / p.groups;
     let khw = p.kh * p.kw;
@@ -60,74 +71,78 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let n0 = wid.x * TN;
     let w_base = g * cout_g * K;
     let x_base = (b * p.Cin + g * cin_g) * p.H * p.W;
-    let sm0 = (s / 2u) * 32u;      // this subgroup's quarter of the tile
-    let sn0 = (s % 2u) * 32u;
+    let sm0 = (s / SGN) * QM * SM;  // this subgroup's block of the tile
+    let sn0 = (s % SGN) * QN * SN;
+
+    // This invocation's fixed places in the tiles (WG is a multiple of TK and of TN).
+    let ka = li % TK;        // A column (input channel within the K step); rows li/TK + (WG/TK)*j
+    let nn = li % TN;        // B column (output pixel); rows li/TN + (WG/TN)*j
+    let n = n0 + nn;
+    let oy = n / p.Wo;
+    let ox = n % p.Wo;
+    let HW = p.H * p.W;
 
     var acc: array<array<subgroup_matrix_result<f32, SN, SM>, QN>, QM>;
-    for (var k0 = 0u; k0 < K; k0 += TK) {
-        // Weights: row-major (cout_g, K), k fastest.
-        for (var j = 0u; j < TM * TK / WG; j++) {
-            let e = li + WG * j;
-            let mm = e / TK;
-            let ka = e % TK;
-            var va = 0.0;
-            if (m0 + mm < cout_g && k0 + ka < K) {
-                va = f32(w[w_base + (m0 + mm) * K + k0 + ka]);
-            }
-            As[mm * TK + ka] = f16(va);
-        }
-        // Input patch element (kk, n), n fastest.
-        for (var j = 0u; j < TK * TN / WG; j++) {
-            let e = li + WG * j;
-            let kb = e / TN;
-            let nn = e % TN;
-            let kk = k0 + kb;
-            let n = n0 + nn;
-            var vb = 0.0;
-            if (n < NP && kk < K) {
-                let ci = kk / khw;
-                let r = kk % khw;
-                let iy = i32((n / p.Wo) * p.stride + r / p.kw) - i32(p.pad_t);
-                let ix = i32((n % p.Wo) * p.stride + r % p.kw) - i32(p.pad_l);
-                if (iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W)) {
-                    vb = f32(x[x_base + (ci * p.H + u32(iy)) * p.W + u32(ix)]);
+    for (var r = 0u; r < khw; r++) {
+        let iy = i32(oy * p.stride + r / p.kw) - i32(p.pad_t);
+        let ix = i32(ox * p.stride + r % p.kw) - i32(p.pad_l);
+        let inside = n < NP && iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
+        let pix = select(0u, u32(iy) * p.W + u32(ix), inside);
+        for (var c0 = 0u; c0 < cin_g; c0 += TK) {
+            // Weights W(co, c0 + ka, tap r): row-major (cout_g, cin_g, kh, kw).
+            for (var j = 0u; j < TM * TK / WG; j++) {
+                let mm = li / TK + (WG / TK) * j;
+                var va = 0.0;
+                if (m0 + mm < cout_g) {
+                    va = f32(w[w_base + (m0 + mm) * K + (c0 + ka) * khw + r]);
                 }
+                As[mm * TK + ka] = f16(va);
             }
-            Bs[kb * TN + nn] = f16(vb);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk += SK) {
-            var left: array<subgroup_matrix_left<f16, SK, SM>, QM>;
-            for (var i = 0u; i < QM; i++) {
-                left[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, SK, SM>>(
-                    &As, (sm0 + i * SM) * TK + kk, false, TK);
+            // Input pixels for tap r, channels c0 + kb.
+            for (var j = 0u; j < TK * TN / WG; j++) {
+                let kb = li / TN + (WG / TN) * j;
+                var vb = 0.0;
+                if (inside) {
+                    vb = f32(x[x_base + (c0 + kb) * HW + pix]);
+                }
+                Bs[kb * TN + nn] = f16(vb);
             }
-            for (var jn = 0u; jn < QN; jn++) {
-                let right = subgroupMatrixLoad<subgroup_matrix_right<f16, SN, SK>>(
-                    &Bs, kk * TN + sn0 + jn * SN, false, TN);
+            workgroupBarrier();
+            for (var kk = 0u; kk < TK; kk += SK) {
+                var left: array<subgroup_matrix_left<f16, SK, SM>, QM>;
                 for (var i = 0u; i < QM; i++) {
-                    acc[i][jn] = subgroupMatrixMultiplyAccumulate(left[i], right, acc[i][jn]);
+                    left[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, SK, SM>>(
+                        &As, (sm0 + i * SM) * TK + kk, false, TK);
+                }
+                for (var jn = 0u; jn < QN; jn++) {
+                    let right = subgroupMatrixLoad<subgroup_matrix_right<f16, SN, SK>>(
+                        &Bs, kk * TN + sn0 + jn * SN, false, TN);
+                    for (var i = 0u; i < QM; i++) {
+                        acc[i][jn] = subgroupMatrixMultiplyAccumulate(left[i], right, acc[i][jn]);
+                    }
                 }
             }
+            workgroupBarrier();
         }
-        workgroupBarrier();
     }
 
+    // Epilogue as in gemm_subgroup_matrix.wgsl: one result matrix at a time through Cs.
+    let slot = s * SM * SN;
     for (var i = 0u; i < QM; i++) {
         for (var jn = 0u; jn < QN; jn++) {
-            subgroupMatrixStore(&Cs, (sm0 + i * SM) * TN + sn0 + jn * SN, acc[i][jn], false, TN);
+            subgroupMatrixStore(&Cs, slot, acc[i][jn], false, SN);
+            workgroupBarrier();
+            for (var e = lane; e < SM * SN; e += 32u) {
+                let co = m0 + sm0 + i * SM + e / SN;
+                let n = n0 + sn0 + jn * SN + e % SN;
+                if (co < cout_g && n < NP) {
+                    let oc = g * cout_g + co;
+                    var v = Cs[slot + e];
+                    if (HAS_BIAS) { v += f32(bias[oc]); }
+                    y[(b * p.Cout + oc) * NP + n] = T(apply_act(v, ACT));
+                }
+            }
+            workgroupBarrier();
         }
-    }
-    workgroupBarrier();
-
-    for (var j = 0u; j < TM * TN / WG; j++) {
-        let e = li + WG * j;
-        let co = m0 + e / TN;
-        let n = n0 + e % TN;
-        if (co >= cout_g || n >= NP) { continue; }
-        let oc = g * cout_g + co;
-        var v = Cs[e];
-        if (HAS_BIAS) { v += f32(bias[oc]); }
-        y[(b * p.Cout + oc) * NP + n] = T(apply_act(v, ACT));
     }
 }

@@ -6,14 +6,14 @@
 // Used for the f16 storage path only: the tiles are f16 in workgroup memory, products accumulate
 // in f32 (an f16 x f16 -> f32 configuration of the adapter; ops.js defines SM, SN, SK from
 // GPUAdapterInfo.subgroupMatrixConfigs). ops.js enables it only where the subgroup size is exactly
-// 32 (the 4 subgroups of a workgroup each own a 32 x 32 quarter of the tile).
+// 32, so a workgroup of WG invocations is NSG = WG / 32 subgroups.
 //
-// Workgroup: 128 threads = 4 subgroups, TM x TN = 64 x 64 tile of C, K in steps of TK = 32:
-//   1. all threads load the A tile (TM x TK) and B tile (TK x TN) into workgroup memory as f16,
+// Per workgroup a TM x TN tile of C, K in steps of TK = 32:
+//   1. all invocations load the A tile (TM x TK) and B tile (TK x TN) into workgroup memory as f16,
 //      0 outside M, N, K (so no size needs to be a multiple of the tile);
-//   2. subgroup s (rows 32*(s/2), cols 32*(s%2)) multiplies its (32/SM) x (32/SN) result matrices;
-//   3. after the K loop the results go through workgroup memory (f32) so that every thread can
-//      apply alpha, bias and activation and write coalesced, bounds-checked T values.
+//   2. each subgroup multiplies its QM x QN result matrices (block sm0, sn0 of the tile);
+//   3. after the K loop each subgroup passes its results one matrix at a time through workgroup
+//      memory (f32), where its invocations apply alpha, bias and activation and write T values.
 // Grid: (ceil(N/TN), ceil(M/TM), batch).
 
 enable subgroups;
@@ -44,28 +44,34 @@ const SM: u32 = 16u;
 const SN: u32 = 16u;
 const SK: u32 = 16u;
 
-const TM: u32 = 64u;
-const TN: u32 = 64u;
+// Tile: TM x TN of C per workgroup of WG invocations = NSG subgroups of 32 in an SGM x SGN grid,
+// each owning a (TM/SGM) x (TN/SGN) block = QM x QN result matrices. The file's default is the large
+// tile (128 x 128, 8 subgroups of 32 x 64); ops.js defines the small one (64 x 64, 4 of 32 x 32).
+const TM: u32 = 128u;
+const TN: u32 = 128u;
 const TK: u32 = 32u;
-const WG: u32 = 128u;
-const QM: u32 = 32u / SM;  // result matrices per subgroup, down
-const QN: u32 = 32u / SN;  // and across
+const WG: u32 = 256u;
+const NSG: u32 = 8u;       // WG / 32
+const SGN: u32 = 2u;       // subgroups across; SGM = NSG / SGN down
+const QM: u32 = 2u;        // TM / SGM / SM
+const QN: u32 = 4u;        // TN / SGN / SN
 
-var<workgroup> As: array<f16, TM * TK>;  // row-major TM x TK, 4 KiB
-var<workgroup> Bs: array<f16, TK * TN>;  // row-major TK x TN, 4 KiB
-var<workgroup> Cs: array<f32, TM * TN>;  // results for the epilogue, 16 KiB
+var<workgroup> As: array<f16, TM * TK>;        // row-major TM x TK
+var<workgroup> Bs: array<f16, TK * TN>;        // row-major TK x TN
+var<workgroup> Cs: array<f32, NSG * SM * SN>;  // one result matrix per subgroup, for the epilogue
 
-@compute @workgroup_size(128, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
         @builtin(local_invocation_index) li: u32,
-        @builtin(subgroup_id) s: u32) {
+        @builtin(subgroup_id) s: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
     let m0 = wid.y * TM;
     let n0 = wid.x * TN;
     let z = wid.z;
     let a_base = z * p.a_sz;
     let b_base = z * p.b_sz;
-    let sm0 = (s / 2u) * 32u;      // this subgroup's quarter of the tile
-    let sn0 = (s % 2u) * 32u;
+    let sm0 = (s / SGN) * QM * SM;  // this subgroup's block of the tile
+    let sn0 = (s % SGN) * QN * SN;
 
     var acc: array<array<subgroup_matrix_result<f32, SN, SM>, QN>, QM>;
     for (var k0 = 0u; k0 < p.K; k0 += TK) {
@@ -109,22 +115,25 @@ fn main(@builtin(workgroup_id) wid: vec3u,
         workgroupBarrier();
     }
 
+    // Epilogue, one result matrix at a time: the subgroup stores it to its slot of Cs, then its 32
+    // invocations apply alpha, bias and activation and write T values (bounds-checked).
+    let c_base = z * p.M * p.N;
+    let slot = s * SM * SN;
     for (var i = 0u; i < QM; i++) {
         for (var jn = 0u; jn < QN; jn++) {
-            subgroupMatrixStore(&Cs, (sm0 + i * SM) * TN + sn0 + jn * SN, acc[i][jn], false, TN);
+            subgroupMatrixStore(&Cs, slot, acc[i][jn], false, SN);
+            workgroupBarrier();
+            for (var e = lane; e < SM * SN; e += 32u) {
+                let m = m0 + sm0 + i * SM + e / SN;
+                let n = n0 + sn0 + jn * SN + e % SN;
+                if (m < p.M && n < p.N) {
+                    var v = p.alpha * Cs[slot + e];
+                    if (BIAS == 1u) { v += f32(bias[m]); }
+                    if (BIAS == 2u) { v += f32(bias[n]); }
+                    c[c_base + m * p.N + n] = T(apply_act(v, ACT));
+                }
+            }
+            workgroupBarrier();
         }
-    }
-    workgroupBarrier();
-
-    let c_base = z * p.M * p.N;
-    for (var j = 0u; j < TM * TN / WG; j++) {
-        let e = li + WG * j;
-        let m = m0 + e / TN;
-        let n = n0 + e % TN;
-        if (m >= p.M || n >= p.N) { continue; }
-        var v = p.alpha * Cs[e];
-        if (BIAS == 1u) { v += f32(bias[m]); }
-        if (BIAS == 2u) { v += f32(bias[n]); }
-        c[c_base + m * p.N + n] = T(apply_act(v, ACT));
     }
 }
