@@ -82,6 +82,10 @@ public:
 
     // Blocks until queued work is done (no-op on CPU).
     virtual void sync() {}
+
+    // Frees memory kept for reuse; the pipeline calls it between stages whose shapes differ (VAE
+    // encode -> UNet steps -> VAE decode), so buffers of one stage do not stay allocated into the next.
+    virtual void trim() {}
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);  // 0 = all cores

@@ -1,5 +1,7 @@
 #include "model/lambda.h"
 
+#include <atomic>
+
 #include "core/error.h"
 
 namespace moebius {
@@ -64,18 +66,27 @@ CrossLambda::CrossLambda(const WeightLoader& ld, const std::string& prefix, int 
     rel_pos = ld.tensor(prefix + ".rel_pos_emb", {e[0], e[1], e[2]});
 }
 
-Tensor CrossLambda::forward(Backend& be, const Tensor& x, const Tensor& context) const {
+uint64_t CrossContext::next_stamp() {
+    static std::atomic<uint64_t> stamp{0};
+    return ++stamp;
+}
+
+Tensor CrossLambda::forward(Backend& be, const Tensor& x, const CrossContext& context) const {
+    const Tensor& c = context.states;
     const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), N = H * W;
-    MOEBIUS_CHECK(N == rel_pos.dim(0) && context.dim(1) == rel_pos.dim(1), ErrorKind::Invalid,
+    MOEBIUS_CHECK(N == rel_pos.dim(0) && c.dim(1) == rel_pos.dim(1), ErrorKind::Invalid,
                   "cross lambda: position table is for " + std::to_string(rel_pos.dim(0)) + " pixels and " +
                       std::to_string(rel_pos.dim(1)) + " context tokens, got " + std::to_string(N) + " and " +
-                      std::to_string(context.dim(1)));
+                      std::to_string(c.dim(1)));
+    if (context.stamp == 0 || context.stamp != cached_stamp_) {
+        Tensor k = be.softmax(be.transpose12(to_k(be, c)));     // (B, k, M), softmax over the M tokens
+        cached_v_ = be.transpose12(to_v(be, c));                // (B, v, M)
+        cached_lambda_c_ = be.matmul(k, cached_v_, false, /*tb=*/true);  // (B, k, v)
+        cached_stamp_ = context.stamp;
+    }
     Tensor q = to_q(be, x).reshape({B, heads, dim_k, N});
-    Tensor k = be.softmax(be.transpose12(to_k(be, context)));  // (B, k, M), softmax over the M tokens
-    Tensor v = be.transpose12(to_v(be, context));               // (B, v, M)
-    Tensor lambda_c = be.matmul(k, v, false, /*tb=*/true);      // (B, k, v)
-    Tensor yc = lambda_content(be, q, lambda_c);
-    Tensor yp = be.lambda_global_position(q, v, rel_pos);  // (B, h, v, N)
+    Tensor yc = lambda_content(be, q, cached_lambda_c_);
+    Tensor yp = be.lambda_global_position(q, cached_v_, rel_pos);  // (B, h, v, N)
     return be.add(yc, yp).reshape({B, (int64_t)heads * dim_v, H, W});
 }
 

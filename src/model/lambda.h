@@ -13,6 +13,7 @@
 //   Y  = Yc + Yp                     (B, h·v, H, W), channels ordered (h v)
 // Self-λ: context = x (M = N). Cross-λ: context = encoder hidden states (B, M, dim_cross).
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "model/layers.h"
@@ -33,6 +34,16 @@ struct SelfLambda {
     Tensor forward(Backend& be, const Tensor& x) const;  // (B, C, H, W) -> (B, h·v, H, W)
 };
 
+// The cross-λ context: encoder hidden states (B, M, dim_cross) and a stamp that is new whenever the
+// states are (CrossContext::next_stamp). Each layer keeps its context-only terms (V and λc) for the
+// last stamp it saw: within an inpaint the ids, hence the states, are the same at every step, so
+// those terms are computed at the first step only.
+struct CrossContext {
+    Tensor states;
+    uint64_t stamp = 0;
+    static uint64_t next_stamp();  // unique across all models of the process
+};
+
 // MQCλ without r (global): rel_pos_emb (n·n, m, k, 1), indexed by meshgrid(arange(n·n), arange(m)),
 // i.e. used as-is as e (N, M, k).
 struct CrossLambda {
@@ -43,8 +54,12 @@ struct CrossLambda {
 
     CrossLambda() = default;
     CrossLambda(const WeightLoader& ld, const std::string& prefix, int heads);
-    // x (B, C, H, W) with H·W == N, context (B, M, dim_cross) -> (B, h·v, H, W)
-    Tensor forward(Backend& be, const Tensor& x, const Tensor& context) const;
+    // x (B, C, H, W) with H·W == N, context states (B, M, dim_cross) -> (B, h·v, H, W)
+    Tensor forward(Backend& be, const Tensor& x, const CrossContext& context) const;
+
+private:
+    mutable uint64_t cached_stamp_ = 0;  // context whose V and λc are below (0: none)
+    mutable Tensor cached_v_, cached_lambda_c_;
 };
 
 // Parameter-table entries, in upstream's order.

@@ -149,7 +149,7 @@ Tensor MixFFN::forward(Backend& be, const Tensor& x) const {
     return point_conv(be, be.glu_silu(h));            // chunk(2): x * silu(gate)
 }
 
-Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const Tensor& ctx, DebugTaps* taps) const {
+Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const {
     Tensor n1 = norm1(be, x);
     Tensor a1 = attn1.forward(be, n1);
     Tensor h = be.add(a1, x);
@@ -159,14 +159,14 @@ Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const Tensor& 
         taps->put("self_lambda_in", n1);
         taps->put("self_lambda", a1);
         taps->put("cross_lambda_in", n2);
-        taps->put("cross_lambda_ctx", ctx);
+        taps->put("cross_lambda_ctx", ctx.states);
         taps->put("cross_lambda", a2);
     }
     h = be.add(a2, h);
     return be.add(ff.forward(be, norm3(be, h)), h);
 }
 
-Tensor MixTransformer2D::forward(Backend& be, const Tensor& x, const Tensor& ctx, DebugTaps* taps) const {
+Tensor MixTransformer2D::forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const {
     Tensor h = proj_in(be, norm(be, x));
     for (const MixTransformerBlock& b : transformer_blocks) {
         h = b.forward(be, h, ctx, taps);
@@ -270,6 +270,14 @@ Tensor UNet::encoder_hidden_states(const std::vector<int64_t>& ids, int64_t batc
     return encoder_hid_proj(be_, be_.upload({batch, L, D}, e));  // (B, L, cross_attention_dim)
 }
 
+const CrossContext& UNet::cross_context(const std::vector<int64_t>& ids, int64_t batch) const {
+    if (context_.stamp == 0 || ids != context_ids_) {
+        context_ = {encoder_hidden_states(ids, batch), CrossContext::next_stamp()};
+        context_ids_ = ids;
+    }
+    return context_;
+}
+
 Tensor UNet::forward(const Tensor& sample, float timestep, const std::vector<int64_t>& ids, DebugTaps* taps) const {
     Backend& be = be_;
     const int64_t B = sample.dim(0);
@@ -288,8 +296,8 @@ Tensor UNet::forward(const Tensor& sample, float timestep, const std::vector<int
     Tensor temb = time_embedding(timestep, B);
     tap("time_emb", temb);
     Tensor temb_act = be.act(temb, Act::SiLU);
-    Tensor ctx = encoder_hidden_states(ids, B);
-    tap("encoder_hidden_states", ctx);
+    const CrossContext& ctx = cross_context(ids, B);
+    tap("encoder_hidden_states", ctx.states);
 
     // 2. pre-process
     Tensor h = conv_in(be, sample);

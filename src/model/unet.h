@@ -59,7 +59,7 @@ struct MixTransformerBlock {
     SelfLambda attn1;
     CrossLambda attn2;
     MixFFN ff;
-    Tensor forward(Backend& be, const Tensor& x, const Tensor& ctx, DebugTaps* taps) const;
+    Tensor forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const;
 };
 
 // MixTransformer2DModel (continuous input): GroupNorm(eps 1e-6) → proj_in 1×1 → blocks → proj_out 1×1 → + x.
@@ -67,7 +67,7 @@ struct MixTransformer2D {
     GroupNorm norm;
     Conv2d proj_in, proj_out;
     std::vector<MixTransformerBlock> transformer_blocks;
-    Tensor forward(Backend& be, const Tensor& x, const Tensor& ctx, DebugTaps* taps) const;
+    Tensor forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const;
 };
 
 // DWMixTFDownBlock2D / DWMixTFUpBlock2D: (resnet, attention) pairs, then Downsample2D / Upsample2D.
@@ -98,6 +98,8 @@ public:
 private:
     Tensor time_embedding(float timestep, int64_t batch) const;
     Tensor encoder_hidden_states(const std::vector<int64_t>& ids, int64_t batch) const;
+    // The cross-λ context for `ids`: recomputed (with a new stamp) only when the ids change.
+    const CrossContext& cross_context(const std::vector<int64_t>& ids, int64_t batch) const;
 
     UNetConfig cfg_;
     Backend& be_;
@@ -107,6 +109,10 @@ private:
     Linear encoder_hid_proj;             // "text_proj"
     std::vector<UNetBlock> down_blocks, up_blocks;
     GroupNorm conv_norm_out;  // + SiLU (conv_act)
+
+    // Last context (not thread-safe: one forward at a time per UNet, as for the backend).
+    mutable std::vector<int64_t> context_ids_;
+    mutable CrossContext context_;
 };
 
 }  // namespace moebius

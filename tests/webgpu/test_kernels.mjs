@@ -133,7 +133,10 @@ for (const s of [
     {Ba: 1, Bb: 1, M: 1, N: 1, K: 1},
     {Ba: 1, Bb: 1, M: 130, N: 260, K: 9},
     {Ba: 2, Bb: 2, M: 200, N: 300, K: 100, alpha: 0.5},  // several 64-wide matrix tiles, K remainder
-].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}])) {
+    {Ba: 2, Bb: 2, M: 40, N: 37, K: 1000, tb: true},     // the self-lambda's k x v content lambda, K = pixels
+    {Ba: 1, Bb: 2, M: 3, N: 20, K: 300, ta: true, alpha: 2},
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'},
+                  {...s, tile: 'reduce-k'}])) {
     kase(`matmul ${JSON.stringify(s)}`, async (g) => {
         if (skipMatrix(g, s.tile)) return;
         const a = quant(g, rand(s.Ba * s.M * s.K, 1)), b = quant(g, rand(s.Bb * s.K * s.N, 2));
@@ -147,7 +150,9 @@ for (const s of [
     {rows: 37, K: 23, N: 19, bias: true, act: 1},
     {rows: 37, K: 23, N: 19, bias: false, act: 0},
     {rows: 130, K: 70, N: 67, bias: true, act: 2},
-].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}])) {
+    {rows: 2, K: 700, N: 90, bias: true, act: 1},  // a time-embedding projection
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'},
+                  {...s, tile: 'reduce-k'}])) {
     const name = `linear ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         if (skipMatrix(g, s.tile)) return;

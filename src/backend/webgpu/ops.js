@@ -39,7 +39,11 @@ const LARGE_TILE_MIN_WORKGROUPS = 128;  // enough large tiles to occupy a big GP
 // the large 128 x 128 tile (8 subgroups); small problems get 64 x 64 (4 subgroups of 32 x 32).
 const SUBGROUP_MATRIX_KERNEL = {gemm_tiled: 'gemm_subgroup_matrix', conv2d_implicit_gemm: 'conv2d_subgroup_matrix'};
 const SUBGROUP_MATRIX_MIN = 32;  // smaller M or N (the 2-20-row linears) stay on the plain kernel
-const SUBGROUP_MATRIX_CONV_CHANNELS = 32;  // conv2d_subgroup_matrix's K step: Cin/groups must be a multiple
+const SUBGROUP_MATRIX_CONV_CHANNELS = 32;
+// Small outputs with a long reduction (linears on a few rows, 40 x 40 lambdas over 4096 pixels) go
+// to gemm_reduce_k: 32 lanes per output instead of a few tiles walking all of K.
+const REDUCE_K_MAX_OUTPUTS = 4096;
+const REDUCE_K_MIN_K = 128;  // conv2d_subgroup_matrix's K step: Cin/groups must be a multiple
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
     const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
@@ -58,6 +62,12 @@ function subgroupMatrixDefines(c, large) {
  * @param {boolean} [matrixOk]  false where the matrix twin cannot take the shape
  */
 function dispatchTiled(g, kernel, M, N, batch, args, tile, matrixOk = true) {
+    const K = /** @type {number} */ (args.uniforms?.K);
+    if (kernel === 'gemm_tiled' && (tile === 'reduce-k' ||
+                                    (tile === undefined && M * N <= REDUCE_K_MAX_OUTPUTS && K >= REDUCE_K_MIN_K))) {
+        g.dispatch('gemm_reduce_k', {...args, workgroups: [Math.ceil(N / 8), M, batch]});
+        return;
+    }
     const smm = g.subgroupMatrix;
     if (tile?.startsWith('matrix') && !matrixOk) throw new GpuError('usage', `${kernel}: tile '${tile}' cannot take this shape`);
     const useMatrix = tile?.startsWith('matrix') || (tile === undefined && matrixOk && smm && g.dtype === 'f16' &&
@@ -74,7 +84,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, matrixOk = true) {
     g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
 }
 
-/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small'} Tile */
+/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'reduce-k'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);

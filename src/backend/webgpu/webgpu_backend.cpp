@@ -71,7 +71,9 @@ int checked(int rc, const char* op) {
 // order, and the bridge submits a pending batch before a write into a buffer it uses.
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
 public:
-    static constexpr double kCapBytes = 1024.0 * 1024 * 1024;  // a few VAE activations at 512x512
+    // Enough for a UNet step's working set (which recycles step after step); the pipeline trims
+    // the pool between stages (Backend::trim), so VAE activations do not linger into the next one.
+    static constexpr double kCapBytes = 256.0 * 1024 * 1024;
 
     explicit BufferPool(int elem_bytes) : elem_bytes_(elem_bytes) {}
     ~BufferPool() {
@@ -473,6 +475,7 @@ public:
 
     // Frees the GPU buffers kept for reuse.
     void release_cached() { pool_->clear(); }
+    void trim() override { release_cached(); }
 
 private:
     // A tensor of the bridge's dtype: zero-filled if `zero`, else of unspecified contents (every op
