@@ -475,7 +475,12 @@ public:
 
     // Frees the GPU buffers kept for reuse.
     void release_cached() { pool_->clear(); }
-    void trim() override { release_cached(); }
+    // Between stages: also submits the pending batch, since the bridge destroys a buffer that batch
+    // uses only once it is submitted (until then the old and the next stage's buffers would coexist).
+    void trim() override {
+        release_cached();
+        checked(mgpu_flush(), "trim");
+    }
 
 private:
     // A tensor of the bridge's dtype: zero-filled if `zero`, else of unspecified contents (every op
