@@ -38,6 +38,11 @@ for (const tile of ['large', 'small', 'matrix-large', 'matrix-small']) cases.pus
         const y = g.createTensor(2 * 800 * 4096);
         return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 320, H: 64, W: 64, Cout: 800, kh: 1, kw: 1, act: 1, tile});
     }],
+    [`conv1x1 UNet 1280->1280 @16x16 B=2 (${tile})`, 2 * 2 * 1280 * 1280 * 256, 0, (g) => {
+        const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(1280 * 1280), b = g.createTensor(1280);
+        const y = g.createTensor(2 * 1280 * 256);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 1, kw: 1, tile});
+    }],
     [`conv3x3 UNet 1280->1280 @16x16 B=2 (${tile})`, 2 * 2 * 1280 * 1280 * 9 * 256, 0, (g) => {
         const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(1280 * 1280 * 9), b = g.createTensor(1280);
         const y = g.createTensor(2 * 1280 * 256);

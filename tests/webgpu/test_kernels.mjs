@@ -135,8 +135,11 @@ for (const s of [
     {Ba: 2, Bb: 2, M: 200, N: 300, K: 100, alpha: 0.5},  // several 64-wide matrix tiles, K remainder
     {Ba: 2, Bb: 2, M: 40, N: 37, K: 1000, tb: true},     // the self-lambda's k x v content lambda, K = pixels
     {Ba: 1, Bb: 2, M: 3, N: 20, K: 300, ta: true, alpha: 2},
-].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'},
-                  {...s, tile: 'reduce-k'}])) {
+    {Ba: 2, Bb: 2, M: 150, N: 260, K: 96},
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
+                  // the matrix-unit kernel takes row-major A and B with K, N multiples of 4 (vec4 loads)
+                  ...(!s.ta && !s.tb && s.K % 4 === 0 && s.N % 4 === 0
+                      ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])])) {
     kase(`matmul ${JSON.stringify(s)}`, async (g) => {
         if (skipMatrix(g, s.tile)) return;
         const a = quant(g, rand(s.Ba * s.M * s.K, 1)), b = quant(g, rand(s.Bb * s.K * s.N, 2));
@@ -151,8 +154,7 @@ for (const s of [
     {rows: 37, K: 23, N: 19, bias: false, act: 0},
     {rows: 130, K: 70, N: 67, bias: true, act: 2},
     {rows: 2, K: 700, N: 90, bias: true, act: 1},  // a time-embedding projection
-].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'},
-                  {...s, tile: 'reduce-k'}])) {
+].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'}])) {
     const name = `linear ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         if (skipMatrix(g, s.tile)) return;
@@ -180,8 +182,10 @@ for (const s of [
     {B: 1, Cin: 32, H: 13, W: 12, Cout: 40, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true},  // VAE downsample
     {B: 2, Cin: 64, H: 7, W: 9, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 2, bias: false, act: 2},
     {B: 1, Cin: 96, H: 30, W: 31, Cout: 150, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // several tiles each way
+    {B: 2, Cin: 68, H: 12, W: 10, Cout: 70, kh: 1, kw: 1, bias: true, act: 1},  // 1x1: gemm_subgroup_matrix
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
-    ...(s.Cin / (s.groups ?? 1) % 32 === 0 ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
+    ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
+        ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         if (skipMatrix(g, s.tile)) return;
@@ -529,7 +533,7 @@ if (useF16) {
     if (g16.dtype === 'f16') {
         const sm = g16.subgroupMatrix;
         const entries16 = entries.map((e) => ({...e, dtype: 'f16'}));
-        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: {SM: sm.M, SN: sm.N, SK: sm.K, QM: 32 / sm.M, QN: 64 / sm.N}});
+        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: {SM: sm.M, SN: sm.N, SK: sm.K, QM: 32 / sm.M, QN: 64 / sm.N}});  // large-tile defaults otherwise
         console.log(`subgroup matrices: ${sm ? JSON.stringify(sm) : 'none usable'}; adapter configs: ` +
             JSON.stringify([...(g16.adapter?.info?.subgroupMatrixConfigs ?? [])].map((c) =>
                 `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`)));

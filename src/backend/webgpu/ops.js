@@ -51,6 +51,11 @@ function subgroupMatrixDefines(c, large) {
     return {tm: TM, tn: TN, defines: {SM: c.M, SN: c.N, SK: c.K, TM, TN, WG, NSG, SGN,
                                       QM: TM / SGM / c.M, QN: TN / SGN / c.N}};
 }
+/** Per-invocation loads of the matrix kernels (vec4 for the GEMM, scalars for the conv). */
+function subgroupMatrixLoads(kernel, d) {
+    const per = (elems) => elems / d.WG / (kernel === 'gemm_subgroup_matrix' ? 4 : 1);
+    return {LA: per(d.TM * 32), LB: per(32 * d.TN)};
+}
 
 /**
  * Records a GEMM-shaped dispatch (C is M x N per batch item) with the kernel and tile chosen for
@@ -62,7 +67,12 @@ function subgroupMatrixDefines(c, large) {
  * @param {boolean} [matrixOk]  false where the matrix twin cannot take the shape
  */
 function dispatchTiled(g, kernel, M, N, batch, args, tile, matrixOk = true) {
-    const K = /** @type {number} */ (args.uniforms?.K);
+    const u = /** @type {Record<string, number>} */ (args.uniforms);
+    const K = u.K;
+    // gemm_subgroup_matrix loads both tiles as vec4: row-major A and B, every offset a multiple of 4.
+    if (kernel === 'gemm_tiled') {
+        matrixOk = u.a_sk === 1 && u.b_sn === 1 && [K, N, u.a_sm, u.a_sz, u.b_sk, u.b_sz].every((v) => v % 4 === 0);
+    }
     if (kernel === 'gemm_tiled' && (tile === 'reduce-k' ||
                                     (tile === undefined && M * N <= REDUCE_K_MAX_OUTPUTS && K >= REDUCE_K_MIN_K))) {
         g.dispatch('gemm_reduce_k', {...args, workgroups: [Math.ceil(N / 8), M, batch]});
@@ -76,8 +86,9 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, matrixOk = true) {
     if (useMatrix) {
         if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
         const t = subgroupMatrixDefines(smm, tile === 'matrix-large' || (tile !== 'matrix-small' && large));
-        g.dispatch(SUBGROUP_MATRIX_KERNEL[/** @type {'gemm_tiled'} */ (kernel)], {...args,
-            defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
+        const mk = SUBGROUP_MATRIX_KERNEL[/** @type {'gemm_tiled'} */ (kernel)];
+        g.dispatch(mk, {...args, defines: {...t.defines, ...subgroupMatrixLoads(mk, t.defines)},
+                        workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
         return;
     }
     const t = (tile ?? (large ? 'large' : 'small')) === 'large' ? TILE_LARGE : TILE_SMALL;

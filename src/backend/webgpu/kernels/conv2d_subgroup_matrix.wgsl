@@ -7,8 +7,9 @@
 //                            W(co, ci, ky, kx) * x[b, g*Cin_g + ci, oy*stride - pad_t + ky, ox*stride - pad_l + kx]
 // The reduction runs tap by tap, TK input channels at a time (needs Cin/groups % TK == 0; ops.js
 // checks): within a K step the tap is fixed, so each invocation's input pixel (it always loads the
-// same output pixel n of the tile) and its bounds check are computed once per tap, with no
-// divisions in the loads.
+// same output pixel n of the tile) and its bounds check are computed once per step, with no
+// divisions in the loads. The next step's elements are loaded into registers while the matrix
+// units work on the current one (software pipelining), as in gemm_subgroup_matrix.wgsl.
 // Grid: (ceil(Ho*Wo/TN), ceil(Cout_g/TM), B*groups).
 
 enable subgroups;
@@ -50,6 +51,8 @@ const NSG: u32 = 8u;       // WG / 32
 const SGN: u32 = 2u;       // subgroups across; SGM = NSG / SGN down
 const QM: u32 = 2u;        // TM / SGM / SM
 const QN: u32 = 4u;        // TN / SGN / SN
+const LA: u32 = 16u;       // A (weight) elements per invocation and step: TM * TK / WG
+const LB: u32 = 16u;       // B (input) elements: TK * TN / WG
 
 var<workgroup> As: array<f16, TM * TK>;        // row-major TM x TK
 var<workgroup> Bs: array<f16, TK * TN>;        // row-major TK x TN
@@ -81,33 +84,37 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let oy = n / p.Wo;
     let ox = n % p.Wo;
     let HW = p.H * p.W;
+    let csteps = cin_g / TK;  // K steps per tap
 
+    // Pipelined: iteration i stores step i-1 (held in registers) into the tiles, loads step i into
+    // registers, then multiplies step i-1 while those loads are in flight.
+    var ra: array<f32, LA>;
+    var rb: array<f32, LB>;
     var acc: array<array<subgroup_matrix_result<f32, SN, SM>, QN>, QM>;
-    for (var r = 0u; r < khw; r++) {
-        let iy = i32(oy * p.stride + r / p.kw) - i32(p.pad_t);
-        let ix = i32(ox * p.stride + r % p.kw) - i32(p.pad_l);
-        let inside = n < NP && iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
-        let pix = select(0u, u32(iy) * p.W + u32(ix), inside);
-        for (var c0 = 0u; c0 < cin_g; c0 += TK) {
-            // Weights W(co, c0 + ka, tap r): row-major (cout_g, cin_g, kh, kw).
-            for (var j = 0u; j < TM * TK / WG; j++) {
-                let mm = li / TK + (WG / TK) * j;
-                var va = 0.0;
-                if (m0 + mm < cout_g) {
-                    va = f32(w[w_base + (m0 + mm) * K + (c0 + ka) * khw + r]);
-                }
-                As[mm * TK + ka] = f16(va);
-            }
-            // Input pixels for tap r, channels c0 + kb.
-            for (var j = 0u; j < TK * TN / WG; j++) {
-                let kb = li / TN + (WG / TN) * j;
-                var vb = 0.0;
-                if (inside) {
-                    vb = f32(x[x_base + (c0 + kb) * HW + pix]);
-                }
-                Bs[kb * TN + nn] = f16(vb);
-            }
+    let steps = khw * csteps;
+    for (var step = 0u; step <= steps; step++) {
+        if (step > 0u) {
+            for (var j = 0u; j < LA; j++) { As[(li / TK + (WG / TK) * j) * TK + ka] = f16(ra[j]); }
+            for (var j = 0u; j < LB; j++) { Bs[(li / TN + (WG / TN) * j) * TN + nn] = f16(rb[j]); }
             workgroupBarrier();
+        }
+        if (step < steps) {  // K step `step`: tap r, input channels c0 ..
+            let r = step / csteps;
+            let c0 = (step % csteps) * TK;
+            for (var j = 0u; j < LA; j++) {  // weights W(co, c0 + ka, tap r): row-major (cout_g, cin_g, kh, kw)
+                let mm = li / TK + (WG / TK) * j;
+                ra[j] = select(0.0, f32(w[w_base + (m0 + mm) * K + (c0 + ka) * khw + r]), m0 + mm < cout_g);
+            }
+            let iy = i32(oy * p.stride + r / p.kw) - i32(p.pad_t);
+            let ix = i32(ox * p.stride + r % p.kw) - i32(p.pad_l);
+            let inside = n < NP && iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
+            let pix = x_base + c0 * HW + select(0u, u32(iy) * p.W + u32(ix), inside);
+            for (var j = 0u; j < LB; j++) {  // input pixels of tap r, channels c0 + kb
+                let kb = li / TN + (WG / TN) * j;
+                rb[j] = select(0.0, f32(x[pix + kb * HW]), inside);
+            }
+        }
+        if (step > 0u) {
             for (var kk = 0u; kk < TK; kk += SK) {
                 var left: array<subgroup_matrix_left<f16, SK, SM>, QM>;
                 for (var i = 0u; i < QM; i++) {

@@ -1,7 +1,10 @@
-// gemm_subgroup_matrix.wgsl: gemm_tiled.wgsl's batched C[z] = act(alpha * op(A[z]) * op(B[z]) + bias)
-// on the GPU's matrix units (tensor cores) through subgroup matrices
-// (`chromium-experimental-subgroup-matrix`). Same Params, bindings, layout and bias/activation
-// overrides as gemm_tiled.wgsl, so ops.js picks one or the other per call.
+// gemm_subgroup_matrix.wgsl: gemm_tiled.wgsl's batched C[z] = act(alpha * A[z] * B[z] + bias) on
+// the GPU's matrix units (tensor cores) through subgroup matrices
+// (`chromium-experimental-subgroup-matrix`), for the common layout only: A row-major (M, K) and
+// B row-major (K, N) (a_sk = b_sn = 1) with K, N, a_sm, a_sz, b_sk, b_sz multiples of 4, so both
+// tiles load as vec4 (ops.js checks; other layouts use gemm_tiled). Same Params, bindings (A and B
+// viewed as vec4 arrays), bias/activation overrides as gemm_tiled.wgsl. This is the 1x1 conv of
+// the UNet and VAE: y[b] (Cout, HW) = W (Cout, Cin) x[b] (Cin, HW).
 //
 // Used for the f16 storage path only: the tiles are f16 in workgroup memory, products accumulate
 // in f32 (an f16 x f16 -> f32 configuration of the adapter; ops.js defines SM, SN, SK from
@@ -9,8 +12,9 @@
 // 32, so a workgroup of WG invocations is NSG = WG / 32 subgroups.
 //
 // Per workgroup a TM x TN tile of C, K in steps of TK = 32:
-//   1. all invocations load the A tile (TM x TK) and B tile (TK x TN) into workgroup memory as f16,
-//      0 outside M, N, K (so no size needs to be a multiple of the tile);
+//   1. the next K step's A (TM x TK) and B (TK x TN) tiles are loaded into registers (vec4 each,
+//      0 outside M, N, K) while the matrix units work on the current one (software pipelining),
+//      then stored to workgroup memory as f16;
 //   2. each subgroup multiplies its QM x QN result matrices (block sm0, sn0 of the tile);
 //   3. after the K loop each subgroup passes its results one matrix at a time through workgroup
 //      memory (f32), where its invocations apply alpha, bias and activation and write T values.
@@ -33,8 +37,8 @@ struct Params {
     alpha: f32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<T>;
-@group(0) @binding(1) var<storage, read> b: array<T>;
+@group(0) @binding(0) var<storage, read> a: array<vec4<T>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<T>>;
 @group(0) @binding(2) var<storage, read> bias: array<T>;
 @group(0) @binding(3) var<storage, read_write> c: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -55,6 +59,8 @@ const NSG: u32 = 8u;       // WG / 32
 const SGN: u32 = 2u;       // subgroups across; SGM = NSG / SGN down
 const QM: u32 = 2u;        // TM / SGM / SM
 const QN: u32 = 4u;        // TN / SGN / SN
+const LA: u32 = 4u;        // vec4 loads of the A tile per invocation: TM * TK / 4 / WG
+const LB: u32 = 4u;        // and of the B tile: TK * TN / 4 / WG
 
 var<workgroup> As: array<f16, TM * TK>;        // row-major TM x TK
 var<workgroup> Bs: array<f16, TK * TN>;        // row-major TK x TN
@@ -73,46 +79,61 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let sm0 = (s / SGN) * QM * SM;  // this subgroup's block of the tile
     let sn0 = (s % SGN) * QN * SN;
 
+    // Pipelined: iteration i stores K step i-1 (held in registers) into the tiles, loads step i
+    // into registers, then multiplies step i-1 while those loads are in flight.
+    // Register j of A holds A(m0 + row, k0 + 4*col .. +3), row/col from e = li + WG*j; of B,
+    // B(k0 + row, n0 + 4*col .. +3).
+    var ra: array<vec4<f32>, LA>;
+    var rb: array<vec4<f32>, LB>;
     var acc: array<array<subgroup_matrix_result<f32, SN, SM>, QN>, QM>;
-    for (var k0 = 0u; k0 < p.K; k0 += TK) {
-        for (var j = 0u; j < TM * TK / WG; j++) {
-            let e = li + WG * j;
-            var mm: u32;
-            var ka: u32;
-            if (p.a_sk == 1u) { mm = e / TK; ka = e % TK; } else { ka = e / TM; mm = e % TM; }
-            var va = 0.0;
-            if (m0 + mm < p.M && k0 + ka < p.K) {
-                va = f32(a[a_base + (m0 + mm) * p.a_sm + (k0 + ka) * p.a_sk]);
+    let K4 = p.K / 4u;
+    let steps = (p.K + TK - 1u) / TK;
+    for (var step = 0u; step <= steps; step++) {
+        if (step > 0u) {
+            for (var j = 0u; j < LA; j++) {
+                let e = li + WG * j;
+                let o = (e / (TK / 4u)) * TK + 4u * (e % (TK / 4u));
+                As[o] = f16(ra[j].x); As[o + 1u] = f16(ra[j].y); As[o + 2u] = f16(ra[j].z); As[o + 3u] = f16(ra[j].w);
             }
-            As[mm * TK + ka] = f16(va);
+            for (var j = 0u; j < LB; j++) {
+                let e = li + WG * j;
+                let o = (e / (TN / 4u)) * TN + 4u * (e % (TN / 4u));
+                Bs[o] = f16(rb[j].x); Bs[o + 1u] = f16(rb[j].y); Bs[o + 2u] = f16(rb[j].z); Bs[o + 3u] = f16(rb[j].w);
+            }
+            workgroupBarrier();
         }
-        for (var j = 0u; j < TK * TN / WG; j++) {
-            let e = li + WG * j;
-            var nn: u32;
-            var kb: u32;
-            if (p.b_sn == 1u) { kb = e / TN; nn = e % TN; } else { nn = e / TK; kb = e % TK; }
-            var vb = 0.0;
-            if (n0 + nn < p.N && k0 + kb < p.K) {
-                vb = f32(b[b_base + (k0 + kb) * p.b_sk + (n0 + nn) * p.b_sn]);
+        if (step < steps) {
+            let k0 = step * TK;
+            for (var j = 0u; j < LA; j++) {
+                let e = li + WG * j;
+                let m = m0 + e / (TK / 4u);
+                let kq = k0 / 4u + e % (TK / 4u);
+                ra[j] = select(vec4<f32>(), vec4<f32>(a[(a_base + m * p.a_sm) / 4u + kq]), m < p.M && kq < K4);
             }
-            Bs[kb * TN + nn] = f16(vb);
+            for (var j = 0u; j < LB; j++) {
+                let e = li + WG * j;
+                let k = k0 + e / (TN / 4u);
+                let n = n0 + 4u * (e % (TN / 4u));
+                rb[j] = select(vec4<f32>(), vec4<f32>(b[(b_base + k * p.b_sk + n) / 4u]), k < p.K && n < p.N);
+            }
         }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk += SK) {
-            var left: array<subgroup_matrix_left<f16, SK, SM>, QM>;
-            for (var i = 0u; i < QM; i++) {
-                left[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, SK, SM>>(
-                    &As, (sm0 + i * SM) * TK + kk, false, TK);
-            }
-            for (var jn = 0u; jn < QN; jn++) {
-                let right = subgroupMatrixLoad<subgroup_matrix_right<f16, SN, SK>>(
-                    &Bs, kk * TN + sn0 + jn * SN, false, TN);
+        if (step > 0u) {
+            for (var kk = 0u; kk < TK; kk += SK) {
+                var left: array<subgroup_matrix_left<f16, SK, SM>, QM>;
                 for (var i = 0u; i < QM; i++) {
-                    acc[i][jn] = subgroupMatrixMultiplyAccumulate(left[i], right, acc[i][jn]);
+                    left[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, SK, SM>>(
+                        &As, (sm0 + i * SM) * TK + kk, false, TK);
+                }
+                for (var jn = 0u; jn < QN; jn++) {
+                    let right = subgroupMatrixLoad<subgroup_matrix_right<f16, SN, SK>>(
+                        &Bs, kk * TN + sn0 + jn * SN, false, TN);
+                    for (var i = 0u; i < QM; i++) {
+                        acc[i][jn] = subgroupMatrixMultiplyAccumulate(left[i], right, acc[i][jn]);
+                    }
                 }
             }
+            workgroupBarrier();
         }
-        workgroupBarrier();
     }
 
     // Epilogue, one result matrix at a time: the subgroup stores it to its slot of Cs, then its 32
