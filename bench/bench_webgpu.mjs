@@ -4,7 +4,7 @@
 // upstream PyTorch eager on an H100 (../shared/notes/toolchain.md).
 //
 //   node bench/bench_webgpu.mjs [--dtype f16,f32] [--runs 3] [--profile] [--model-bytes N | --model-file F]
-//                               [--config full|tiny|FILE.json] [--steps 20] [--json FILE]
+//                               [--config full|tiny|FILE.json] [--steps 20] [--json FILE] [--fixtures DIR]
 //
 // Weights: the fixtures' synthetic rule made in wasm memory (speed does not depend on the values; the
 // full model's files need not travel to the GPU machine). The weights' download size is that of the
@@ -12,6 +12,11 @@
 // --model-file (stat) or --model-bytes (measured elsewhere).
 // Input: a synthetic 512×512 picture with a rectangular hole, whole mode, upstream's defaults
 // (20 steps × strength 0.99 = 19 DDIM steps, CFG 2.5, batch 2).
+// --fixtures DIR (a fixture model folder, e.g. ../shared/fixtures/full; give the matching --config):
+// the input is the fixture's image.png / mask.png with its noise.npy (the peer benchmark's work,
+// bench/peers), and one more, untimed run reads the latents back after every step and the decoded image:
+// max |diff| of the last step's latents vs latents_steps.npy[-1] and of the decoded image vs decoded.npy
+// (per dtype, `check` in the JSON).
 //
 // Timings:
 //   - "API" rows: engine.inpaint() as an application calls it (the GPU is awaited after the encode and
@@ -32,7 +37,8 @@ import {readFileSync, statSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import {parseArgs} from 'node:util';
 
-import {createGpu, hookOps, mib, nvidiaSmiSampler, OpProfiler, summarize, synthEngine} from './webgpu_harness.mjs';
+import {createGpu, hookOps, maxAbsDiff, mib, nvidiaSmiSampler, OpProfiler, summarize, synthEngine} from './webgpu_harness.mjs';
+import {parseNpy} from '../web/js/npy.js';
 
 const {values: opt} = parseArgs({options: {
     dtype: {type: 'string', default: 'f16,f32'},
@@ -45,6 +51,7 @@ const {values: opt} = parseArgs({options: {
     json: {type: 'string'},
     'from-json': {type: 'string'},
     'memory-only': {type: 'boolean', default: false},
+    fixtures: {type: 'string'},
 }});
 const steps = Number(opt.steps);  // upstream's 20 (x strength 0.99 = 19 DDIM steps); fewer for smoke runs
 const runs = Math.max(1, Number(opt.runs));
@@ -79,12 +86,31 @@ function testInput(S = 512) {
     return {image, mask};
 }
 
+/**
+ * The fixture's inputs and references (--fixtures): image and mask as RGBA, noise, the last step's latents
+ * and the decoded image.
+ */
+async function fixtureInput(dir) {
+    const {PNG} = await import('pngjs');
+    const png = (name) => {
+        const p = PNG.sync.read(readFileSync(`${dir}/${name}`));
+        return {width: p.width, height: p.height, data: new Uint8ClampedArray(p.data.buffer, p.data.byteOffset, p.data.length), channels: 4};
+    };
+    const npy = (name) => parseNpy(readFileSync(`${dir}/${name}`));
+    const steps = npy('latents_steps.npy');
+    const per = steps.data.length / steps.shape[0];
+    return {image: png('image.png'), mask: png('mask.png'), noise: npy('noise.npy').data,
+            ref: {latents: steps.data.slice(steps.data.length - per), decoded: npy('decoded.npy').data}};
+}
+const fixtures = opt.fixtures ? await fixtureInput(opt.fixtures) : null;
+const makeInput = (S) => fixtures ?? testInput(S);
+
 /** One engine.inpaint with per-step times from the progress events. */
 async function apiRun(engine, input) {
     const stepTimes = [];
     let last = 0;
     const t0 = performance.now();
-    const {timings} = await engine.inpaint(input.image, input.mask, {mode: 'whole', steps, onProgress: (e) => {
+    const {timings} = await engine.inpaint(input.image, input.mask, {mode: 'whole', steps, noise: input.noise, onProgress: (e) => {
         const t = performance.now();
         if (e.stage === 'step' && e.step > 1) stepTimes.push(t - last);
         last = t;
@@ -97,15 +123,20 @@ async function apiRun(engine, input) {
  * Returns wall times and the CPU time spent recording each stage.
  * @param {(stage: string) => Promise<void>} [between]  awaited after each stage (the profiler collects there)
  */
-async function pipelinedRun(engine, input, between) {
+async function pipelinedRun(engine, input, between, keepDecoded = false) {
     const api = engine.api, M = engine.mod, g = engine.gpu;
     const opts = api.handle('mw_options_new');
     const setOpt = (name, v) => { const p = api.cstring(name); try { api.status('mw_options_set', opts, p, v); } finally { M._free(p); } };
     setOpt('mode', 1);
     setOpt('steps', steps);
-    const rgba = new Uint8Array(input.image.data.buffer);
-    const pi = api.bytes(rgba), pm = api.bytes(new Uint8Array(input.mask.data.buffer));
-    const job = api.handle('mw_job_new', engine.model, pi, input.image.width, input.image.height, 4, pm, 1, opts);
+    if (input.noise) {
+        const pn = api.malloc(4 * input.noise.length);
+        M.HEAPF32.set(input.noise, pn >> 2);
+        try { api.status('mw_options_set_noise', opts, pn, input.noise.length); } finally { M._free(pn); }
+    }
+    const bytes = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const pi = api.bytes(bytes(input.image.data)), pm = api.bytes(bytes(input.mask.data));
+    const job = api.handle('mw_job_new', engine.model, pi, input.image.width, input.image.height, 4, pm, input.mask.channels ?? 1, opts);
     M._free(pi);
     M._free(pm);
     const rec = {encode: 0, steps: [], decode: 0};
@@ -126,13 +157,33 @@ async function pipelinedRun(engine, input, between) {
         const dec = api.handle('mw_job_decode', job);
         rec.decode = performance.now() - t;
         const id = M._mw_tensor_gpu_buffer(dec);
-        await g.readF32(id, M._mw_tensor_numel(dec));
+        const decoded = await g.readF32(id, M._mw_tensor_numel(dec));
         M._mw_tensor_free(dec);
         await between?.('decode');
-        return {wall: performance.now() - t0, rec};
+        return {wall: performance.now() - t0, rec, decoded: keepDecoded ? decoded : undefined};
     } finally {
         M._mw_job_free(job);
         M._mw_options_free(opts);
+    }
+}
+
+/**
+ * --fixtures: one more run, untimed, with the latents read back after every step (the DDIM update, a
+ * step's last op, is an axpby: its output is the new latents) -> max |diff| vs the fixture references.
+ */
+async function checkRun(engine, gpuCtx, input) {
+    let latentsId = 0, latents = null;
+    const n = input.ref.latents.length;
+    hookOps(gpuCtx, (name, a) => { if (name === 'axpby') latentsId = a.y; });
+    try {
+        const res = await pipelinedRun(engine, input, async (stage) => {
+            if (stage.startsWith('step')) latents = await engine.gpu.readF32(latentsId, n);
+        }, true);
+        const l = maxAbsDiff(latents, input.ref.latents), d = maxAbsDiff(res.decoded, input.ref.decoded);
+        const fin = (v) => (Number.isFinite(v) ? v : String(v));  // NaN in the output: "Infinity" survives JSON
+        return {maxAbsDiffLatents: fin(l.err), maxAbsRefLatents: l.ref, maxAbsDiffDecoded: fin(d.err), maxAbsRefDecoded: d.ref};
+    } finally {
+        hookOps(gpuCtx);
     }
 }
 
@@ -158,7 +209,7 @@ if (opt['memory-only']) {
             if (f16 && ctx.g.dtype !== 'f16') { ctx.g.dtype = 'f16'; ctx.g.features.f16 = true; }
             ctx.g.dispatch = () => ctx.g.check();
         }});
-        const input = testInput(engine.info.nativeSize);
+        const input = makeInput(engine.info.nativeSize);
         const weights = mem.live;
         const trim = () => engine.mod._mw_backend_webgpu_trim?.(engine.backend);
         const peaks = async (trimBetween) => {
@@ -193,7 +244,7 @@ const gpu = saved ? null : createGpu();
 const smi = saved ? {stop: async () => saved.smiAll ?? null} : await nvidiaSmiSampler();
 const results = {date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, cpu: os.cpus()[0]?.model,
                  node: process.version, dawnArgs: process.env.MOEBIUS_DAWN_ARGS ?? 'backend=vulkan',
-                 dawnFeatures: process.env.MOEBIUS_DAWN_FEATURES ?? '', dtypes: {}};
+                 dawnFeatures: process.env.MOEBIUS_DAWN_FEATURES ?? '', input: opt.fixtures ?? 'synthetic', dtypes: {}};
 
 let modelBytes = null, modelBytesHow = '';
 if (saved) { modelBytes = saved.modelBytes; modelBytesHow = saved.modelBytesHow ?? 'given (--model-bytes)'; }
@@ -206,7 +257,7 @@ async function benchDtype(dtype) {
     let t = performance.now();
     const {engine, gpuCtx, mem, g} = await synthEngine({gpu, f16: dtype === 'f16', config});
     current = engine;
-    const input = testInput(engine.info.nativeSize);
+    const input = makeInput(engine.info.nativeSize);
     const loadMs = performance.now() - t;
     if (dtype === 'f16' && engine.info.dtype !== 'f16') {
         print(`skip f16: the adapter has no shader-f16 (NVIDIA: MOEBIUS_DAWN_FEATURES=allow_unsafe_apis,vulkan_enable_f16_on_nvidia)`);
@@ -245,6 +296,8 @@ async function benchDtype(dtype) {
     r.pipelined = {whole: median(pipe.map((x) => x.wall)), wholeAll: pipe.map((x) => x.wall),
                    recordStep: median(pipe.flatMap((x) => x.rec.steps)), recordEncode: median(pipe.map((x) => x.rec.encode)),
                    recordDecode: median(pipe.map((x) => x.rec.decode))};
+
+    if (fixtures) r.check = await checkRun(engine, gpuCtx, input);
 
     // Per-op GPU time.
     if (opt.profile) {
@@ -302,7 +355,7 @@ print(`# WebGPU benchmark — moebius.cpp, full model, 512×512, ${STEPS} DDIM s
 print();
 print(`- date: ${results.date}; host ${results.host} (${results.cpus}× ${results.cpu}); Node ${results.node}`);
 print(`- adapter: ${results.adapter}; Dawn args: ${results.dawnArgs}${results.dawnFeatures ? `; features ${results.dawnFeatures}` : ''}`);
-print(`- weights: fixtures' synthetic rule made in wasm memory; input: synthetic 512×512 picture, rectangular hole, whole mode`);
+print(`- weights: fixtures' synthetic rule made in wasm memory; input: ${fixtures ? `the fixture's image.png, mask.png and noise.npy (${opt.fixtures})` : 'synthetic 512×512 picture, rectangular hole'}, whole mode`);
 print(`- API rows: engine.inpaint(), GPU awaited after the encode and after every step; median of ${runs} runs after a warm-up`);
 print(`- PyTorch: upstream eager on an H100, fp16 / fp32 (../shared/notes/toolchain.md); speed-up = PyTorch ms / ours`);
 print();
@@ -326,6 +379,11 @@ for (const [dtype, r] of Object.entries(results.dtypes)) {
     print(`- CPU time to record (wasm + JS): one step ${ms(r.pipelined.recordStep)} ms (in engine.inpaint: ${ms(r.api.recordStep)} ms, overlapped with the GPU's previous step), encode ${ms(r.pipelined.recordEncode)} ms, decode ${ms(r.pipelined.recordDecode)} ms`);
     print(`- GPU memory, device buffers: weights + resident ${gb(r.weightsLiveBytes)} GB; peak during inpaints ${gb(r.peakLiveBytes)} GB ` +
           `(target < ${gb(TARGETS.peakBytes[dtype])} GB: ${r.peakLiveBytes < TARGETS.peakBytes[dtype] ? 'met' : 'NOT met'})`);
+    if (r.check) {
+        const e = (v) => (typeof v === 'number' ? v.toExponential(2) : v);
+        print(`- vs the fixtures (untimed run): max |diff| latents after the last step ${e(r.check.maxAbsDiffLatents)} ` +
+              `(max |ref| ${r.check.maxAbsRefLatents.toFixed(2)}), decoded ${e(r.check.maxAbsDiffDecoded)} (max |ref| ${r.check.maxAbsRefDecoded.toFixed(2)})`);
+    }
     if (r.smiPeakMiB !== null) print(`- nvidia-smi memory.used: peak ${r.smiPeakMiB} MiB during the timed runs (${r.smiBaseMiB} MiB before the first engine; includes the Vulkan/Dawn context)`);
     if (r.profile) {
         print();
