@@ -40,6 +40,13 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+// User + system CPU time of the process so far (all threads), seconds.
+double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 double peak_rss_mb() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -111,6 +118,7 @@ int fixture_bench(const std::string& dir, const std::string& config, int threads
     }
     std::vector<double> enc, step, dec, whole;
     std::vector<float> latents, decoded;
+    const double cpu0 = cpu_seconds();
     for (int r = 0; r < repeat; ++r) {
         Tensor last;
         InpaintOptions ro = o;
@@ -134,6 +142,7 @@ int fixture_bench(const std::string& dir, const std::string& config, int threads
         std::printf("run %d: encode %.3f s, step median %.3f s, decode %.3f s, whole %.3f s\n", r + 1, enc.back(),
                     median(std::vector<double>(step.end() - n, step.end())), dec.back(), whole.back());
     }
+    const double cpu_per_run = (cpu_seconds() - cpu0) / repeat;
     const auto [dl, rl] = max_abs_diff(latents, ref_last);
     const auto [dd, rd] = max_abs_diff(decoded, ref_decoded);
     const double rss = peak_rss_mb();
@@ -167,6 +176,7 @@ int fixture_bench(const std::string& dir, const std::string& config, int threads
             {"max_abs_ref_latents", rl},
             {"max_abs_ref_decoded", rd},
             {"setup_s", setup_s},
+            {"cpu_ms_per_inpaint", 1e3 * cpu_per_run},
             {"runs_inpaint_ms", runs_ms},
             {"notes",
              "synthetic weights (fixture rule) made in memory and folded at load; warm-up = one encode, "

@@ -251,6 +251,7 @@ mem?.resetPeak();
 const smiMark = smi?.mark?.() ?? 0;
 const runs = [];
 let last;
+const cpu0 = process.cpuUsage();
 try {
     for (let r = 0; r < repeat; r++) {
         last = await inpaint();
@@ -261,6 +262,7 @@ try {
 } catch (e) {
     giveUp(`inference failed: ${e.message}`);
 }
+const cpu1 = process.cpuUsage(cpu0);
 const smiPeak = smi?.peakSince?.(smiMark) ?? null;
 await smi?.stop();
 
@@ -286,6 +288,7 @@ const rec = {
     max_abs_diff_latents_init: dInit.err,
     max_abs_diff_latents_per_step: last.stepErr,
     repeat,
+    cpu_ms_per_inpaint: (cpu1.user + cpu1.system) / 1000 / repeat,  // all threads: a shared machine's load shows in wall, less here
     runs_inpaint_ms: runs.map((r) => r.whole),
     setup,
     session_options: sessionOptions,

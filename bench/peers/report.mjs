@@ -275,6 +275,12 @@ function markdown(s, rows, kind, baselineName, spread) {
     }
     L.push('');
     L.push('Versions: ' + Object.entries(s.versions).map(([k, v]) => `${k} ${v}`).join('; '));
+    const cpuT = rows.filter((x) => !x.na && num(x.record.cpu_ms_per_inpaint) !== null)
+        .map((x) => `${x.peer} ${(x.record.cpu_ms_per_inpaint / 1000).toFixed(1)} s`);
+    if (cpuT.length) {
+        L.push('');
+        L.push(`CPU time per inpaint (user + system, all threads; less sensitive than wall time to other jobs on a shared machine): ${cpuT.join(', ')}`);
+    }
     const loads = rows.filter((x) => !x.na && Array.isArray(x.record.machine?.loadavg)).map((x) => `${x.peer} ${x.record.machine.loadavg[0]}`);
     if (loads.length) {
         L.push('');

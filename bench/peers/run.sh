@@ -87,7 +87,8 @@ fi
 # ---------------------------------------------------------------- CPU peers
 if want ours_cpu; then
     bench_cpu="${MOEBIUS_BENCH_CPU:-$repo/build/release/bench_cpu}"
-    if [ ! -x "$bench_cpu" ]; then
+    # missing, or built before it had --fixtures (its usage line names the option): (re)build that target
+    if [ ! -x "$bench_cpu" ] || ! "$bench_cpu" --usage 2>&1 | grep -q -- --fixtures; then
         say "building $bench_cpu"
         bdir="$(dirname "$bench_cpu")"
         { cmake -S "$repo" -B "$bdir" -DCMAKE_BUILD_TYPE=Release && cmake --build "$bdir" -j"$(nproc)" --target bench_cpu; } 2>&1 | tail -3 | tee -a "$log"
