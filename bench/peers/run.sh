@@ -2,7 +2,7 @@
 # run.sh: the whole peer benchmark on this machine, one command (bench/peers/README.md).
 #
 #   bench/peers/run.sh [--machine NAME] [--model full|tiny] [--threads N] [--repeat N] [--out DIR]
-#                      [--onnx DIR] [--gpu auto|yes|no] [--peers LIST] [--report-dir DIR]
+#                      [--onnx DIR] [--onnx-templates DIR] [--gpu auto|yes|no] [--peers LIST] [--report-dir DIR]
 #
 # Runs every peer this machine can run on the fixtures' 512×512 inpaint, one record per peer in the
 # results folder (default /tmp/peers/results/<date>-<machine>-<model>), then bench/peers/report.mjs:
@@ -11,6 +11,8 @@
 #     a GPU pytorch_eager_fp32 on the CPU (upstream.py, when python can import torch).
 #   GPU peers (--gpu yes, or auto: nvidia-smi lists a GPU): ours_webgpu_f16/f32 (bench_webgpu.mjs on Dawn),
 #     ort_web_webgpu (onnxruntime-web on Dawn), pytorch_eager_fp16/fp32 on CUDA (upstream.py).
+# --onnx-templates DIR: where the ONNX files cannot be carried (device machines: 64 MiB), the templates of
+# `onnx_weights.mjs strip` (a few MB): the ONNX files are remade from them into --onnx when missing there.
 # --peers: a comma list of the peers above to run (default: all that apply); --threads: CPU threads
 # for ours_cpu, ort_cpu and PyTorch on the CPU (default: all cores); --repeat: timed runs per peer (median).
 # A peer that cannot run still gets a record saying why (the table shows 'n/a (reason)').
@@ -31,6 +33,7 @@ threads="$(nproc)"
 repeat=3
 out=""
 onnx=""
+templates=""
 gpu=auto
 peers=""
 report_dir="$repo/bench/results"
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
         --repeat) repeat="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --onnx) onnx="$2"; shift 2 ;;
+        --onnx-templates) templates="$2"; shift 2 ;;
         --gpu) gpu="$2"; shift 2 ;;
         --peers) peers="$2"; shift 2 ;;
         --report-dir) report_dir="$2"; shift 2 ;;
@@ -75,7 +79,10 @@ say "peer benchmark: machine $machine, model $model, threads $threads, repeat $r
 
 # ---------------------------------------------------------------- ONNX export (for the ORT peers)
 if { want ort_cpu || want ort_web_webgpu; } && [ ! -f "$onnx/unet.onnx" ]; then
-    if [ -f "$here/export_onnx.py" ] && have_torch; then
+    if [ -n "$templates" ] && [ -f "$templates/unet.template.onnx" ]; then
+        say "ONNX files remade from $templates -> $onnx"
+        node "$here/onnx_weights.mjs" fill --templates "$templates" --out "$onnx" 2>&1 | tee -a "$log"
+    elif [ -f "$here/export_onnx.py" ] && have_torch; then
         say "ONNX export -> $onnx"
         # shellcheck disable=SC2086
         "$python" "$here/export_onnx.py" --model "$model" --fixtures "$fixtures" --out "$onnx" ${EXPORT_ARGS-${UPSTREAM_ARGS:-}} 2>&1 | tee -a "$log"
