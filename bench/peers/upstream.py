@@ -33,6 +33,7 @@ import types
 
 import numpy as np
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree (nor in upstream's checkout)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import upstream_env as env  # noqa: E402
 

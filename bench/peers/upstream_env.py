@@ -152,7 +152,9 @@ def get_upstream(upstream_dir=None, log=print):
         commit = _git("rev-parse", "HEAD", cwd=path)
     except (subprocess.CalledProcessError, FileNotFoundError):
         commit = "unknown (not a git checkout)"
-    if not commit.startswith(UPSTREAM_COMMIT):
+    if commit.startswith("unknown"):
+        log(f"[upstream] {path} is not a git checkout: its commit cannot be checked (the fixtures: {UPSTREAM_COMMIT})")
+    elif not commit.startswith(UPSTREAM_COMMIT):
         log(f"[upstream] warning: {path} is at {commit[:12]}, the fixtures were made at {UPSTREAM_COMMIT}")
     return path, commit
 
