@@ -100,6 +100,30 @@ TEST(Ddim, StepMatchesFormula) {
     EXPECT_THROW(ddim.step_coeffs(1000, 20), Error);
 }
 
+TEST(Ddim, PredOriginalMatchesFormula) {
+    auto be = make_cpu_backend();
+    Ddim ddim;
+    const Shape shape{1, 4, 8, 8};
+    std::vector<float> x = random_vec(256, 5, 3.0f), eps = random_vec(256, 6);
+    Tensor tx = be->upload(shape, x), te = be->upload(shape, eps);
+    const auto& ac = ddim.alphas_cumprod();
+    for (int t : {900, 500, 0}) {
+        // diffusers' pred_original_sample, with its float32 scalars and double maths on the tensors.
+        const float a_t = ac[t];
+        const double sa = std::sqrt(a_t), sb = std::sqrt(1.0f - a_t);
+        std::vector<float> ref(x.size());
+        for (size_t i = 0; i < x.size(); ++i) ref[i] = (float)(((double)x[i] - sb * eps[i]) / sa);
+        // float32 rounding of both coefficients and of the result: a few ulps of the largest term.
+        const double tol = 4 * std::ldexp(1.0, -24) * (max_abs(x) / sa + sb / sa * max_abs(eps));
+        EXPECT_CLOSE(be->download(ddim.pred_original(*be, te, t, tx)), ref, tol,
+                     ("pred_original t=" + std::to_string(t)).c_str());
+    }
+    // The last step of a schedule (a_prev = 1) lands on it exactly: previews end on the final latents.
+    EXPECT_CLOSE(be->download(ddim.pred_original(*be, te, 0, tx)), be->download(ddim.step(*be, te, 0, tx, 20)), 0.0,
+                 "pred_original == last step");
+    EXPECT_THROW(ddim.pred_original(*be, te, 1000, tx), Error);
+}
+
 TEST(Ddim, AddNoise) {
     auto be = make_cpu_backend();
     Ddim ddim;

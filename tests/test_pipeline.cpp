@@ -4,12 +4,15 @@
 // post-processed result.png / result_nopaste.png / result_compensate.png.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "fixtures.h"
 #include "io/file.h"
 #include "io/image.h"
 #include "io/model_file.h"
 #include "io/npy.h"
+#include "pipeline/ddim.h"
 #include "pipeline/inpaint.h"
 #include "pipeline/postprocess.h"
 
@@ -87,6 +90,60 @@ TEST(Pipeline, TinyEndToEndMatchesUpstream) {
         if (feather.pixels[i] == 0) {
             for (int c = 0; c < 3; ++c) ASSERT_EQ(pasted.pixels[3 * i + c], image.pixels[3 * i + c]) << "pixel " << i;
         }
+}
+
+// Previews: each step's predicted clean latents (DDIM's pred_original_sample) against the same
+// quantity derived from the fixtures' float64 run. A step's latents before (x_t) and after (x_p) are
+// x_t = sa_t x0 + sb_t eps and x_p = sa_p x0 + sb_p eps, so x0 = (sb_p x_t - sb_t x_p) / (sa_t sb_p - sa_p sb_t).
+TEST(Pipeline, PreviewIsEachStepsPredictedCleanLatents) {
+    ModelWeights w = tiny_from_upstream_files();
+    auto be = make_cpu_backend();
+    Inpainter inp(w, *be);
+    InpaintOptions o;
+    o.noise = test::load_ref("tiny/noise.npy");
+    o.preview = true;
+    std::vector<float> last;
+    o.on_step = [&](int, const Tensor& x) { last = be->download(x); };
+    InpaintJob job(inp, load_image(test::fixture("tiny/image.png")), load_image(test::fixture("tiny/mask.png")), o);
+    ASSERT_EQ(job.crops(), 1);
+    const int steps = job.begin_crop(0);
+    EXPECT_TRUE(job.preview().empty()) << "no preview before the first step";
+
+    Shape ls;
+    const std::vector<float> ref_steps = test::load_ref("tiny/latents_steps.npy", &ls);  // (19,1,4,64,64)
+    const std::vector<float> init = test::load_ref("tiny/latents_init.npy");
+    const size_t per = init.size();
+    const Ddim ddim;
+    const std::vector<int> ts = ddim.timesteps(o.steps, o.strength);
+    ASSERT_EQ(steps, (int)ts.size());
+    ASSERT_EQ(steps, (int)ls[0]);
+    for (int i = 0; i < steps; ++i) {
+        job.step(i);
+        ASSERT_EQ(job.preview().shape(), (Shape{1, 4, 64, 64}));
+        const float* x_t = i == 0 ? init.data() : ref_steps.data() + (i - 1) * per;
+        const float* x_p = ref_steps.data() + i * per;
+        const int t = ts[i], prev = t - 1000 / o.steps;
+        const double a_t = ddim.alphas_cumprod()[t], a_p = prev >= 0 ? ddim.alphas_cumprod()[prev] : 1.0;
+        const double sa_t = std::sqrt(a_t), sb_t = std::sqrt(1 - a_t), sa_p = std::sqrt(a_p), sb_p = std::sqrt(1 - a_p);
+        const double det = sa_t * sb_p - sa_p * sb_t;
+        std::vector<float> ref(per);
+        for (size_t j = 0; j < per; ++j) ref[j] = (float)((sb_p * x_t[j] - sb_t * x_p[j]) / det);
+        // Our latents stay within 4 × 3.1e-5 of the fixtures' at every step (TinyEndToEndMatchesUpstream);
+        // the elimination amplifies an error e in x_t and x_p to (sb_p + sb_t) e / |det| (33× at t=900).
+        EXPECT_CLOSE(be->download(job.preview()), ref, 4 * 3.1e-5 * (sb_p + sb_t) / std::fabs(det),
+                     ("preview (pred x0) step " + std::to_string(i)).c_str());
+    }
+    // The last step (t = 0, a_prev = 1) lands on its own prediction: the final preview is the result.
+    EXPECT_CLOSE(be->download(job.preview()), last, 0.0, "last preview == final latents");
+    job.decode();
+    EXPECT_TRUE(job.preview().empty()) << "decode drops the crop's tensors";
+
+    InpaintOptions off;
+    off.steps = 2;
+    InpaintJob plain(inp, load_image(test::fixture("tiny/image.png")), load_image(test::fixture("tiny/mask.png")), off);
+    plain.begin_crop(0);
+    plain.step(0);
+    EXPECT_TRUE(plain.preview().empty()) << "previews cost an op per step only when asked for";
 }
 
 TEST(Pipeline, MaskLatentIsNearestResize) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/status.h"
+#include "backend/cpu/gemm_portable.h"
 #include "core/error.h"
 #include "io/model_file.h"
 #include "io/weights.h"
@@ -253,6 +254,7 @@ MW_EXPORT int mw_options_set(mw_options* opts, const char* name, double v) {
         else if (n == "compensate") o.compensate = integer(0, 1) != 0;
         else if (n == "mode") o.mode = (moebius_mode)integer(0, 2);
         else if (n == "sample_latents") o.sample_latents = integer(0, 1) != 0;
+        else if (n == "preview") o.preview = integer(0, 1) != 0;
         else fail(ErrorKind::Invalid, "unknown option '" + n + "'");
     });
 }
@@ -300,6 +302,28 @@ MW_EXPORT int mw_job_step(mw_job* j, int i) {
         j->job->step(i);
     });
 }
+MW_EXPORT mw_tensor* mw_job_preview(mw_job* j) {
+    return make_handle<mw_tensor>([&] {
+        require(j, "job");
+        MOEBIUS_CHECK(!j->job->preview().empty(), ErrorKind::Invalid,
+                      "preview: no step of the current crop has run, or the job was made without option 'preview'");
+        auto t = std::make_unique<mw_tensor>();
+        t->t = j->job->preview();
+        return t;
+    });
+}
+MW_EXPORT int mw_job_window(mw_job* j, int k, int32_t* xywh) {
+    return guarded([&] {
+        require(j, "job");
+        require(xywh, "window output");
+        MOEBIUS_CHECK(k >= 0 && k < j->job->crops(), ErrorKind::Invalid, "window: no crop " + std::to_string(k));
+        const CropWindow& w = j->job->windows()[k];
+        xywh[0] = w.x;
+        xywh[1] = w.y;
+        xywh[2] = w.size_w;
+        xywh[3] = w.size_h;
+    });
+}
 MW_EXPORT mw_tensor* mw_job_decode(mw_job* j) {
     return make_handle<mw_tensor>([&] {
         require(j, "job");
@@ -340,3 +364,5 @@ MW_EXPORT int mw_image_width(mw_image* i) { return i ? i->img.width : 0; }
 MW_EXPORT int mw_image_height(mw_image* i) { return i ? i->img.height : 0; }
 MW_EXPORT int mw_image_channels(mw_image* i) { return i ? i->img.channels : 0; }
 MW_EXPORT void mw_image_free(mw_image* i) { delete i; }
+
+MW_EXPORT int mw_gemm_threads(void) { return cpu::sgemm_portable_threads(); }

@@ -14,6 +14,8 @@
 //   for k < mw_job_crops(job):
 //       steps = mw_job_begin_crop(job, k)
 //       for i < steps: mw_job_step(job, i)       (JS may await the GPU, report progress, cancel here)
+//           p = mw_job_preview(job)               with option "preview": this step's predicted clean
+//                                                 latents (1,C,S/8,S/8); mw_tensor_free(p) after reading
 //       t = mw_job_decode(job)                    (1,3,S,S) tensor handle
 //       mw_job_finish_crop(job, mw_tensor_data(t), mw_tensor_numel(t))   CPU: floats in wasm memory
 //                                                 (WebGPU: JS reads mw_tensor_gpu_buffer(t) first)
@@ -53,7 +55,8 @@
 //   mw_options* mw_options_new(void)                      upstream's defaults (moebius_options_default)
 //   int         mw_options_set(mw_options*, const char* name, double value)
 //                 names: steps, strength, guidance, seed (integer < 2^53), noise_offset, paste,
-//                 compensate, mode (0 auto, 1 whole, 2 crop), sample_latents
+//                 compensate, mode (0 auto, 1 whole, 2 crop), sample_latents, preview (keep each
+//                 step's predicted clean latents for mw_job_preview)
 //   int         mw_options_set_noise(mw_options*, const float* noise, size_t count)   count 0 = none
 //   void        mw_options_free(mw_options*)
 //   mw_job*     mw_job_new(mw_model*, const uint8_t* pixels, int width, int height, int channels,
@@ -64,6 +67,9 @@
 //   int         mw_job_crops(mw_job*)                     count; 0 = empty mask (result = input)
 //   int         mw_job_begin_crop(mw_job*, int k)         count: denoising steps of crop k
 //   int         mw_job_step(mw_job*, int i)
+//   mw_tensor*  mw_job_preview(mw_job*)                   DDIM's pred_original_sample of the last step
+//                                                         (1,C,S/8,S/8); needs option preview and a step
+//   int         mw_job_window(mw_job*, int k, int32_t* xywh)   crop k's window in the image: x, y, w, h
 //   mw_tensor*  mw_job_decode(mw_job*)
 //   int         mw_job_finish_crop(mw_job*, const float* decoded, size_t count)
 //   mw_image*   mw_job_result(mw_job*)
@@ -72,6 +78,7 @@
 //   int         mw_tensor_ndim(mw_tensor*);  int mw_tensor_dim(mw_tensor*, int i);  double mw_tensor_numel(mw_tensor*)
 //   void        mw_tensor_free(mw_tensor*)
 //   uint8_t*    mw_image_data(mw_image*);  int mw_image_width/height/channels(mw_image*);  void mw_image_free(mw_image*)
+//   int         mw_gemm_threads(void)                     threads the CPU backend's GEMMs use (pthreads build: >1)
 // Sizes that may pass 2^31 (byte counts) come back as double, exact below 2^53.
 #pragma once
 #include <cstddef>
@@ -147,6 +154,8 @@ mw_job* mw_job_new(mw_model* m, const uint8_t* pixels, int width, int height, in
 int mw_job_crops(mw_job* j);
 int mw_job_begin_crop(mw_job* j, int k);
 int mw_job_step(mw_job* j, int i);
+mw_tensor* mw_job_preview(mw_job* j);
+int mw_job_window(mw_job* j, int k, int32_t* xywh);
 mw_tensor* mw_job_decode(mw_job* j);
 int mw_job_finish_crop(mw_job* j, const float* decoded, size_t count);
 mw_image* mw_job_result(mw_job* j);
@@ -163,4 +172,6 @@ int mw_image_width(mw_image* i);
 int mw_image_height(mw_image* i);
 int mw_image_channels(mw_image* i);
 void mw_image_free(mw_image* i);
+
+int mw_gemm_threads(void);
 }

@@ -78,4 +78,13 @@ Tensor Ddim::step(Backend& be, const Tensor& eps, int t, const Tensor& x, int nu
     return be.axpby((float)c.c_x, x, (float)c.c_eps, eps);
 }
 
+Tensor Ddim::pred_original(Backend& be, const Tensor& eps, int t, const Tensor& x) const {
+    MOEBIUS_CHECK(t >= 0 && t < num_train_timesteps(), ErrorKind::Invalid,
+                  "DDIM pred_original: timestep " + std::to_string(t) + " out of range");
+    // The same float32 scalars and double folding as step_coeffs (whose a_prev = 1 case this is).
+    const float a_t = alphas_cumprod_[t];
+    const double sa_t = std::sqrt(a_t), sb_t = std::sqrt(1.0f - a_t);
+    return be.axpby((float)(1.0 / sa_t), x, (float)(-sb_t / sa_t), eps);
+}
+
 }  // namespace moebius

@@ -33,6 +33,11 @@ public:
     // x_prev = sqrt(a_prev) x0 + sqrt(1-a_prev) eps, folded into c_x x + c_eps eps.
     Tensor step(Backend& be, const Tensor& eps, int t, const Tensor& x, int num_steps) const;
 
+    // diffusers' pred_original_sample of that step (epsilon prediction): the current estimate of the
+    // clean latents, x0 = (x - sqrt(1-a_t) eps) / sqrt(a_t). What previews show; on the last step
+    // (a_prev = 1) it is bit-identical to step()'s result.
+    Tensor pred_original(Backend& be, const Tensor& eps, int t, const Tensor& x) const;
+
     struct StepCoeffs {
         double c_x, c_eps;
     };

@@ -142,6 +142,7 @@ int InpaintJob::begin_crop(int k) {
     const ModelConfig& cfg = inp_.cfg_;
     const int N = inp_.native_size(), S = cfg.unet.sample_size, C = cfg.vae.latent_channels;
     k_ = k;
+    preview_ = Tensor();
     crop_rgb_ = crop_image(rgb_, windows_[k]);
     crop_mask_ = crop_image(mask_, windows_[k]);
     // Upstream resizes image and (binarised) mask with LANCZOS; the mask is re-binarised (>= 0.5).
@@ -199,6 +200,7 @@ void InpaintJob::step(int i) {
     MOEBIUS_CHECK(k_ >= 0 && i >= 0 && i < (int)timesteps_.size(), ErrorKind::Invalid, "step: out of order");
     const int t = timesteps_[i];
     Tensor eps = inp_.unet_->forward_cfg(latents_, mask_latent_, masked_latents_, (float)t, o_.guidance);
+    if (o_.preview) preview_ = inp_.ddim_.pred_original(inp_.be_, eps, t, latents_);
     latents_ = inp_.ddim_.step(inp_.be_, eps, t, latents_, o_.steps);
     if (o_.on_step) o_.on_step(i, latents_);
 }
@@ -209,7 +211,7 @@ Tensor InpaintJob::decode() {
     const float sf = inp_.cfg_.vae.scaling_factor;
     be.trim();  // nor the steps' by the decoder
     Tensor out = inp_.vae_->decode(be.axpby(1.f / sf, latents_, 0.f, latents_));
-    latents_ = mask_latent_ = masked_latents_ = Tensor();
+    latents_ = mask_latent_ = masked_latents_ = preview_ = Tensor();
     return out;
 }
 

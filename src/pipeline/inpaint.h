@@ -29,8 +29,10 @@ struct InpaintOptions {
     std::vector<float> noise;     // (1,4,S,S) initial noise incl. offset; empty = from seed
     // Called at each stage/step; return false to cancel (throws Error{Cancelled}).
     std::function<bool(const moebius_progress&)> progress;
-    // Latents after each DDIM step (tests, previews).
+    // Latents after each DDIM step (tests).
     std::function<void(int step, const Tensor& latents)> on_step;
+    // Keep each step's predicted clean latents for InpaintJob::preview() (one small op per step).
+    bool preview = false;
 };
 
 class Inpainter;
@@ -49,6 +51,10 @@ public:
     int begin_crop(int k);
     // Enqueues denoising step i (one batched UNet CFG call + DDIM update).
     void step(int i);
+    // With InpaintOptions::preview, after step(i): DDIM's predicted clean latents of that step
+    // (pred_original_sample, (1, C, S, S), scaled as the UNet sees them) — the current estimate of
+    // the crop, for previews. Empty otherwise, before the first step of a crop and after decode().
+    const Tensor& preview() const { return preview_; }
     // Enqueues the VAE decode of the current crop: (1, 3, S, S) raw.
     Tensor decode();
     // CPU: decoded floats -> uint8, back to the window size, into the canvas.
@@ -68,7 +74,7 @@ private:
     int k_ = -1;
     Image crop_rgb_, crop_mask_;
     std::vector<int> timesteps_;
-    Tensor latents_, mask_latent_, masked_latents_;
+    Tensor latents_, mask_latent_, masked_latents_, preview_;
 };
 
 class Inpainter {

@@ -225,6 +225,14 @@ constexpr int64_t kMinParallelMacs = int64_t(1) << 21;
 
 }  // namespace
 
+int sgemm_portable_threads() {
+#ifdef MOEBIUS_GEMM_THREADS
+    return pool().threads();
+#else
+    return 1;
+#endif
+}
+
 void sgemm_portable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;

@@ -15,6 +15,9 @@ namespace moebius::cpu {
 void sgemm_portable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// Threads sgemm_portable splits a large call over: the pool's (pthreads WebAssembly build), else 1.
+int sgemm_portable_threads();
+
 }  // namespace moebius::cpu
 
 #ifdef MOEBIUS_PORTABLE_GEMM
