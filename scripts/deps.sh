@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages the build and tests need (no-op for those already present).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libomp-dev nlohmann-json3-dev libcli11-dev
-      libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libgtest-dev)
+      libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libgtest-dev libcpp-httplib-dev)
 if [ "${1:-}" = "--web" ]; then
   pkgs+=(chromium libvulkan1 emscripten node-acorn)
   # Node: keep whatever node/npm the machine has (e.g. NodeSource's nodejs bundles npm); else Debian's.

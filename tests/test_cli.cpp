@@ -58,7 +58,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 }  // namespace
 
 TEST(Cli, HelpForEveryCommand) {
-    for (const char* c : {"", "inpaint ", "convert ", "synth ", "info "}) {
+    for (const char* c : {"", "inpaint ", "convert ", "synth ", "info ", "serve "}) {
         CliRun r = cli(std::string(c) + "--help");
         EXPECT_EQ(r.code, 0) << c;
         EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;

@@ -1,8 +1,9 @@
-// moebius — command-line inpainting with the Moebius model. A client of the C API only (moebius.h).
+// moebius — command-line inpainting with the Moebius model. A client of the C API only (moebius.h);
+// `moebius serve` (serve.cpp) serves the web app and needs no engine at all.
 //
-// Exit codes: 0 success, 1 internal error, 2 bad usage or option, 3 file I/O error, 4 bad model file,
-//             5 bad image (undecodable, too large, mask/image size mismatch), 6 cancelled (Ctrl-C),
-//             7 out of memory.
+// Exit codes: 0 success, 1 internal error, 2 bad usage or option, 3 file I/O error (serve: cannot listen),
+//             4 bad model file, 5 bad image (undecodable, too large, mask/image size mismatch),
+//             6 cancelled (Ctrl-C), 7 out of memory.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "moebius.h"
+#include "serve.h"
 
 namespace fs = std::filesystem;
 
@@ -272,6 +274,17 @@ int main(int argc, char** argv) {
     info->add_option("--vae", in_vae, "Diffusers VAE folder for upstream files");
     info->add_option("--config", in_config, "model_config.json for upstream files");
 
+    ServeOptions so;
+    CLI::App* sv =
+        app.add_subcommand("serve", "Serve the web app (COOP/COEP headers, byte ranges) and a local model folder");
+    sv->add_option("--root", so.root, "The app folder, built by scripts/build-web.sh")->capture_default_str();
+    sv->add_option("--models", so.models,
+                   "A folder served under /models/ (CORS on): converted model files, or the upstream files in "
+                   "the Hugging Face layout (Moebius/<variant>/, PixelHacker/vae/)");
+    sv->add_option("--host", so.host, "Address to listen on (0.0.0.0: every interface, for a LAN)")
+        ->capture_default_str();
+    sv->add_option("--port", so.port, "Port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -284,6 +297,7 @@ int main(int argc, char** argv) {
     }
 
     if (*inp) return run_inpaint(ia);
+    if (*sv) return run_serve(so);
     if (*cv)
         return report(moebius_convert(cv_model.c_str(), cv_vae.c_str(), cv_config.empty() ? nullptr : cv_config.c_str(),
                                       cv_out.c_str(), cv_dtype == "f32"));
