@@ -191,6 +191,7 @@ export function buildReport(records, o) {
         encode_ms: pick('encode_ms'),
         decode_ms: pick('decode_ms'),
         peak_mem_bytes: pick('peak_mem_bytes'),
+        cpu_ms_per_inpaint: pick('cpu_ms_per_inpaint'),
         max_abs_diff_vs_reference: Object.fromEntries(rows.map((x) => [x.peer, x.na ? null : {
             latents: num(x.record.max_abs_diff_latents) ?? (x.record.max_abs_diff_latents ?? null),
             decoded: num(x.record.max_abs_diff_decoded) ?? (x.record.max_abs_diff_decoded ?? null)}])),
@@ -321,7 +322,7 @@ function main() {
         writeFileSync(`${base}.json`, JSON.stringify(summary, null, 1) + '\n');
         console.error(`wrote ${base}.md and ${base}.json`);
     }
-    process.exit(opt.strict && summary.flags.length ? 1 : 0);
+    process.exitCode = opt.strict && summary.flags.length ? 1 : 0;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) main();
