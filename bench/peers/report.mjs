@@ -111,8 +111,11 @@ const hasTimes = (r) => r && !r.error && !r.skipped && num(r.inpaint_ms) !== nul
  */
 export function buildReport(records, o) {
     // The last record of a peer wins (a re-run overwrites); later files sort after earlier ones.
-    const byPeer = new Map();
-    for (const r of records) byPeer.set(r.peer, r);
+    const byPeer = new Map(), dupes = [];
+    for (const r of records) {
+        if (byPeer.has(r.peer)) dupes.push(`${r.peer}: ${byPeer.get(r.peer).file ?? '?'} replaced by ${r.file ?? '?'}`);
+        byPeer.set(r.peer, r);
+    }
     const model = o.model ?? [...byPeer.values()].find((r) => r.model)?.model ?? 'full';
     const spread = spreadFor(model, o.fixtures);
     const kind = o.kind && o.kind !== 'auto' ? o.kind
@@ -203,6 +206,7 @@ export function buildReport(records, o) {
                     fp32_spread: {latents: spread.latents, decoded: spread.decoded, faithful_multiple: FAITHFUL_F32}, spread_source: spread.source},
         flags,
         beyond_fp32_spread: beyond,
+        duplicate_records: dupes,
         versions,
         records: [...byPeer.values()],
     };
@@ -270,6 +274,7 @@ function markdown(s, rows, kind, baselineName, spread) {
     } else {
         L.push('All peers that ran agree with the reference within tolerance.');
     }
+    for (const d of s.duplicate_records) L.push(`- several records of one peer, the last file used: ${d}`);
     if (s.beyond_fp32_spread.length) {
         L.push('');
         for (const b of s.beyond_fp32_spread) L.push(`- note: ${b}`);
