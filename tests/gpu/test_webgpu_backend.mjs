@@ -14,7 +14,11 @@
 //      options, an AbortSignal aborted mid-run (and the GPU buffers it held are released);
 //  (e) the Node CLI (bin/moebius-gpu.mjs): exit codes of bad usage, files and images, no partial
 //      output; on a real GPU a whole inpaint against result.png;
-//  (d) the browser: tests/gpu/test_browser.mjs (headless Chromium), run after this file by npm run test:gpu.
+//  (d) the browser: tests/gpu/test_browser.mjs (headless Chromium), run after this file by npm run test:gpu;
+//  (f) per-step previews ({preview: true}): one preview per step, read back from the GPU while the
+//      next step runs, against the same run on the CPU backend — with a 64 px synthetic model, as a
+//      whole run at 512 px takes hours on SwiftShader (this one ~1.5 min); on a real GPU (b) also
+//      checks the previews of the tiny run against latents_steps.npy.
 //
 // Needs build/wasm/moebius.{js,wasm} (scripts/build-wasm.sh; or $MOEBIUS_WASM = the glue .js) and the
 // fixtures ($MOEBIUS_FIXTURES, else ../shared/fixtures next to the repository). Without a GPU set
@@ -38,7 +42,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url';
 import {PNG} from 'pngjs';
 import {create, globals} from 'webgpu';
 
-import {createEngine, MoebiusError} from '../../web/js/moebius.js';
+import {createEngine, latentToRgba, MoebiusError} from '../../web/js/moebius.js';
 import {parseNpy} from '../../web/js/npy.js';
 
 Object.assign(globalThis, globals);
@@ -153,19 +157,25 @@ async function unetCall(eng, model, rows) {
     return {maxErr, maxRef, ms, n: got.length};
 }
 
+/** Max |difference| over the RGB values of two RGBA images, and how many differ. */
+function rgbDiff(a, b) {
+    let max = 0, differ = 0;
+    for (let i = 0; i < b.data.length; i++) {
+        if (i % 4 === 3) continue;
+        const d = Math.abs(a.data[i] - b.data[i]);
+        if (d) differ++;
+        max = Math.max(max, d);
+    }
+    return {max, differ};
+}
+
 /** Inpaints fixture `model`'s image.png / mask.png with its noise.npy and compares with result.png. */
-async function inpaintVsResult(eng, model, label, tol = TOL_RESULT_LEVELS) {
+async function inpaintVsResult(eng, model, label, tol = TOL_RESULT_LEVELS, opts = {}) {
     const image = png(`${model}/image.png`), mask = png(`${model}/mask.png`), ref = png(`${model}/result.png`);
     const events = [];
-    const {image: out, timings} = await eng.inpaint(image, mask, {noise: npy(`${model}/noise.npy`).data,
+    const {image: out, timings} = await eng.inpaint(image, mask, {noise: npy(`${model}/noise.npy`).data, ...opts,
                                                                  onProgress: (e) => events.push(e)});
-    let maxDiff = 0, differ = 0;
-    for (let i = 0; i < ref.data.length; i++) {
-        if (i % 4 === 3) continue;
-        const d = Math.abs(out.data[i] - ref.data[i]);
-        if (d) differ++;
-        maxDiff = Math.max(maxDiff, d);
-    }
+    const {max: maxDiff, differ} = rgbDiff(out, ref);
     report(`${label} vs ${model}/result.png`, maxDiff <= tol && out.width === ref.width,
            `max diff ${maxDiff} level(s) (tol ${tol}), ${differ} of ${ref.width * ref.height * 3} values differ; ` +
            `${(timings.total / 1000).toFixed(1)} s (${(timings.denoise / timings.steps).toFixed(0)} ms/step)`);
@@ -206,11 +216,18 @@ if (want('inpaint')) {
     if (!slow) {
         console.log('skip inpaint vs result.png: 19 UNet calls take hours on SwiftShader (MOEBIUS_GPU_SLOW=1 runs it)');
     } else {
-        const events = await inpaintVsResult(engine, 'tiny', 'inpaint tiny (noise.npy, 19 steps)');
+        const events = await inpaintVsResult(engine, 'tiny', 'inpaint tiny (noise.npy, 19 steps, previews)', TOL_RESULT_LEVELS,
+                                             {preview: true});
         const steps = events.filter((e) => e.stage === 'step');
         report('progress events: encode, 19 steps, decode', events[0]?.stage === 'encode' && steps.length === 19 &&
                steps.every((e, i) => e.step === i + 1 && e.steps === 19 && e.crop === 1 && e.crops === 1) &&
                events.at(-1)?.stage === 'decode', events.map((e) => e.stage[0]).join(''));
+        // The last step's prediction is the final latents (a_prev = 1): the fixture's, through the map.
+        const last = npy('tiny/latents_steps.npy').data.subarray(18 * 4 * 64 * 64);
+        const d = steps.length === 19 && steps[18].preview ? rgbDiff(steps[18].preview, latentToRgba(last, 4, 64, 64)) : null;
+        report('previews: 64x64 with every step; the last = latents_steps[18] in RGB (1 level)',
+               steps.every((e) => e.preview?.width === 64 && e.preview.window.width === 512) && d !== null && d.max <= 1,
+               d ? `max ${d.max} level(s), ${d.differ} values differ` : 'missing previews');
     }
 }
 
@@ -233,6 +250,47 @@ if (want('full') && process.env.MOEBIUS_GPU_FULL === '1') {
             await f16.dispose();
         }
     }
+}
+
+// ------------------------------------------------------------------ (f) per-step previews
+
+// The tiny configuration at 64 px (UNet sample_size 8; VAE of width 32, one layer per block) with
+// synthetic weights: 2 steps, so that step 1's preview is read back while step 2 runs on the GPU.
+// Reference: the same run on the WebAssembly CPU backend. Both compute in float32 (sums in other
+// orders): latents agree to ~1e-5, far below one level of the preview (1 / 127.5 / sum|factors|).
+// Before (c): after its lost and limited devices, the same run took 18x longer on SwiftShader (999 s
+// instead of 55 s).
+if (want('preview')) {
+    const cfg = JSON.parse(readFileSync(fixture('tiny/model_config.json'), 'utf8'));
+    cfg.unet.sample_size = 8;
+    cfg.vae.block_out_channels = [32, 32, 32, 32];
+    cfg.vae.layers_per_block = 1;
+    const S = 64;
+    const image = {width: S, height: S, data: new Uint8ClampedArray(S * S * 4)};
+    for (let i = 0; i < S * S; i++) image.data.set([(i % S) * 4, (i / S) * 4, 128, 255], 4 * i);
+    const mask = {width: S, height: S, channels: 1, data: new Uint8Array(S * S)};
+    for (let y = 20; y < 44; y++) mask.data.fill(255, y * S + 16, y * S + 48);
+    const run = async (eng) => {
+        const events = [];
+        const t = performance.now();
+        const r = await eng.inpaint(image, mask, {steps: 2, strength: 1, seed: 3, preview: true, onProgress: (e) => events.push(e)});
+        return {r, steps: events.filter((e) => e.stage === 'step'), ms: performance.now() - t};
+    };
+    const gpuEng = await createEngine(engineOpts({model: {synth: cfg}}));
+    const g = await run(gpuEng);
+    await gpuEng.dispose();
+    const cpuEng = await createEngine({backend: 'cpu', model: {synth: cfg}, glueUrl: pathToFileURL(glue), wasmBinary});
+    const c = await run(cpuEng);
+    await cpuEng.dispose();
+    report('preview (WebGPU): one 8x8 preview per step, in order, over the image',
+           g.steps.length === 2 && g.steps.every((e, i) => e.step === i + 1 && e.preview?.width === 8 && e.preview.height === 8 &&
+                                                        e.preview.data.length === 8 * 8 * 4 &&
+                                                        JSON.stringify(e.preview.window) === JSON.stringify({x: 0, y: 0, width: S, height: S})),
+           `${g.steps.map((e) => `${e.step}:${e.preview?.width}`).join(' ')}; ${(g.ms / 1000).toFixed(0)} s`);
+    const dp = c.steps.length === 2 && g.steps.length === 2 ? g.steps.map((e, i) => rgbDiff(e.preview, c.steps[i].preview).max) : [];
+    report('preview (WebGPU) = preview (CPU backend), each step (1 level)', dp.length === 2 && dp.every((d) => d <= 1), `max ${dp}`);
+    const dr = rgbDiff(g.r.image, c.r.image);
+    report('64 px run (WebGPU) = CPU backend (1 level)', dr.max <= TOL_RESULT_LEVELS, `max ${dr.max}, ${dr.differ} values differ`);
 }
 
 // ------------------------------------------------------------------ (c) error paths

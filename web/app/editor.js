@@ -20,6 +20,10 @@ export class Editor extends EventTarget {
         this.originalCanvas = this.canvas('original-layer'); // hold-to-see-original
         this.growCanvas = this.canvas('grow-layer');         // dilation preview
         this.maskCanvas = this.canvas('mask-layer');
+        this.previewCanvas = this.canvas('preview-layer');  // a run's per-step preview, over the hole
+        this.previewCanvas.hidden = true;
+        /** the engine's small preview picture, before it is upscaled */
+        this.previewSmall = document.createElement('canvas');
         this.beforeCanvas.hidden = this.originalCanvas.hidden = true;
         this.divider = document.createElement('div');
         this.divider.className = 'compare-divider';
@@ -138,6 +142,37 @@ export class Editor extends EventTarget {
             img.data[j] = MASK_RGB[0]; img.data[j + 1] = MASK_RGB[1]; img.data[j + 2] = MASK_RGB[2]; img.data[j + 3] = m[i];
         }
         ctx.putImageData(img, 0, 0);
+    }
+
+    /**
+     * A run's preview (moebius.js Preview: a small picture of the step's estimate and the image
+     * window it covers), smoothly upscaled onto that window and shown only where the mask is
+     * painted, over the mask overlay. At most 512 px across, whatever the window (the picture is
+     * 64 px). null hides it and frees its pixels.
+     * @param {{width: number, height: number, data: Uint8ClampedArray, window: {x: number, y: number, width: number, height: number}} | null} p
+     */
+    setRunPreview(p) {
+        const c = this.previewCanvas;
+        if (!p) {
+            c.hidden = true;
+            release(c);
+            release(this.previewSmall);
+            return;
+        }
+        const w = p.window, k = Math.min(1, 512 / Math.max(w.width, w.height));
+        const cw = Math.max(1, Math.round(w.width * k)), ch = Math.max(1, Math.round(w.height * k));
+        /** @type {CanvasRenderingContext2D} */ (allocate(this.previewSmall, p.width, p.height).getContext('2d'))
+            .putImageData(new ImageData(new Uint8ClampedArray(p.data), p.width, p.height), 0, 0);
+        const ctx = /** @type {CanvasRenderingContext2D} */ (allocate(c, cw, ch).getContext('2d'));
+        ctx.globalCompositeOperation = 'copy';
+        ctx.imageSmoothingEnabled = true;
+        ctx.imageSmoothingQuality = 'high';
+        ctx.drawImage(this.previewSmall, 0, 0, cw, ch);
+        ctx.globalCompositeOperation = 'destination-in';  // keep it where the mask's alpha is
+        ctx.drawImage(this.maskCanvas, w.x, w.y, w.width, w.height, 0, 0, cw, ch);
+        ctx.globalCompositeOperation = 'source-over';
+        Object.assign(c.style, {left: `${w.x}px`, top: `${w.y}px`, width: `${w.width}px`, height: `${w.height}px`});
+        c.hidden = false;
     }
 
     /** Before/after compare: the "before" image, or null to end comparing. @param {ImageData | null} img */

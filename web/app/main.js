@@ -650,7 +650,9 @@ async function run() {
     const input = /** @type {ImageVersion} */ (state.images.get(state.currentId));
     const w = input.data.width, h = input.data.height;
     const image = {width: w, height: h, data: new Uint8ClampedArray(input.data.data)};
-    const req = client.request('run', {image, mask: {width: w, height: h, data: mask, channels: 1}, options: opts.options},
+    // preview: each step's event carries a small picture of the estimate, shown over the hole
+    const req = client.request('run', {image, mask: {width: w, height: h, data: mask, channels: 1},
+                                       options: {...opts.options, preview: true}},
                                {onProgress: runProgress, transfer: [image.data.buffer, mask.buffer]});
     state.run = {id: req.id, start: performance.now(), stepTimes: [], steps: denoisingSteps(opts.options)};
     editor.enabled = false;
@@ -689,6 +691,7 @@ async function run() {
         if (err.code !== 'cancelled') showError(err, 'run');
     } finally {
         state.run = null;
+        editor.setRunPreview(null);
         editor.enabled = true;
         renderRunState();
         renderHistoryButtons();
@@ -706,6 +709,7 @@ function runProgress(p) {
     if (p.stage === 'encode') {
         setRunProgress(done / (crops * steps), `Encoding the image${cropText}…`);
     } else if (p.stage === 'step') {
+        if (p.preview) editor.setRunPreview(p.preview);  // the step's estimate, over the area being filled
         r.stepTimes.push(performance.now());
         const t = r.stepTimes;
         const per = t.length >= 2 ? (t[t.length - 1] - t[0]) / (t.length - 1) / 1000 : NaN;

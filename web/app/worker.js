@@ -12,7 +12,7 @@
 //   cache-list / cache-delete {key} / cache-clear / persist
 
 import {createEngine, GLUE_MT_URL, GLUE_URL, MoebiusError} from './engine.js';
-import {CpuEngine, convertToModelFile, heapSink, loadWasmModule} from './wasm-engine.js';
+import {convertToModelFile, heapSink, loadWasmModule} from './wasm-engine.js';
 import {download, DownloadError, probeSize} from './lib/download.js';
 import {CacheError, ModelCache} from './lib/model-cache.js';
 import {groupModelFiles, SNIFF_BYTES, sniffModelFile} from './lib/model-files.js';
@@ -23,7 +23,7 @@ const cache = new ModelCache(self.caches);
 const running = new Map();
 /** @type {ReturnType<typeof loadWasmModule> | null} */
 let wasmPromise = null;
-/** @type {any} engine (moebius.js Engine or CpuEngine) */
+/** @type {any} engine (moebius.js Engine, on WebGPU or the CPU) */
 let engine = null;
 /** @type {{key: string, label: string, backend: string, fromCache: boolean} | null} */
 let loaded = null;
@@ -309,20 +309,22 @@ async function startEngine(bytes, want, signal) {
                 : 'Only a software-emulated GPU is available, which is slower than the CPU engine. ';
         }
     }
-    // All cores where the page may share memory between threads; one thread otherwise.
-    let M = null, threads = 1;
+    // All cores where the page may share memory between threads (the pthreads build); one otherwise.
     const mt = wasmMt();
+    let e = null;
     if (mt) {
         try {
-            M = await (await mt).instantiate();
-            threads = Math.max(1, navigator.hardwareConcurrency ?? 1);
-        } catch (e) {
-            console.warn('multi-threaded engine unavailable, using one thread:', e);
+            const m = await mt;
+            e = await createEngine({backend: 'cpu', model: bytes, wasmBinary: m.wasmBinary, signal,
+                                    moduleFactory: (/** @type {object} */ arg) => m.instantiate(arg)});
+        } catch (err) {
+            // the model or the user, not the build: one thread would fail the same way
+            if (err instanceof MoebiusError && (err.code === 'bad-model' || err.code === 'cancelled')) throw err;
+            console.warn('multi-threaded engine unavailable, using one thread:', err);
         }
     }
-    M ??= await w.instantiate();
-    const e = await CpuEngine.create(M, bytes);
-    e.info.threads = threads;
+    e ??= await createEngine({backend: 'cpu', model: bytes, wasmBinary: w.wasmBinary, signal,
+                              moduleFactory: (/** @type {object} */ arg) => w.instantiate(arg)});
     notice += 'Running on the CPU (WebAssembly): this will be slow — minutes per image with the full model.';
     return {engine: e, backend: 'cpu', notice: want === 'cpu' ? '' : notice};
 }

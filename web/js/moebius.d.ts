@@ -1,4 +1,4 @@
-// Type declarations of moebius.js: Moebius image inpainting on WebGPU (moebius.cpp, WebAssembly).
+// Type declarations of moebius.js: Moebius image inpainting on WebGPU or the CPU (moebius.cpp, WebAssembly).
 
 /** Why a call failed. */
 export type ErrorCodeValue =
@@ -65,11 +65,30 @@ export interface ProgressEvent {
     /** 'load': bytes read so far, and in all when known */
     loaded?: number;
     total?: number | null;
+    /** 'step' with InpaintOptions.preview: the step's estimate of the current crop */
+    preview?: Preview;
+}
+
+/** A rough picture of the result so far: the step's predicted clean latents (DDIM's
+ *  pred_original_sample) mapped to RGB by latentToRgba, nativeSize/8 pixels square (64 × 64). */
+export interface Preview {
+    width: number;
+    height: number;
+    /** RGBA (ImageData layout) */
+    data: Uint8ClampedArray;
+    /** the image area it covers: the crop window (whole mode: the whole image, which the model sees
+     *  stretched to a square — draw the preview stretched onto this rectangle) */
+    window: {x: number; y: number; width: number; height: number};
 }
 
 export interface EngineOptions {
     /** our single-file model (see `moebius convert`) or upstream files */
     model: Source | UpstreamModel | SynthModel;
+    /** 'webgpu' (default), or 'cpu': the WebAssembly CPU backend, no GPU needed (slow: a fallback) */
+    backend?: 'webgpu' | 'cpu';
+    /** 'cpu': the pthreads build (build/wasm/moebius-mt.js, GEMMs on all cores) where threads are
+     *  possible (Node, a cross-origin-isolated page); else the single-threaded build. Default false */
+    threads?: boolean;
     /** a GPU: navigator.gpu (default), npm webgpu's create([...]), a GPUAdapter or a GPUDevice
      *  (a device given here is destroyed by dispose()) */
     gpu?: unknown;
@@ -122,6 +141,10 @@ export interface InpaintOptions {
     paste?: boolean;
     /** upstream colour compensation (implies paste) */
     compensate?: boolean;
+    /** 'step' events carry a Preview (on WebGPU: one readback of 4×64×64 values per step); models with 4 latent channels */
+    preview?: boolean;
+    /** sample the VAE posterior like upstream instead of its mean (CPU backend only) */
+    sampleLatents?: boolean;
     /** cancels between stages without waiting for the GPU; rejects with code 'cancelled' */
     signal?: AbortSignal;
     onProgress?: (e: ProgressEvent) => void;
@@ -131,7 +154,8 @@ export interface InpaintOptions {
 export interface Timings {
     encode: number;
     denoise: number;
-    /** of which recording the steps' GPU work on the CPU (WASM + JS), overlapped with the GPU */
+    /** of which in the step calls: recording the GPU work (WASM + JS, overlapped with the GPU), or
+     *  computing the steps (CPU backend) */
     record: number;
     decode: number;
     post: number;
@@ -147,10 +171,16 @@ export interface InpaintResult {
 }
 
 export interface EngineInfo {
-    adapter: {vendor: string; architecture: string; device: string; description: string};
+    backend: 'webgpu' | 'cpu';
+    /** the GPU (null on the CPU backend) */
+    adapter: {vendor: string; architecture: string; device: string; description: string} | null;
     features: {f16: boolean; subgroups: boolean; timestampQuery: boolean};
-    /** tensor storage on the GPU */
+    /** tensor storage (always f32 on the CPU) */
     dtype: 'f32' | 'f16';
+    /** CPU threads the CPU backend's GEMMs use (1 but for the pthreads build; 1 on WebGPU) */
+    threads: number;
+    /** channels of the VAE latents (4) */
+    latentChannels: number;
     /** model summary (widths, native size, backend) */
     model: string;
     /** the model works on nativeSize x nativeSize pixels (512) */
@@ -167,11 +197,20 @@ export declare class Engine {
      */
     inpaint(image: ImageLike, mask?: ImageLike | null, options?: InpaintOptions): Promise<InpaintResult>;
     /** Frees the GPU buffers kept for reuse between steps and calls (the weights stay), once a
-     *  running inpaint has stopped. */
+     *  running inpaint has stopped. No-op on the CPU backend. */
     trim(): Promise<void>;
     /** Frees the model and the GPU device once a running inpaint has stopped. */
     dispose(): Promise<unknown>;
 }
 
-/** Loads the WebAssembly engine, creates the WebGPU device and loads the model. */
+/** Loads the WebAssembly engine, creates the WebGPU device (or the CPU backend) and loads the model. */
 export declare function createEngine(options: EngineOptions): Promise<Engine>;
+
+/** ComfyUI's latent-to-RGB factors for the SDXL VAE (comfy/latent_formats.py, class SDXL): rows are
+ *  latent channels, columns R, G, B; applied to latents × scaling factor 0.13025. */
+export declare const SDXL_LATENT_RGB: Readonly<{factors: readonly (readonly number[])[]; bias: readonly number[]}>;
+
+/** Latents (1, C, H, W) to RGBA: rgb = clamp(bias + latentᵀ · factors, −1, 1), then (v + 1) · 127.5 rounded. */
+export declare function latentToRgba(latent: Float32Array, channels: number, height: number, width: number,
+                                     map?: {factors: readonly (readonly number[])[]; bias: readonly number[]}):
+    {width: number; height: number; data: Uint8ClampedArray};

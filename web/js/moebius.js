@@ -1,16 +1,24 @@
-// moebius.js: the public JavaScript API of moebius.cpp — Moebius image inpainting on WebGPU, the
-// engine compiled to WebAssembly. One ES module that runs unchanged in browsers (navigator.gpu) and
-// in Node (npm `webgpu`, i.e. Dawn):
+// moebius.js: the public JavaScript API of moebius.cpp — Moebius image inpainting on WebGPU (or on
+// the CPU), the engine compiled to WebAssembly. One ES module that runs unchanged in browsers
+// (navigator.gpu) and in Node (npm `webgpu`, i.e. Dawn):
 //
 //   import {createEngine} from './moebius.js';
 //   const engine = await createEngine({model: new URL('moebius.safetensors', location.href)});
-//   const {image} = await engine.inpaint(imageData, maskData, {steps: 20, signal});
+//   const {image} = await engine.inpaint(imageData, maskData, {steps: 20, signal, preview: true,
+//                                                               onProgress: (e) => e.preview && show(e.preview)});
 //   engine.dispose();
 //
 // How it runs: the C++ pipeline (InpaintJob, stage by stage) records GPU work through the WebGPU
 // backend (src/backend/webgpu), whose ops forward to the JS GpuBridge (bridge.js). Nothing in WASM
 // waits for the GPU; this module awaits it between stages (after each denoising step: progress and
 // cancellation), reads the decoded image back asynchronously and hands it to the CPU post-processing.
+// With {backend: 'cpu'} the same job loop drives the WebAssembly CPU backend (each stage computes
+// when called; the loop yields to events between them so that a cancel gets in); {threads: true}
+// picks the pthreads build where SharedArrayBuffer exists.
+//
+// Previews ({preview: true}): each 'step' event carries a 64×64 RGB picture of the step's predicted
+// clean latents (DDIM's pred_original_sample; preview.js maps the 4 latent channels to RGB) and the
+// crop window it covers — on WebGPU one readback of 4×64×64 values per step, queued right behind the step.
 //
 // Errors are MoebiusError with a `code`: 'no-adapter' (no WebGPU), 'device-lost', 'out-of-memory',
 // 'bad-model', 'bad-image', 'bad-option', 'io' (a model URL/file that cannot be read), 'cancelled'
@@ -18,6 +26,9 @@
 
 import {GpuBridge, GpuError} from '../../src/backend/webgpu/bridge.js';
 import * as ops from '../../src/backend/webgpu/ops.js';
+import {latentToRgba, SDXL_LATENT_RGB} from './preview.js';
+
+export {latentToRgba, SDXL_LATENT_RGB};
 
 /** Error codes of MoebiusError. */
 export const ErrorCode = Object.freeze({
@@ -224,6 +235,15 @@ function toRgba(px, c, n) {
  * @property {number} [crops]   crop windows of this image
  * @property {number} [loaded]  'load': bytes read so far
  * @property {number | null} [total]  'load': bytes in all, when known
+ * @property {Preview} [preview]  'step' with the `preview` option: the step's estimate of the crop
+ */
+
+/**
+ * A rough picture of the result so far: the step's predicted clean latents mapped to RGB (preview.js),
+ * S/8 × S/8 pixels (64 × 64) covering `window`, the crop's square in the image (the whole image in
+ * whole mode, which the model sees stretched to S × S: draw it stretched back onto the window).
+ * @typedef {{width: number, height: number, data: Uint8ClampedArray,
+ *            window: {x: number, y: number, width: number, height: number}}} Preview
  */
 
 /** @param {AbortSignal | undefined} signal */
@@ -257,8 +277,10 @@ function untilDone(p, signal) {
     });
 }
 
-/** Default location of the WebAssembly build next to this file in the repository layout. */
+/** Default location of the WebAssembly builds next to this file in the repository layout. */
 const DEFAULT_GLUE = new URL('../../build/wasm/moebius.js', import.meta.url);
+/** The pthreads build: the CPU backend's GEMMs on all cores (needs SharedArrayBuffer). */
+const DEFAULT_GLUE_MT = new URL('../../build/wasm/moebius-mt.js', import.meta.url);
 
 /**
  * Loads the emscripten module (MODULARIZE + EXPORT_ES6 glue). In Node the glue of emscripten 3.1.x
@@ -267,8 +289,9 @@ const DEFAULT_GLUE = new URL('../../build/wasm/moebius.js', import.meta.url);
  * @param {{glueUrl?: URL | string, wasmUrl?: URL | string, wasmBinary?: Uint8Array | ArrayBuffer,
  *          moduleFactory?: (m: object) => Promise<any>}} o
  * @param {object} moduleArg  properties for the Module object (moebiusGpu, print, ...)
+ * @param {(mod: any) => void} [whileGlobals]  runs on the new module while those globals exist
  */
-async function loadWasm(o, moduleArg) {
+async function loadWasm(o, moduleArg, whileGlobals) {
     let factory = o.moduleFactory;
     const glueUrl = o.glueUrl ? new URL(o.glueUrl, isNode ? `file://${process.cwd()}/` : globalThis.location?.href)
         : o.wasmUrl ? new URL(String(o.wasmUrl).replace(/\.wasm(\?.*)?$/, '.js'), isNode ? `file://${process.cwd()}/` : globalThis.location?.href)
@@ -288,11 +311,19 @@ async function loadWasm(o, moduleArg) {
     if (!wasmBinary && isNode) {
         wasmBinary = await readAll(wasmUrl ?? new URL(glueUrl.href.replace(/\.js(\?.*)?$/, '.wasm')), 'WebAssembly module');
     }
-    const locateFile = (/** @type {string} */ p) => (wasmUrl && p.endsWith('.wasm') ? wasmUrl : new URL(p, glueUrl)).href;
+    // Node: file paths (worker_threads takes no file: URL strings), and the pthreads build's CommonJS
+    // worker script under the .cjs name the build also writes (our package.json says "type": "module").
+    const fileUrlToPath = isNode ? (await import('node:url')).fileURLToPath : null;
+    const locateFile = (/** @type {string} */ p) => {
+        const u = wasmUrl && p.endsWith('.wasm') ? wasmUrl : new URL(isNode ? p.replace(/\.worker\.js$/, '.worker.cjs') : p, glueUrl);
+        return fileUrlToPath && u.protocol === 'file:' ? fileUrlToPath(u) : u.href;
+    };
     const arg = {...moduleArg, ...(wasmBinary ? {wasmBinary} : {}), locateFile};
     const restore = isNode ? await provideCommonJsGlobals(glueUrl) : () => {};
     try {
-        return await factory(arg);
+        const mod = await factory(arg);
+        whileGlobals?.(mod);
+        return mod;
     } catch (e) {
         throw new MoebiusError('internal', `WebAssembly module failed to start: ${/** @type {Error} */ (e).message}`, e);
     } finally {
@@ -318,6 +349,10 @@ async function provideCommonJsGlobals(glueUrl) {
 
 /**
  * @typedef {object} EngineOptions
+ * @property {'webgpu' | 'cpu'} [backend]  'webgpu' (default) or 'cpu': the engine on the WebAssembly
+ *   CPU backend (no GPU needed; slow), behind the same inpaint()
+ * @property {boolean} [threads]      'cpu': the pthreads build (build/wasm/moebius-mt.js) where threads
+ *   are possible (Node, or a cross-origin-isolated page); otherwise, and by default, the single-threaded one
  * @property {any} [gpu]              navigator.gpu (default) or npm webgpu's create([...]); or a GPUAdapter / GPUDevice
  * @property {Source | {unet: Source, vae: {config: Source, weights: Source}, config?: Source} |
  *            {synth: string | object, unetSeed?: number, vaeSeed?: number}} model
@@ -335,40 +370,125 @@ async function provideCommonJsGlobals(glueUrl) {
  */
 
 /**
- * Creates an engine: WebGPU device, WebAssembly module, model.
+ * Creates an engine: the WebAssembly module, the compute backend (a WebGPU device, or the CPU), the model.
  * @param {EngineOptions} opts
  * @returns {Promise<Engine>}
  */
 export async function createEngine(opts) {
     if (!opts || typeof opts !== 'object') throw new MoebiusError('bad-option', 'createEngine: options object required');
     if (opts.model === undefined || opts.model === null) throw new MoebiusError('bad-option', 'createEngine: `model` is required');
-    const gpu = opts.gpu ?? globalThis.navigator?.gpu;
-    if (!gpu) throw new MoebiusError('no-adapter', 'WebGPU is not available (no navigator.gpu; in Node pass {gpu: create([...])} from npm webgpu)');
-    /** @type {GpuBridge | null} */
-    let g = null;
+    const kind = opts.backend ?? 'webgpu';
+    if (kind !== 'webgpu' && kind !== 'cpu') throw new MoebiusError('bad-option', `backend must be 'webgpu' or 'cpu', got '${kind}'`);
+    /** @type {GpuDevice | CpuDevice | null} */
+    let device = null;
     /** @type {Engine | null} */
     let engine = null;
     try {
         throwIfAborted(opts.signal);
-        g = await GpuBridge.create(gpu, {...opts.bridgeOptions, preferF16: opts.preferF16 ?? true, kernelSources: opts.kernelSources});
-        const gpuCtx = {g, ops, lastError: null};
-        const mod = await loadWasm(opts, {moebiusGpu: gpuCtx, print: opts.print ?? (() => {}),
-                                          printErr: opts.printErr ?? ((/** @type {string} */ s) => console.warn(s))});
-        const api = new WasmApi(mod, gpuCtx);
-        const backend = api.fn('mw_backend_webgpu')(g.dtype === 'f16' ? 1 : 0);
-        if (!backend) {
-            const e = gpuCtx.lastError;
-            throw new MoebiusError('internal', `WebGPU backend: ${e instanceof Error ? e.message : 'failed'}`, e ?? undefined);
+        const print = opts.print ?? (() => {}), printErr = opts.printErr ?? ((/** @type {string} */ s) => console.warn(s));
+        let mod, api, backend;
+        if (kind === 'cpu') {
+            // Threads need SharedArrayBuffer: Node, or a cross-origin-isolated page.
+            const mt = !!opts.threads && (isNode || globalThis.crossOriginIsolated === true);
+            const glue = !opts.glueUrl && !opts.wasmUrl && !opts.moduleFactory && mt ? {glueUrl: DEFAULT_GLUE_MT} : {};
+            // The pthreads build sizes its GEMM pool on first use, from os.cpus() through `require` in
+            // Node: done here, while loadWasm provides it.
+            let threads = 1;
+            mod = await loadWasm({...opts, ...glue}, {print, printErr}, (m) => { threads = m._mw_gemm_threads?.() ?? 1; });
+            device = new CpuDevice(mod, threads);
+            api = new WasmApi(mod, {lastError: null});
+            backend = api.handle('mw_backend_cpu', 0);
+        } else {
+            const gpu = opts.gpu ?? globalThis.navigator?.gpu;
+            if (!gpu) throw new MoebiusError('no-adapter', 'WebGPU is not available (no navigator.gpu; in Node pass {gpu: create([...])} from npm webgpu)');
+            const g = await GpuBridge.create(gpu, {...opts.bridgeOptions, preferF16: opts.preferF16 ?? true, kernelSources: opts.kernelSources});
+            device = new GpuDevice(g);
+            const gpuCtx = {g, ops, lastError: null};
+            mod = await loadWasm(opts, {moebiusGpu: gpuCtx, print, printErr});
+            api = new WasmApi(mod, gpuCtx);
+            backend = api.fn('mw_backend_webgpu')(g.dtype === 'f16' ? 1 : 0);
+            if (!backend) {
+                const e = gpuCtx.lastError;
+                throw new MoebiusError('internal', `WebGPU backend: ${e instanceof Error ? e.message : 'failed'}`, e ?? undefined);
+            }
         }
-        engine = new Engine(mod, api, g, backend);
+        engine = new Engine(mod, api, device, backend);
         await engine.loadModel(opts.model, opts.onProgress, opts.signal);
         return engine;
     } catch (e) {
         if (engine) await engine.dispose();
-        else if (g) g.destroy();
+        else device?.destroy();
         throw toMoebiusError(e);
     }
 }
+
+/**
+ * How the engine waits for the backend's work and reads its tensors, on WebGPU: C++ only records
+ * GPU work, which this awaits between stages (and reads back asynchronously).
+ */
+class GpuDevice {
+    /** @param {GpuBridge} g */
+    constructor(g) {
+        this.g = g;
+        /** Steps are recorded one ahead of the GPU (see Engine.runInpaint). */
+        this.pipelined = true;
+        const d = g.describe();
+        this.info = {backend: /** @type {const} */ ('webgpu'), adapter: d.adapter, features: d.features, dtype: d.dtype, threads: 1};
+    }
+    /** Submits what was recorded (the GPU starts on it). */
+    flush() { this.g.flush(); }
+    /** Resolves once all submitted work has finished; surfaces WebGPU errors. */
+    sync() { return this.g.sync(); }
+    /** Resolves once the GPU has finished the work submitted so far; rejects if the device is lost. */
+    workDone() {
+        const g = this.g;
+        const p = Promise.race([g.device.queue.onSubmittedWorkDone(), g.lost.then((e) => { throw e; })]);
+        p.catch(() => {});  // observed by whoever awaits it; a cancelled run may never do so
+        return p;
+    }
+    /**
+     * A tensor's values, read back once the work before it is done (the copy is queued now).
+     * @param {any} M @param {number} tensor  mw_tensor handle @returns {Promise<Float32Array>}
+     */
+    read(M, tensor) {
+        const id = M._mw_tensor_gpu_buffer(tensor);
+        if (!id) throw new MoebiusError('internal', 'expected a WebGPU tensor');
+        const p = this.g.readF32(id, M._mw_tensor_numel(tensor));
+        p.catch(() => {});
+        return p;
+    }
+    check() { this.g.check(); }
+    destroy() { this.g.destroy(); }
+}
+
+/** The same contract on the WebAssembly CPU backend: each call has finished its work when it returns. */
+class CpuDevice {
+    /** @param {any} mod @param {number} threads  the GEMMs' (mw_gemm_threads) */
+    constructor(mod, threads) {
+        this.mod = mod;
+        this.pipelined = false;
+        /** @type {{backend: 'cpu', adapter: null, features: {f16: boolean, subgroups: boolean, timestampQuery: boolean}, dtype: 'f32', threads: number}} */
+        this.info = {backend: 'cpu', adapter: null, features: {f16: false, subgroups: false, timestampQuery: false}, dtype: 'f32', threads};
+    }
+    flush() {}
+    /** Nothing to wait for; lets queued events (a cancel) in between the synchronous stages. */
+    sync() { return yieldToEvents(); }
+    workDone() { return yieldToEvents(); }
+    /**
+     * A copy of the tensor's values now, handed over after a turn of the event loop (as workDone:
+     * every step lets a cancel in). @param {any} M @param {number} tensor @returns {Promise<Float32Array>}
+     */
+    read(M, tensor) {
+        const p = M._mw_tensor_data(tensor);
+        const values = M.HEAPF32.slice(p >> 2, (p >> 2) + M._mw_tensor_numel(tensor));
+        return yieldToEvents().then(() => values);
+    }
+    check() {}
+    /** Stops the pthreads build's workers (they would keep a Node process alive). */
+    destroy() { this.mod.PThread?.terminateAllThreads?.(); }
+}
+
+const yieldToEvents = () => new Promise((r) => setTimeout(r, 0));
 
 /**
  * The raw C exports (src/api/wasm_api.cpp, src/backend/webgpu/webgpu_backend.cpp) with failures
@@ -493,24 +613,29 @@ const MODES = {auto: 0, whole: 1, crop: 2};
  * @property {'auto' | 'whole' | 'crop'} [mode]
  * @property {boolean} [paste]       blend into the input with the blurred mask (default true)
  * @property {boolean} [compensate]  upstream colour compensation (implies paste)
+ * @property {boolean} [preview]    'step' events carry a preview (models with 4 latent channels)
+ * @property {boolean} [sampleLatents] sample the VAE posterior like upstream (CPU backend only)
  * @property {AbortSignal} [signal]  cancels between stages (rejects with code 'cancelled', name 'AbortError')
  * @property {(e: ProgressEvent) => void} [onProgress]
  */
 
 export class Engine {
-    /** @param {any} mod @param {WasmApi} api @param {GpuBridge} g @param {number} backend */
-    constructor(mod, api, g, backend) {
+    /**
+     * @param {any} mod @param {WasmApi} api @param {GpuDevice | CpuDevice} device @param {number} backend
+     */
+    constructor(mod, api, device, backend) {
         this.mod = mod;
         this.api = api;
-        this.gpu = g;
+        this.device = device;
+        /** The WebGPU bridge (null on the CPU backend). */
+        this.gpu = device instanceof GpuDevice ? device.g : null;
         this.backend = backend;
         this.model = 0;
         this.disposed = false;
         /** @type {Promise<unknown>} one job at a time */
         this.queue = Promise.resolve();
-        const d = g.describe();
-        /** Adapter, storage dtype, model summary. */
-        this.info = {adapter: d.adapter, features: d.features, dtype: d.dtype, model: '', nativeSize: 0, noiseCount: 0};
+        /** Backend, adapter, storage dtype, threads, model summary. */
+        this.info = {...device.info, model: '', nativeSize: 0, noiseCount: 0, latentChannels: 0};
     }
 
     /**
@@ -570,10 +695,11 @@ export class Engine {
             throw new MoebiusError('bad-option', 'model: expected our model file (bytes, URL, Response, Blob or stream), ' +
                                    'upstream files {unet, vae: {config, weights}, config?} or {synth: "tiny" | "full"}');
         }
-        await this.gpu.sync();  // weight uploads done (and any GPU error surfaces here)
+        await this.device.sync();  // weight uploads done (and any GPU error surfaces here)
         this.info.model = api.m.UTF8ToString(api.m._mw_model_describe(this.model));
         this.info.nativeSize = api.count('mw_model_native_size', this.model);
         this.info.noiseCount = api.count('mw_model_noise_count', this.model);
+        this.info.latentChannels = this.info.noiseCount / (this.info.nativeSize / 8) ** 2;
     }
 
     /**
@@ -594,7 +720,7 @@ export class Engine {
     async runInpaint(image, mask, o) {
         const t0 = now();
         if (this.disposed) throw new MoebiusError('internal', 'engine disposed');
-        const api = this.api, M = api.m, g = this.gpu, signal = o.signal;
+        const api = this.api, M = api.m, dev = this.device, signal = o.signal;
         throwIfAborted(signal);
         const ic = imageChannels(image, 'image', [1, 2, 3, 4]);
         const mc = mask ? imageChannels(mask, 'mask', [1, 2, 3, 4]) : 0;
@@ -627,8 +753,12 @@ export class Engine {
                 set('mode', mode);
             }
             if (/** @type {any} */ (o).sampleLatents) {
-                throw new MoebiusError('bad-option', 'sampleLatents is not available on WebGPU (it reads the VAE moments back mid-pipeline)');
+                if (this.gpu) throw new MoebiusError('bad-option', 'sampleLatents is not available on WebGPU (it reads the VAE moments back mid-pipeline)');
+                set('sample_latents', 1);
             }
+            // Previews need the predicted clean latents of each step, and a map of their channels to RGB.
+            const preview = !!o.preview && this.info.latentChannels === SDXL_LATENT_RGB.factors.length;
+            if (preview) set('preview', 1);
             if (o.noise !== undefined && o.noise !== null) {
                 if (!(o.noise instanceof Float32Array)) throw new MoebiusError('bad-option', 'noise must be a Float32Array');
                 if (o.noise.length !== this.info.noiseCount) {
@@ -656,56 +786,98 @@ export class Engine {
             timings.crops = crops;
             const report = (/** @type {ProgressEvent} */ e) => o.onProgress?.(e);
             for (let k = 0; k < crops; k++) {
+                const window = preview ? this.cropWindow(job, k) : null;
                 let t = now();
-                const steps = api.count('mw_job_begin_crop', job, k);
+                // The encode event: on WebGPU once the encoder is recorded (the GPU runs it meanwhile);
+                // on the CPU before begin_crop, which runs the encoder there and then (the event and a
+                // cancel must get through first).
+                let steps = dev.pipelined ? api.count('mw_job_begin_crop', job, k) : 0;
                 report({stage: 'encode', step: 0, steps, crop: k + 1, crops});
+                if (!dev.pipelined) {
+                    await untilDone(yieldToEvents(), signal);
+                    this.checkLive(signal);
+                    steps = api.count('mw_job_begin_crop', job, k);
+                }
                 this.checkLive(signal);
-                await untilDone(g.sync(), signal);
+                await untilDone(dev.sync(), signal);
                 this.checkLive(signal);
                 timings.encode += now() - t;
                 t = now();
-                // One step ahead: step i is recorded and submitted while the GPU still runs step i-1,
-                // then step i-1's completion is awaited (progress, cancellation). A cancel thus leaves
-                // at most one step of GPU work behind; it finishes on its own.
+                /** Step i's event, once its work is done (`done`), with its preview if asked for. */
+                const stepEvent = async (/** @type {Promise<unknown>} */ done, /** @type {number} */ i) => {
+                    const latent = await untilDone(done, signal);
+                    /** @type {ProgressEvent} */
+                    const e = {stage: 'step', step: i, steps, crop: k + 1, crops};
+                    if (preview && window) {
+                        const S = this.info.nativeSize / 8;
+                        e.preview = {...latentToRgba(/** @type {Float32Array} */ (latent), this.info.latentChannels, S, S), window};
+                    }
+                    return e;
+                };
+                // Each step's completion: its preview latents read back (the copy is queued right after
+                // the step: one 4×64×64 readback per step), or just the work done.
+                const afterStep = () => {
+                    if (!preview) return dev.workDone();
+                    const p = api.handle('mw_job_preview', job);
+                    try {
+                        return dev.read(M, p);
+                    } finally {
+                        M._mw_tensor_free(p);  // the job holds the tensor until the next step; the copy is queued
+                    }
+                };
+                // WebGPU: step i is recorded and submitted while the GPU still runs step i-1, then step
+                // i-1's completion is awaited (progress, cancellation); a cancel leaves at most one step
+                // of GPU work behind, which finishes on its own. CPU: each step is done when its call returns.
+                /** @type {Promise<unknown> | null} */
                 let previous = null;
                 for (let i = 0; i < steps; i++) {
                     const tr = now();
-                    api.status('mw_job_step', job, i);  // records the step's dispatches (the GPU starts on full batches)
-                    g.flush();
+                    api.status('mw_job_step', job, i);  // records (WebGPU) or computes (CPU) the step
+                    dev.flush();
+                    const done = afterStep();  // after the flush: it waits for the step's last batch
                     timings.record += now() - tr;
-                    const done = this.submittedWorkDone();
+                    if (!dev.pipelined) {
+                        report(await stepEvent(done, i + 1));
+                        this.checkLive(signal);
+                        continue;
+                    }
                     if (previous !== null) {
-                        await untilDone(previous, signal);
-                        report({stage: 'step', step: i, steps, crop: k + 1, crops});
+                        report(await stepEvent(previous, i));
                         this.checkLive(signal);
                     }
                     previous = done;
                 }
-                await untilDone(g.sync(), signal);  // the last step, and any error WebGPU reported for the steps
-                report({stage: 'step', step: steps, steps, crop: k + 1, crops});
-                this.checkLive(signal);
+                if (previous !== null) {
+                    const e = await stepEvent(previous, steps);
+                    await untilDone(dev.sync(), signal);  // and any error WebGPU reported for the steps
+                    report(e);
+                    this.checkLive(signal);
+                }
                 timings.denoise += now() - t;
                 timings.steps += steps;
                 t = now();
                 report({stage: 'decode', step: steps, steps, crop: k + 1, crops});
+                if (!dev.pipelined) await untilDone(yieldToEvents(), signal);
                 this.checkLive(signal);
                 tensor = api.handle('mw_job_decode', job);
                 const n = M._mw_tensor_numel(tensor);
-                const id = M._mw_tensor_gpu_buffer(tensor);
-                if (!id) throw new MoebiusError('internal', 'the decoded image is not a WebGPU tensor');
-                const decoded = await untilDone(g.readF32(id, n), signal);
-                M._mw_tensor_free(tensor);
-                tensor = 0;
-                this.checkLive(signal);
+                const data = M._mw_tensor_data(tensor);  // CPU: the floats are in wasm memory already
+                let pd = 0;
+                if (!data) {
+                    const decoded = await untilDone(dev.read(M, tensor), signal);
+                    this.checkLive(signal);
+                    pd = api.malloc(4 * n);
+                    M.HEAPF32.set(decoded, pd >> 2);
+                }
                 timings.decode += now() - t;
                 t = now();
-                const pd = api.malloc(4 * n);
                 try {
-                    M.HEAPF32.set(decoded, pd >> 2);
-                    api.status('mw_job_finish_crop', job, pd, n);
+                    api.status('mw_job_finish_crop', job, data || pd, n);
                 } finally {
-                    M._free(pd);
+                    if (pd) M._free(pd);
                 }
+                M._mw_tensor_free(tensor);
+                tensor = 0;
                 timings.post += now() - t;
             }
             const t = now();
@@ -731,28 +903,33 @@ export class Engine {
         }
     }
 
-    /** Resolves once the GPU has finished the work submitted so far; rejects if the device is lost. */
-    submittedWorkDone() {
-        const g = this.gpu;
-        const p = Promise.race([g.device.queue.onSubmittedWorkDone(), g.lost.then((e) => { throw e; })]);
-        p.catch(() => {});  // observed by whoever awaits it; a cancelled run may never do so
-        return p;
+    /** Crop k's window in the image. @param {number} job @param {number} k */
+    cropWindow(job, k) {
+        const p = this.api.malloc(16);
+        try {
+            this.api.status('mw_job_window', job, k, p);
+            const [x, y, width, height] = this.api.m.HEAP32.subarray(p >> 2, (p >> 2) + 4);
+            return {x, y, width, height};
+        } finally {
+            this.api.m._free(p);
+        }
     }
 
     /** Throws on cancellation, disposal or a lost device. @param {AbortSignal | undefined} signal */
     checkLive(signal) {
         throwIfAborted(signal);
         if (this.disposed) throw new MoebiusError('cancelled', 'engine disposed');
-        this.gpu.check();
+        this.device.check();
     }
 
     /**
      * Frees the GPU buffers kept for reuse between steps and calls (the model's weights stay).
      * For an idle page that wants its GPU memory back; the next inpaint allocates them again.
+     * Nothing to do on the CPU backend.
      */
     trim() {
         const run = this.queue.then(() => {
-            if (this.backend) this.mod._mw_backend_webgpu_trim(this.backend);
+            if (this.backend && this.gpu) this.mod._mw_backend_webgpu_trim(this.backend);
         });
         this.queue = run.catch(() => {});
         return run;
@@ -767,7 +944,7 @@ export class Engine {
             if (this.model) M._mw_model_free(this.model);
             if (this.backend) M._mw_backend_free(this.backend);
             this.model = this.backend = 0;
-            this.gpu.destroy();
+            this.device.destroy();
         });
         return this.queue;
     }
@@ -777,7 +954,8 @@ export class Engine {
  * @typedef {object} Timings  milliseconds (sums over crop windows)
  * @property {number} encode   VAE encode of the crops (recorded + GPU)
  * @property {number} denoise  all denoising steps
- * @property {number} record   of which recording them on the CPU (WASM + JS), overlapped with the GPU
+ * @property {number} record   of which in the step calls: recording them (WebGPU: WASM + JS, overlapped with
+ *                             the GPU), or computing them (CPU)
  * @property {number} decode   VAE decode + readback
  * @property {number} post     CPU post-processing (resize back, paste, compensation)
  * @property {number} total

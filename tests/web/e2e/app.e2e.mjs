@@ -10,8 +10,9 @@
 // SwiftShader inpaint takes tens of minutes — and by tests/gpu (Node + Dawn).
 //
 // The result check: the PNG the app downloads must equal what the engine gives through its JS API
-// for the same inputs (image.png, the mask the app saved, the same options): web/app/wasm-engine.js
-// CpuEngine on the same build/wasm module in Node — byte-identical expected, ≤ 1 level tolerated
+// for the same inputs (image.png, the mask the app saved, the same options, the f16 model file the
+// app converts): createEngine({backend: 'cpu'}) of web/dist's moebius.js on the same WebAssembly
+// module in Node — byte-identical expected, ≤ 1 level tolerated
 // (the same WebAssembly code on the same inputs is deterministic; 1 level is the project-wide
 // tolerance for result images).
 //
@@ -246,11 +247,23 @@ step('run: Ctrl+Enter, per-step progress, result replaces the image, download at
     await page.exposeFunction('__stepSeen', (t) => steps.push(t));
     await page.evaluate(() => new MutationObserver(() => window.__stepSeen(document.querySelector('#progress-text').textContent))
         .observe(document.querySelector('#progress-text'), {childList: true, characterData: true, subtree: true}));
+    // the per-step preview layer: shown over the image window while steps run, gone at the end
+    const previews = [];
+    await page.exposeFunction('__previewSeen', (p) => previews.push(p));
+    await page.evaluate(() => {
+        const c = /** @type {HTMLCanvasElement} */ (document.querySelector('.preview-layer'));
+        new MutationObserver(() => {
+            if (!c.hidden) window.__previewSeen({left: c.style.left, top: c.style.top, width: c.style.width, height: c.style.height, cw: c.width});
+        }).observe(c, {attributes: true});
+    });
     await page.locator('#viewport').focus();
     await page.keyboard.press('Control+Enter');
     await page.waitForFunction(() => /^Done/.test(document.querySelector('#progress-text').textContent), null, {timeout: 180000});
     assert.ok(steps.some((t) => /^Step 1 of 2\b/.test(t)), steps.join(' | '));  // int(3 × 0.99) = 2 denoising steps
     assert.ok(steps.some((t) => /^Step 2 of 2\b/.test(t)), steps.join(' | '));
+    assert.ok(previews.length >= 1, 'a preview was shown during the steps');
+    assert.deepEqual(previews[0], {left: '0px', top: '0px', width: '512px', height: '512px', cw: 512}, 'whole mode: over the whole image');
+    assert.equal(await page.locator('.preview-layer').isHidden(), true, 'the preview is gone once the result is shown');
     assert.equal(await coverage(), 0, 'the mask is consumed by the run');
     assert.equal(await page.locator('#strip li').count(), 2);
     await shot('08-result');
@@ -269,7 +282,8 @@ step('run: the downloaded PNG equals the JS API result for the same inputs', asy
     g.require ??= createRequire(gluePath);
     g.__dirname ??= path.dirname(gluePath);
     const factory = (await import(pathToFileURL(gluePath).href)).default;
-    const {CpuEngine, convertToModelFile} = await import(pathToFileURL(path.join(root, 'web/app/wasm-engine.js')).href);
+    const {convertToModelFile} = await import(pathToFileURL(path.join(root, 'web/app/wasm-engine.js')).href);
+    const {createEngine} = await import(pathToFileURL(path.join(dist, 'engine/web/js/moebius.js')).href);
     const wasmBinary = readFileSync(gluePath.replace(/\.js$/, '.wasm'));
     const M = await factory({wasmBinary, print: () => {}, printErr: () => {}});
     const toHeap = (b) => { const p = M._malloc(b.length); M.HEAPU8.set(b, p); return {ptr: p, n: b.length}; };
@@ -277,7 +291,7 @@ step('run: the downloaded PNG equals the JS API result for the same inputs', asy
                                          vae: toHeap(readFileSync(path.join(fixtures, 'tiny/vae/diffusion_pytorch_model.safetensors'))),
                                          vaeConfig: readFileSync(path.join(fixtures, 'tiny/vae/config.json'), 'utf8'),
                                          modelConfig: readFileSync(path.join(fixtures, 'tiny/model_config.json'), 'utf8')});
-    const engine = await CpuEngine.create(M, bytes);
+    const engine = await createEngine({backend: 'cpu', model: bytes, glueUrl: pathToFileURL(gluePath)});
     const image = readPng(path.join(fixtures, 'tiny/image.png'));
     const maskPng = readPng(maskFile);
     const mask = {width: maskPng.width, height: maskPng.height, channels: 1,
@@ -332,6 +346,7 @@ step('run: cancel mid-run keeps the image and the mask', async () => {
     await page.locator('#opt-steps').dispatchEvent('change');
     await page.click('#run');
     await page.waitForFunction(() => /^Step [1-9]\d* of 396/.test(document.querySelector('#progress-text').textContent), null, {timeout: 120000});
+    assert.equal(await page.locator('.preview-layer').isVisible(), true, 'the step preview shows over the area');
     await shot('10-running');
     await page.click('#cancel');
     await page.waitForFunction(() => /Cancelled/.test(document.querySelector('#progress-text').textContent), null, {timeout: 60000});
