@@ -126,8 +126,9 @@ const WANTED_LIMITS = [
 ];
 const WANTED_FEATURES = ['subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'];
 
-/** Workgroup memory of the subgroup-matrix kernels (f16 A and B tiles + f32 result tile). */
-const SUBGROUP_MATRIX_WORKGROUP_BYTES = 64 * 32 * 2 * 2 + 64 * 64 * 4;
+/** Workgroup memory of the subgroup-matrix kernels at their largest (128 x 128) tile: f16 A and B tiles
+ *  + one f32 result matrix per subgroup (kernels/subgroup_matrix_tile.wgsl). */
+const SUBGROUP_MATRIX_WORKGROUP_BYTES = 2 * (128 * 32 * 2) + 8 * 16 * 16 * 4;
 
 /**
  * The subgroup-matrix configuration the matrix kernels use, or null: f16 operands with f32
@@ -151,8 +152,13 @@ export function pickSubgroupMatrixConfig(device, adapter) {
 
 const UNIFORM_ARENA_BYTES = 256 * 1024;  // 1024 dispatches per batch at 256-byte slots
 
+/** `// include: NAME` on a line of its own: replaced by kernels/NAME.wgsl (a shared part, not a kernel). */
+const INCLUDE_LINE = /^[ \t]*\/\/ include: (\w+)[ \t]*$/gm;
+
 /**
  * Reads common.wgsl and every kernel: from disk in Node (file: URLs), with fetch() elsewhere.
+ * A kernel's `// include: NAME` lines are replaced by the text of NAME.wgsl (one level: WGSL has
+ * no includes, and kernels that share their bindings or a loop keep them in one file).
  * @param {URL} [baseUrl]
  * @returns {Promise<Record<string, string>>}
  */
@@ -171,7 +177,14 @@ export async function loadKernelSources(baseUrl = new URL('./kernels/', import.m
     }
     const names = ['common', ...KERNEL_NAMES];
     const texts = await Promise.all(names.map((n) => read(new URL(`${n}.wgsl`, baseUrl))));
-    return Object.fromEntries(names.map((n, i) => [n, texts[i]]));
+    const parts = [...new Set(texts.flatMap((t) => [...t.matchAll(INCLUDE_LINE)].map((m) => m[1])))];
+    const partTexts = await Promise.all(parts.map((n) => read(new URL(`${n}.wgsl`, baseUrl))));
+    const part = Object.fromEntries(parts.map((n, i) => [n, partTexts[i]]));
+    for (const [n, t] of Object.entries(part)) {
+        if (INCLUDE_LINE.test(t)) throw new GpuError('io', `${n}.wgsl: an included file cannot include another`);
+        INCLUDE_LINE.lastIndex = 0;
+    }
+    return Object.fromEntries(names.map((n, i) => [n, texts[i].replace(INCLUDE_LINE, (_, inc) => part[inc])]));
 }
 
 /**

@@ -12,23 +12,7 @@
 // Grid: (ceil(Ho*Wo/TN), ceil(Cout_g/TM), B*groups). Accumulation f32.
 // Depthwise convs (groups == Cin == Cout) use conv_depthwise.wgsl instead; 1x1 convs use gemm_tiled.
 
-alias T = f32;
-
-override ACT: u32 = 0u;
-override HAS_BIAS: bool = false;
-
-struct Params {
-    Cin: u32, H: u32, W: u32,
-    Cout: u32, Ho: u32, Wo: u32,
-    kh: u32, kw: u32, stride: u32,
-    pad_t: u32, pad_l: u32, groups: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<T>;
-@group(0) @binding(1) var<storage, read> w: array<T>;
-@group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+// include: conv2d_interface
 
 // Tile configuration; ops.js overrides these lines for small problems (64 x 64 x 16, 4 x 4).
 const TM: u32 = 128u;

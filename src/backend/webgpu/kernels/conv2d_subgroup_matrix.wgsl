@@ -17,46 +17,11 @@ enable chromium_experimental_subgroup_matrix;
 // Offsets differ per subgroup (uniform within one): not provable at workgroup scope.
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
-alias T = f32;
+// include: conv2d_interface
 
-override ACT: u32 = 0u;
-override HAS_BIAS: bool = false;
-
-struct Params {
-    Cin: u32, H: u32, W: u32,
-    Cout: u32, Ho: u32, Wo: u32,
-    kh: u32, kw: u32, stride: u32,
-    pad_t: u32, pad_l: u32, groups: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<T>;
-@group(0) @binding(1) var<storage, read> w: array<T>;
-@group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
-
-// Subgroup matrix shape (M x K left, K x N right); ops.js defines them from the adapter's config.
-const SM: u32 = 16u;
-const SN: u32 = 16u;
-const SK: u32 = 16u;
-
-// Tile: TM x TN of C per workgroup of WG invocations = NSG subgroups of 32 in an SGM x SGN grid,
-// each owning a (TM/SGM) x (TN/SGN) block = QM x QN result matrices. The file's default is the large
-// tile (128 x 128, 8 subgroups of 32 x 64); ops.js defines the small one (64 x 64, 4 of 32 x 32).
-const TM: u32 = 128u;
-const TN: u32 = 128u;
-const TK: u32 = 32u;
-const WG: u32 = 256u;
-const NSG: u32 = 8u;       // WG / 32
-const SGN: u32 = 2u;       // subgroups across; SGM = NSG / SGN down
-const QM: u32 = 2u;        // TM / SGM / SM
-const QN: u32 = 4u;        // TN / SGN / SN
+// include: subgroup_matrix_tile
 const LA: u32 = 16u;       // A (weight) elements per invocation and step: TM * TK / WG
 const LB: u32 = 16u;       // B (input) elements: TK * TN / WG
-
-var<workgroup> As: array<f16, TM * TK>;        // row-major TM x TK
-var<workgroup> Bs: array<f16, TK * TN>;        // row-major TK x TN
-var<workgroup> Cs: array<f32, NSG * SM * SN>;  // one result matrix per subgroup, for the epilogue
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
@@ -115,20 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             }
         }
         if (step > 0u) {
-            for (var kk = 0u; kk < TK; kk += SK) {
-                var left: array<subgroup_matrix_left<f16, SK, SM>, QM>;
-                for (var i = 0u; i < QM; i++) {
-                    left[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, SK, SM>>(
-                        &As, (sm0 + i * SM) * TK + kk, false, TK);
-                }
-                for (var jn = 0u; jn < QN; jn++) {
-                    let right = subgroupMatrixLoad<subgroup_matrix_right<f16, SN, SK>>(
-                        &Bs, kk * TN + sn0 + jn * SN, false, TN);
-                    for (var i = 0u; i < QM; i++) {
-                        acc[i][jn] = subgroupMatrixMultiplyAccumulate(left[i], right, acc[i][jn]);
-                    }
-                }
-            }
+            // include: subgroup_matrix_mma
             workgroupBarrier();
         }
     }

@@ -11,23 +11,7 @@
 //   partial sums are added in workgroup memory (a 5-level tree). Accumulation f32.
 // Grid: (ceil(N/CN), M, batch).
 
-alias T = f32;
-
-override ACT: u32 = 0u;
-override BIAS: u32 = 0u;
-
-struct Params {
-    M: u32, N: u32, K: u32,
-    a_sm: u32, a_sk: u32, a_sz: u32,
-    b_sk: u32, b_sn: u32, b_sz: u32,
-    alpha: f32,
-}
-
-@group(0) @binding(0) var<storage, read> a: array<T>;
-@group(0) @binding(1) var<storage, read> b: array<T>;
-@group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> c: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+// include: gemm_interface
 
 const CN: u32 = 8u;      // output columns per workgroup
 const LANES: u32 = 32u;  // invocations per output

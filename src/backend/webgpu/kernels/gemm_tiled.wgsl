@@ -16,23 +16,7 @@
 //   <= maxComputeWorkgroupsPerDimension.
 // Accumulation is f32 in both the f32 and the f16-storage variant.
 
-alias T = f32;
-
-override ACT: u32 = 0u;
-override BIAS: u32 = 0u;
-
-struct Params {
-    M: u32, N: u32, K: u32,
-    a_sm: u32, a_sk: u32, a_sz: u32,
-    b_sk: u32, b_sn: u32, b_sz: u32,
-    alpha: f32,
-}
-
-@group(0) @binding(0) var<storage, read> a: array<T>;
-@group(0) @binding(1) var<storage, read> b: array<T>;
-@group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> c: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+// include: gemm_interface
 
 // Tile configuration; ops.js overrides these lines for small problems (64 x 64 x 16, 4 x 4).
 const TM: u32 = 128u;
