@@ -39,11 +39,11 @@ const LARGE_TILE_MIN_WORKGROUPS = 128;  // enough large tiles to occupy a big GP
 // the large 128 x 128 tile (8 subgroups); ops use 64 x 64 (4 subgroups of 32 x 32).
 const SUBGROUP_MATRIX_KERNEL = {gemm_tiled: 'gemm_subgroup_matrix', conv2d_implicit_gemm: 'conv2d_subgroup_matrix'};
 const SUBGROUP_MATRIX_MIN = 32;  // smaller M or N (the 2-20-row linears) stay on the plain kernel
-const SUBGROUP_MATRIX_CONV_CHANNELS = 32;
+const SUBGROUP_MATRIX_CONV_CHANNELS = 32;  // conv2d_subgroup_matrix's K step: Cin/groups must be a multiple
 // Small outputs with a long reduction (linears on a few rows, 40 x 40 lambdas over 4096 pixels) go
 // to gemm_reduce_k: 32 lanes per output instead of a few tiles walking all of K.
 const REDUCE_K_MAX_OUTPUTS = 4096;
-const REDUCE_K_MIN_K = 128;  // conv2d_subgroup_matrix's K step: Cin/groups must be a multiple
+const REDUCE_K_MIN_K = 128;
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
     const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
@@ -64,25 +64,23 @@ function subgroupMatrixLoads(kernel, d) {
  * @param {GpuBridge} g @param {string} kernel @param {number} M @param {number} N @param {number} batch
  * @param {import('./bridge.js').DispatchArgs} args  without workgroups / defines
  * @param {Tile} [tile]  forces a configuration (tests, benchmarks); 'matrix' = matrix units, tile by size
- * @param {boolean} [matrixOk]  false where the matrix twin cannot take the shape
+ * @param {boolean} [convMatrixOk]  conv2d_implicit_gemm only: whether its matrix twin takes the shape
  */
-function dispatchTiled(g, kernel, M, N, batch, args, tile, matrixOk = true) {
+function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) {
     const u = /** @type {Record<string, number>} */ (args.uniforms);
-    const K = u.K;
-    // gemm_subgroup_matrix loads both tiles as vec4: row-major A and B, every offset a multiple of 4.
-    if (kernel === 'gemm_tiled') {
-        matrixOk = u.a_sk === 1 && u.b_sn === 1 && [K, N, u.a_sm, u.a_sz, u.b_sk, u.b_sz].every((v) => v % 4 === 0);
-    }
     if (kernel === 'gemm_tiled' && (tile === 'reduce-k' ||
-                                    (tile === undefined && M * N <= REDUCE_K_MAX_OUTPUTS && K >= REDUCE_K_MIN_K))) {
+                                    (tile === undefined && M * N <= REDUCE_K_MAX_OUTPUTS && u.K >= REDUCE_K_MIN_K))) {
         g.dispatch('gemm_reduce_k', {...args, workgroups: [Math.ceil(N / 8), M, batch]});
         return;
     }
+    // gemm_subgroup_matrix loads both tiles as vec4: row-major A and B, every offset a multiple of 4.
+    const matrixOk = kernel === 'gemm_tiled'
+        ? u.a_sk === 1 && u.b_sn === 1 && [u.K, N, u.a_sm, u.a_sz, u.b_sk, u.b_sz].every((v) => v % 4 === 0)
+        : convMatrixOk;
     const smm = g.subgroupMatrix;
     if (tile?.startsWith('matrix') && !matrixOk) throw new GpuError('usage', `${kernel}: tile '${tile}' cannot take this shape`);
     const useMatrix = tile?.startsWith('matrix') || (tile === undefined && matrixOk && smm && g.dtype === 'f16' &&
                                                      M >= SUBGROUP_MATRIX_MIN && N >= SUBGROUP_MATRIX_MIN);
-    const large = Math.ceil(M / 128) * Math.ceil(N / 128) * batch >= LARGE_TILE_MIN_WORKGROUPS && M >= 96 && N >= 96;
     if (useMatrix) {
         if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
         // The 64 x 64 tile measured faster than 128 x 128 at every model shape on an H100 (more
@@ -93,6 +91,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, matrixOk = true) {
                         workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
         return;
     }
+    const large = Math.ceil(M / 128) * Math.ceil(N / 128) * batch >= LARGE_TILE_MIN_WORKGROUPS && M >= 96 && N >= 96;
     const t = (tile ?? (large ? 'large' : 'small')) === 'large' ? TILE_LARGE : TILE_SMALL;
     g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
 }
