@@ -51,6 +51,7 @@ const {values: opt} = parseArgs({options: {
     json: {type: 'string'},
     'from-json': {type: 'string'},
     'memory-only': {type: 'boolean', default: false},
+    'record-only': {type: 'boolean', default: false},
     fixtures: {type: 'string'},
 }});
 const steps = Number(opt.steps);  // upstream's 20 (x strength 0.99 = 19 DDIM steps); fewer for smoke runs
@@ -230,6 +231,42 @@ if (opt['memory-only']) {
         trim();
         const trimmed = await peaks(true);
         print(`| ${dtype} | ${gbs(weights)} | ${gbs(plain.encode)} | ${gbs(plain.steps)} | ${gbs(plain.decode)} | ${gbs(plain.whole)} | ${gbs(trimmed.whole)} |`);
+        await engine.dispose();
+    }
+    process.exit(0);
+}
+
+// --record-only: the CPU cost of recording an inpaint (wasm + JS + the WebGPU API calls), with the
+// GPU's work dropped (every dispatchWorkgroups is skipped; pipelines, bind groups, uniforms and
+// submits are real), so it runs on any adapter. The layer structure, hence the dispatch count, is the
+// same for every config; per-dispatch costs are what this shows.
+if (opt['record-only']) {
+    const config = opt.config.endsWith('.json') ? readFileSync(opt.config, 'utf8') : opt.config;
+    const gpu = createGpu();
+    for (const dtype of opt.dtype.split(',').map((s) => s.trim()).filter(Boolean)) {
+        const f16 = dtype === 'f16';
+        const {engine, g} = await synthEngine({gpu, f16, config, beforeBackend: (ctx) => {
+            if (f16 && ctx.g.dtype !== 'f16') { ctx.g.dtype = 'f16'; ctx.g.features.f16 = true; }
+            const computePass = ctx.g.computePass.bind(ctx.g);
+            ctx.g.computePass = () => {
+                const pass = computePass();
+                if (!pass.moebiusDropped) { pass.dispatchWorkgroups = () => {}; pass.moebiusDropped = true; }
+                return pass;
+            };
+        }});
+        const input = makeInput(engine.info.nativeSize);
+        const runs = [];
+        for (let i = 0; i < Number(opt.runs) + 1; i++) {
+            const d0 = g.stats.dispatches;
+            const r = await pipelinedRun(engine, input, async () => { await g.sync(); });
+            runs.push({...r.rec, dispatches: g.stats.dispatches - d0});
+        }
+        runs.shift();
+        const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+        const stepMs = med(runs.flatMap((r) => r.steps));
+        const stepDispatches = Math.round(runs[0].dispatches / 1);  // whole inpaint
+        print(`${dtype} (${opt.config}): recording CPU time, median of ${runs.length}: encode ${med(runs.map((r) => r.encode)).toFixed(1)} ms, ` +
+              `step ${stepMs.toFixed(1)} ms, decode ${med(runs.map((r) => r.decode)).toFixed(1)} ms; ${stepDispatches} dispatches per inpaint`);
         await engine.dispose();
     }
     process.exit(0);

@@ -80,7 +80,7 @@ inline Vec matmul(const Vec& a, int64_t Ba, const Vec& b, int64_t Bb, int64_t M,
     const int64_t Bt = std::max(Ba, Bb);
     std::vector<double> y(Bt * M * N);
     for (int64_t i = 0; i < Bt; ++i) {
-        const float* A = a.data() + (Ba == 1 ? 0 : i * M * K);
+        const float* A = a.data() + (Ba == 1 ? 0 : i / (Bt / Ba) * M * K);
         const float* Bm = b.data() + (Bb == 1 ? 0 : i * K * N);
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n) {
@@ -271,7 +271,7 @@ inline Vec lambda_local_position(const Vec& q, const Vec& v, const Vec& w, const
 
 // Upstream global branch with e = rel_pos_emb[n, m] (dim_u = 1):
 //   λp[b,n,k,v] = Σ_m e[n,m,k] V[b,v,m];  Yp[b,h,v,n] = Σ_k Q[b,h,k,n] λp[b,n,k,v]
-// q (B, h, k, N), v (B, vd, L), e (N, L, k) -> (B, h, vd, N).
+// q (B, h, k, N), v (B, vd, L), e (L, k, N) (Backend::lambda_global_position's layout) -> (B, h, vd, N).
 inline Vec lambda_global_position(const Vec& q, const Vec& v, const Vec& e, int64_t B, int64_t h, int64_t k,
                                   int64_t vd, int64_t N, int64_t L) {
     std::vector<double> y(B * h * vd * N);
@@ -281,7 +281,7 @@ inline Vec lambda_global_position(const Vec& q, const Vec& v, const Vec& e, int6
             for (int64_t kk = 0; kk < k; ++kk)
                 for (int64_t vv = 0; vv < vd; ++vv) {
                     double acc = 0;
-                    for (int64_t m = 0; m < L; ++m) acc += (double)e[(n * L + m) * k + kk] * v[(b * vd + vv) * L + m];
+                    for (int64_t m = 0; m < L; ++m) acc += (double)e[(m * k + kk) * N + n] * v[(b * vd + vv) * L + m];
                     lp[kk * vd + vv] = acc;
                 }
             for (int64_t hh = 0; hh < h; ++hh)

@@ -261,7 +261,7 @@ OpCase lambda_global(int B, int h, int k, int vd, int N, int L) {
     return {"lambda_global_position_" + sh({B, h, k, vd, N, L}), [=](Backend& be, Rng& rng) {
                 Vec q = rng.uniform(B * h * k * N), v = rng.uniform(B * vd * L), e = rng.uniform(N * L * k);
                 Tensor y = be.lambda_global_position(be.upload({B, h, k, N}, q), be.upload({B, vd, L}, v),
-                                                     be.upload({N, L, k}, e));
+                                                     be.upload({L, k, N}, e));
                 EXPECT_EQ(y.shape(), (Shape{B, h, vd, N}));
                 Vec r = ref::lambda_global_position(q, v, e, B, h, k, vd, N, L);
                 return OpResult{be.download(y), r, kDot * std::sqrt((double)k * L) * max_abs(r)};
@@ -319,6 +319,7 @@ std::vector<OpCase> all_cases() {
     c.push_back(matmul(2, 2, 33, 1, 31, false, false, 1.0f));
     c.push_back(matmul(1, 1, 1100, 16, 37, true, false, 1.0f));  // cut into row blocks
     c.push_back(matmul(2, 1, 20, 8, 1100, false, true, 2.0f));   // cut into column blocks
+    c.push_back(matmul(2, 6, 7, 5, 9, true, false, 1.0f));        // grouped broadcast: a item i/3 with b item i
     // normalisation
     c.push_back(group_norm(2, 64, 9, 7, 32, 1e-5f, Act::None, 0));
     c.push_back(group_norm(1, 96, 16, 16, 32, 1e-6f, Act::SiLU, 0));

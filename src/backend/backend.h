@@ -40,6 +40,8 @@ public:
     // y = x · wᵀ + b over the last dim. x (..., K), w (N, K), b (N) or empty -> (..., N).
     virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act = Act::None) = 0;
     // Batched matmul: a (Bt, M, K) or (Bt, K, M) if ta; b (Bt, K, N) or (Bt, N, K) if tb -> (Bt, M, N) * alpha.
+    // A batch of Ba items with Bb = g·Ba broadcasts in groups: a item i / g multiplies b item i (Ba = 1
+    // is the plain broadcast; the lambda layers multiply each image's λ by its h heads' queries).
     // A batch dim of 1 broadcasts.
     virtual Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha = 1.0f) = 0;
 
@@ -73,7 +75,9 @@ public:
     // q (B, h, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> (B, h, vdim, H*W)
     virtual Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias,
                                          int H, int W, int r) = 0;
-    // Global cross positional lambda: q (B, h, k, N), v (B, vdim, L), e (N, L, k) -> (B, h, vdim, N)
+    // Global cross positional lambda: q (B, h, k, N), v (B, vdim, L), e (L, k, N) -> (B, h, vdim, N).
+    // e is upstream's rel_pos_emb (N, L, k) stored pixel-minor (CrossLambda permutes it at load), so
+    // that a GPU thread per pixel reads it coalesced.
     virtual Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) = 0;
 
     // --- sampler ---

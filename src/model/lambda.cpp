@@ -8,15 +8,10 @@ namespace moebius {
 
 Tensor lambda_content(Backend& be, const Tensor& q, const Tensor& lambda_c) {
     const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3);
-    Tensor out;
-    for (int64_t b = 0; b < B; ++b) {
-        // λc of image b (1, k, v) is shared by its h heads: (v, k) · (h, k, N) -> (h, v, N)
-        Tensor qb = be.slice_batch(q, b, 1).reshape({h, k, N});
-        Tensor yb = be.matmul(be.slice_batch(lambda_c, b, 1), qb, /*ta=*/true, /*tb=*/false);
-        yb = yb.reshape({1, h, yb.dim(1), N});
-        out = b == 0 ? yb : be.concat_batch(out, yb);
-    }
-    return out;
+    // λc of image b (k, v) is shared by its h heads: λcᵀ (v, k) · q[b, hh] (k, N) for the B·h items
+    // (matmul's grouped broadcast: λc item i / h).
+    Tensor y = be.matmul(lambda_c, q.reshape({B * h, k, N}), /*ta=*/true, /*tb=*/false);  // (B·h, v, N)
+    return y.reshape({B, h, y.dim(1), N});
 }
 
 // --- self ---
@@ -63,7 +58,14 @@ CrossLambda::CrossLambda(const WeightLoader& ld, const std::string& prefix, int 
     dim_v = (int)to_v.w.dim(0);
     MOEBIUS_CHECK(e[3] == 1 && to_q.w.dim(0) == (int64_t)heads * dim_k && to_k.w.dim(0) == dim_k, ErrorKind::Model,
                   prefix + ": unexpected lambda layer shapes (dim_u must be 1)");
-    rel_pos = ld.tensor(prefix + ".rel_pos_emb", {e[0], e[1], e[2]});
+    // (N, L, k) -> (L, k, N): the layout Backend::lambda_global_position reads coalesced.
+    const std::vector<float> t = ld.host(prefix + ".rel_pos_emb");
+    const int64_t N = e[0], L = e[1], K = e[2];
+    std::vector<float> lkn(t.size());
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t m = 0; m < L; ++m)
+            for (int64_t kk = 0; kk < K; ++kk) lkn[(m * K + kk) * N + n] = t[(n * L + m) * K + kk];
+    rel_pos = ld.backend().upload({L, K, N}, lkn);
 }
 
 uint64_t CrossContext::next_stamp() {
@@ -74,9 +76,9 @@ uint64_t CrossContext::next_stamp() {
 Tensor CrossLambda::forward(Backend& be, const Tensor& x, const CrossContext& context) const {
     const Tensor& c = context.states;
     const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), N = H * W;
-    MOEBIUS_CHECK(N == rel_pos.dim(0) && c.dim(1) == rel_pos.dim(1), ErrorKind::Invalid,
-                  "cross lambda: position table is for " + std::to_string(rel_pos.dim(0)) + " pixels and " +
-                      std::to_string(rel_pos.dim(1)) + " context tokens, got " + std::to_string(N) + " and " +
+    MOEBIUS_CHECK(N == rel_pos.dim(2) && c.dim(1) == rel_pos.dim(0), ErrorKind::Invalid,
+                  "cross lambda: position table is for " + std::to_string(rel_pos.dim(2)) + " pixels and " +
+                      std::to_string(rel_pos.dim(0)) + " context tokens, got " + std::to_string(N) + " and " +
                       std::to_string(c.dim(1)));
     if (context.stamp == 0 || context.stamp != cached_stamp_) {
         Tensor k = be.softmax(be.transpose12(to_k(be, c)));     // (B, k, M), softmax over the M tokens

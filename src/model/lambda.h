@@ -45,11 +45,11 @@ struct CrossContext {
 };
 
 // MQCλ without r (global): rel_pos_emb (n·n, m, k, 1), indexed by meshgrid(arange(n·n), arange(m)),
-// i.e. used as-is as e (N, M, k).
+// i.e. e (N, M, k); kept as (M, k, N) for Backend::lambda_global_position.
 struct CrossLambda {
     Conv2d to_q;        // 1×1 conv, norm_q folded in
     Linear to_k, to_v;  // (dim_cross -> k), (dim_cross -> v) with norm_v (BatchNorm1d over v) folded in
-    Tensor rel_pos;     // (N, M, k)
+    Tensor rel_pos;     // (M, k, N): upstream's (N, M, k) table, pixel-minor
     int heads = 0, dim_k = 0, dim_v = 0;
 
     CrossLambda() = default;

@@ -18,37 +18,74 @@ const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=
 
 /** [name, flops, bytes moved (ideal), setup(g) -> run()] */
 const cases = [];
-for (const tile of ['large', 'small', 'matrix-large', 'matrix-small']) cases.push(
-    [`matmul 4096^3 (${tile} tile)`, 2 * 4096 ** 3, 0, (g) => {
+// Tile configurations, MOEBIUS_BENCH_TILES=a,b,...: a tile name (ops.js Tile), optionally with
+// matrix-kernel knobs (ops.matrixTuning): 'matrix-small:pad=0', 'matrix-direct:2x2x2x4' (SGMxSGNxQMxQN).
+const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
+/** Sets the knobs of a tile configuration and returns the Tile name. */
+function applyTile(spec) {
+    const [tile, opt] = spec.split(':');
+    ops.matrixTuning.pad = 8;
+    ops.matrixTuning.direct = {SGM: 2, SGN: 2, QM: 2, QN: 4};
+    if (opt?.startsWith('pad=')) ops.matrixTuning.pad = Number(opt.slice(4));
+    else if (opt) {
+        const [SGM, SGN, QM, QN] = opt.split('x').map(Number);
+        ops.matrixTuning.direct = {SGM, SGN, QM, QN};
+    }
+    return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
+}
+const directOk = (spec, M, N) => {  // matrix-direct takes whole tiles only
+    if (spec === 'matrix-unrolled') return M % 64 === 0 && N % 128 === 0;
+    if (!spec.startsWith('matrix-direct')) return true;
+    applyTile(spec);
+    const {SGM, SGN, QM, QN} = ops.matrixTuning.direct;
+    return M % (SGM * QM * 16) === 0 && N % (SGN * QN * 16) === 0;
+};
+for (const spec of TILES) cases.push(...[
+    [4096, 4096, `matmul 4096^3 (${spec})`, 2 * 4096 ** 3, 0, (g) => {
         const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
-        return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile});
+        return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile: applyTile(spec)});
     }],
-    [`conv3x3 VAE 128->128 @512x512 (${tile})`, 2 * 128 * 128 * 9 * 512 * 512, 0, (g) => {
+    [128, 0, `conv3x3 VAE 128->128 @512x512 (${spec})`, 2 * 128 * 128 * 9 * 512 * 512, 0, (g) => {
         const x = g.createTensor(128 * 512 * 512), w = g.createTensor(128 * 128 * 9), b = g.createTensor(128);
         const y = g.createTensor(128 * 512 * 512);
-        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 128, H: 512, W: 512, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile});
+        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 128, H: 512, W: 512, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile: applyTile(spec)});
     }],
-    [`conv3x3 VAE 512->512 @64x64 (${tile})`, 2 * 512 * 512 * 9 * 64 * 64, 0, (g) => {
+    [512, 0, `conv3x3 VAE 512->512 @64x64 (${spec})`, 2 * 512 * 512 * 9 * 64 * 64, 0, (g) => {
         const x = g.createTensor(512 * 64 * 64), w = g.createTensor(512 * 512 * 9), b = g.createTensor(512);
         const y = g.createTensor(512 * 64 * 64);
-        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 512, H: 64, W: 64, Cout: 512, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile});
+        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 512, H: 64, W: 64, Cout: 512, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile: applyTile(spec)});
     }],
-    [`conv1x1 UNet 320->800 @64x64 B=2 (${tile})`, 2 * 2 * 320 * 800 * 4096, 0, (g) => {
-        const x = g.createTensor(2 * 320 * 4096), w = g.createTensor(800 * 320), b = g.createTensor(800);
-        const y = g.createTensor(2 * 800 * 4096);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 320, H: 64, W: 64, Cout: 800, kh: 1, kw: 1, act: 1, tile});
+    [320, 4096, `conv1x1 UNet 320->320 @64x64 B=2 (${spec})`, 2 * 2 * 320 * 320 * 4096, 0, (g) => {
+        const x = g.createTensor(2 * 320 * 4096), w = g.createTensor(320 * 320), b = g.createTensor(320);
+        const y = g.createTensor(2 * 320 * 4096);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 320, H: 64, W: 64, Cout: 320, kh: 1, kw: 1, tile: applyTile(spec)});
     }],
-    [`conv1x1 UNet 1280->1280 @16x16 B=2 (${tile})`, 2 * 2 * 1280 * 1280 * 256, 0, (g) => {
+    [1600, 4096, `conv1x1 UNet 320->1600 @64x64 B=2 (${spec})`, 2 * 2 * 320 * 1600 * 4096, 0, (g) => {
+        const x = g.createTensor(2 * 320 * 4096), w = g.createTensor(1600 * 320), b = g.createTensor(1600);
+        const y = g.createTensor(2 * 1600 * 4096);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 320, H: 64, W: 64, Cout: 1600, kh: 1, kw: 1, act: 1, tile: applyTile(spec)});
+    }],
+    [640, 1024, `conv1x1 UNet 640->640 @32x32 B=2 (${spec})`, 2 * 2 * 640 * 640 * 1024, 0, (g) => {
+        const x = g.createTensor(2 * 640 * 1024), w = g.createTensor(640 * 640), b = g.createTensor(640);
+        const y = g.createTensor(2 * 640 * 1024);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 640, H: 32, W: 32, Cout: 640, kh: 1, kw: 1, tile: applyTile(spec)});
+    }],
+    [1280, 256, `conv1x1 UNet 1280->1280 @16x16 B=2 (${spec})`, 2 * 2 * 1280 * 1280 * 256, 0, (g) => {
         const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(1280 * 1280), b = g.createTensor(1280);
         const y = g.createTensor(2 * 1280 * 256);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 1, kw: 1, tile});
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 1, kw: 1, tile: applyTile(spec)});
     }],
-    [`conv3x3 UNet 1280->1280 @16x16 B=2 (${tile})`, 2 * 2 * 1280 * 1280 * 9 * 256, 0, (g) => {
+    [6400, 256, `conv1x1 UNet 1280->6400 @16x16 B=2 (${spec})`, 2 * 2 * 1280 * 6400 * 256, 0, (g) => {
+        const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(6400 * 1280), b = g.createTensor(6400);
+        const y = g.createTensor(2 * 6400 * 256);
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 6400, kh: 1, kw: 1, act: 1, tile: applyTile(spec)});
+    }],
+    [1280, 0, `conv3x3 UNet 1280->1280 @16x16 B=2 (${spec})`, 2 * 2 * 1280 * 1280 * 9 * 256, 0, (g) => {
         const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(1280 * 1280 * 9), b = g.createTensor(1280);
         const y = g.createTensor(2 * 1280 * 256);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile});
+        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile: applyTile(spec)});
     }],
-);
+].filter(([M, N]) => !/matrix-(direct|unrolled)/.test(spec) || (N > 0 && directOk(spec, M, N))).map((c) => c.slice(2)));
 cases.push(
     ['depthwise 3x3 800ch @64x64 B=2', 2 * 2 * 800 * 9 * 4096, 2 * 2 * 800 * 4096, (g) => {
         const x = g.createTensor(2 * 800 * 4096), w = g.createTensor(800 * 9), b = g.createTensor(800);
@@ -96,6 +133,7 @@ async function bench(g) {
     for (const [name, flops, elems, setup] of cases) {
         if (!name.includes(filter)) continue;
         if (name.includes('(matrix') && !g.subgroupMatrix) continue;  // f16 bridges with subgroup matrices only
+        if (process.env.MOEBIUS_BENCH_F32 === '0' && g.dtype === 'f32') continue;
         const run = setup(g);
         run();
         await g.sync();  // warm-up: pipeline compile + first touch

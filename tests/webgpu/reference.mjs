@@ -68,7 +68,7 @@ export function matmul(a, b, {Ba, Bb, M, K, N, ta = false, tb = false, alpha = 1
     const batch = Math.max(Ba, Bb);
     const out = zeros(batch * M * N), mag = zeros(out.length);
     for (let z = 0; z < batch; z++) {
-        const ao = Ba === 1 ? 0 : z * M * K, bo = Bb === 1 ? 0 : z * K * N;
+        const ao = Ba === 1 ? 0 : Math.floor(z / (batch / Ba)) * M * K, bo = Bb === 1 ? 0 : z * K * N;
         for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
             let s = 0, g = 0;
             for (let k = 0; k < K; k++) {
@@ -272,7 +272,7 @@ export function lambdaLocalPosition(q, v, w, bias, {B, heads, kdim, vdim, H, W, 
 
 /**
  * Global positional lambda in upstream's order: lambda_p[b,n,k,v] = sum_m e[n,m,k] V[b,v,m], then
- * Yp[b,h,v,n] = sum_k Q[b,h,k,n] lambda_p[b,n,k,v].
+ * Yp[b,h,v,n] = sum_k Q[b,h,k,n] lambda_p[b,n,k,v]; e stored (L, k, N) as the kernel takes it.
  * @param {Float32Array} q @param {Float32Array} v @param {Float32Array} e
  */
 export function lambdaGlobalPosition(q, v, e, {B, heads, kdim, vdim, N, L}) {
@@ -280,7 +280,7 @@ export function lambdaGlobalPosition(q, v, e, {B, heads, kdim, vdim, N, L}) {
     for (let b = 0; b < B; b++) for (let n = 0; n < N; n++) for (let vc = 0; vc < vdim; vc++) {
         const lp = zeros(kdim), lpm = zeros(kdim);
         for (let k = 0; k < kdim; k++) for (let m = 0; m < L; m++) {
-            const t = e[(n * L + m) * kdim + k] * v[(b * vdim + vc) * L + m];
+            const t = e[(m * kdim + k) * N + n] * v[(b * vdim + vc) * L + m];
             lp[k] += t; lpm[k] += Math.abs(t);
         }
         for (let h = 0; h < heads; h++) {

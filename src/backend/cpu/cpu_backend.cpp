@@ -166,7 +166,7 @@ public:
         CHECK_SHAPE((a.ndim() == 3 || a.ndim() == 2) && (b.ndim() == 3 || b.ndim() == 2), op,
                     "a and b must be 2-D or 3-D: " + shapes);
         const int64_t Ba = a.ndim() == 3 ? a.dim(0) : 1, Bb = b.ndim() == 3 ? b.dim(0) : 1;
-        CHECK_SHAPE(Ba == Bb || Ba == 1 || Bb == 1, op, "batch dims do not broadcast: " + shapes);
+        CHECK_SHAPE(Bb % Ba == 0 || Bb == 1, op, "batch dims do not broadcast: " + shapes);
         const int64_t M = ta ? a.dim(-1) : a.dim(-2), K = ta ? a.dim(-2) : a.dim(-1);
         const int64_t Kb = tb ? b.dim(-1) : b.dim(-2), N = tb ? b.dim(-2) : b.dim(-1);
         CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes);
@@ -174,7 +174,7 @@ public:
         Tensor y = alloc(a.ndim() == 2 && b.ndim() == 2 ? Shape{M, N} : Shape{Bt, M, N});
         cpu::Gemm g;
         g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K, g.alpha = alpha;
-        g.A = a.data(), g.lda = ta ? M : K, g.strideA = Ba == 1 ? 0 : M * K;
+        g.A = a.data(), g.lda = ta ? M : K, g.strideA = Ba == 1 ? 0 : M * K, g.groupA = Ba == 1 ? 1 : Bt / Ba;
         g.B = b.data(), g.ldb = tb ? K : N, g.strideB = Bb == 1 ? 0 : K * N;
         g.C = y.data(), g.ldc = N, g.strideC = M * N;
         cpu::gemm(g, Bt, nt_);
@@ -408,8 +408,8 @@ public:
         const std::string shapes =
             "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", e " + shape_str(e.shape());
         CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && e.ndim() == 3 && q.dim(0) == v.dim(0) &&
-                        e.dim(0) == q.dim(3) && e.dim(1) == v.dim(2) && e.dim(2) == q.dim(2),
-                    op, "q (B, h, k, N), v (B, vd, L), e (N, L, k): " + shapes);
+                        e.dim(0) == v.dim(2) && e.dim(1) == q.dim(2) && e.dim(2) == q.dim(3),
+                    op, "q (B, h, k, N), v (B, vd, L), e (L, k, N): " + shapes);
         const int B = (int)q.dim(0), h = (int)q.dim(1), k = (int)q.dim(2), N = (int)q.dim(3);
         const int vd = (int)v.dim(1), L = (int)v.dim(2);
         Tensor y = alloc({B, h, vd, N});

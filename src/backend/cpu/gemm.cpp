@@ -45,7 +45,7 @@ void gemm(const Gemm& g, int64_t batches, int nt, const GemmEpilogue& epi) {
         if (by_rows) m0 = split(g.M, p, parts), m1 = split(g.M, p + 1, parts);
         else n0 = split(g.N, p, parts), n1 = split(g.N, p + 1, parts);
         if (m1 <= m0 || n1 <= n0) continue;
-        const float* A = g.A + i * g.strideA + (g.ta ? m0 : m0 * g.lda);
+        const float* A = g.A + (i / g.groupA) * g.strideA + (g.ta ? m0 : m0 * g.lda);
         const float* B = g.B + i * g.strideB + (g.tb ? n0 * g.ldb : n0);
         float* C = g.C + i * g.strideC + m0 * g.ldc + n0;
 #ifdef MOEBIUS_PORTABLE_GEMM  // WebAssembly: no OpenBLAS

@@ -25,7 +25,7 @@ struct Gemm {
     int64_t M = 0, N = 0, K = 0;
     float alpha = 1.0f;
     const float* A = nullptr;
-    int64_t lda = 0, strideA = 0;
+    int64_t lda = 0, strideA = 0, groupA = 1;  // batch item i uses A item i / groupA
     const float* B = nullptr;
     int64_t ldb = 0, strideB = 0;
     float* C = nullptr;
@@ -55,7 +55,7 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, int nt);
 void lambda_local_position(const float* q, const float* v, const float* w, const float* bias, float* y, int B,
                            int heads, int k, int vd, int H, int W, int r, int nt);
 
-// See Backend::lambda_global_position. q (B, h, k, N), v (B, vd, L), e (N, L, k) -> y (B, h, vd, N).
+// See Backend::lambda_global_position. q (B, h, k, N), v (B, vd, L), e (L, k, N) -> y (B, h, vd, N).
 void lambda_global_position(const float* q, const float* v, const float* e, float* y, int B, int heads, int k,
                             int vd, int N, int L, int nt);
 

@@ -131,23 +131,18 @@ void lambda_global_position(const float* q, const float* v, const float* e, floa
     const int BH = B * heads;
 #pragma omp parallel num_threads(nt)
     {
-        std::vector<float> et((size_t)L * k * NB), qe((size_t)BH * L * NB);
+        std::vector<float> qe((size_t)BH * L * NB);
 #pragma omp for schedule(static)
         for (int blk = 0; blk < blocks; ++blk) {
             const int n0 = blk * NB, np = std::min(NB, N - n0);
-            // et[m][k][n] = e[n0 + n][m][k]
-            for (int n = 0; n < np; ++n)
-                for (int m = 0; m < L; ++m)
-                    for (int kk = 0; kk < k; ++kk)
-                        et[((size_t)m * k + kk) * NB + n] = e[((size_t)(n0 + n) * L + m) * k + kk];
-            // qe[bh][m][n] = Σ_k Q[bh][k][n0 + n] · et[m][k][n]
+            // qe[bh][m][n] = Σ_k Q[bh][k][n0 + n] · e[m][k][n0 + n]
             std::fill(qe.begin(), qe.end(), 0.0f);
             for (int bh = 0; bh < BH; ++bh)
                 for (int m = 0; m < L; ++m) {
                     float* acc = &qe[((size_t)bh * L + m) * NB];
                     for (int kk = 0; kk < k; ++kk) {
                         const float* qr = q + ((size_t)bh * k + kk) * N + n0;
-                        const float* er = &et[((size_t)m * k + kk) * NB];
+                        const float* er = e + ((size_t)m * k + kk) * N + n0;
                         for (int n = 0; n < np; ++n) acc[n] += qr[n] * er[n];
                     }
                 }

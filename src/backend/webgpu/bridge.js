@@ -115,7 +115,8 @@ export const KERNEL_NAMES = [
     'gemm_tiled', 'conv2d_implicit_gemm', 'conv_depthwise', 'group_norm', 'layer_norm_channels',
     'softmax_lastdim', 'elementwise', 'concat_channels', 'transpose12', 'upsample_nearest2x',
     'resize_nearest', 'lambda_local_position', 'lambda_global_position',
-    'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k',
+    'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k', 'gemm_subgroup_matrix_direct',
+    'gemm_subgroup_matrix_unrolled',
 ];
 
 // Limits that matter to the kernels; the device is requested with the adapter's maxima.

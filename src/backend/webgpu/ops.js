@@ -44,12 +44,26 @@ const SUBGROUP_MATRIX_CONV_CHANNELS = 32;  // conv2d_subgroup_matrix's K step: C
 // to gemm_reduce_k: 32 lanes per output instead of a few tiles walking all of K.
 const REDUCE_K_MAX_OUTPUTS = 4096;
 const REDUCE_K_MIN_K = 128;
+/**
+ * Knobs of the matrix-unit kernels, for benchmarks (tests/webgpu/bench_kernels.mjs): `pad` f16
+ * elements added to each workgroup-tile row (bank conflicts of the matrix loads); `direct` the
+ * subgroup grid and result matrices per subgroup of gemm_subgroup_matrix_direct.
+ */
+export const matrixTuning = {pad: 8, direct: {SGM: 2, SGN: 2, QM: 2, QN: 4},
+                             /** @type {'staged' | 'direct' | 'unrolled'} GEMMs on whole tiles */ gemm: 'staged'};
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
     const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
     const NSG = WG / 32, SGM = NSG / SGN;
     return {tm: TM, tn: TN, defines: {SM: c.M, SN: c.N, SK: c.K, TM, TN, WG, NSG, SGN,
-                                      QM: TM / SGM / c.M, QN: TN / SGN / c.N}};
+                                      QM: TM / SGM / c.M, QN: TN / SGN / c.N,
+                                      AST: 32 + matrixTuning.pad, BST: TN + matrixTuning.pad}};
+}
+/** gemm_subgroup_matrix_direct's tile for the adapter's matrix shape c. */
+function directDefines(c) {
+    const {SGM, SGN, QM, QN} = matrixTuning.direct;
+    const TM = SGM * QM * c.M, TN = SGN * QN * c.N;
+    return {tm: TM, tn: TN, defines: {SM: c.M, SN: c.N, SK: c.K, SGM, SGN, QM, QN, NSG: SGM * SGN, WG: 32 * SGM * SGN, TM, TN}};
 }
 /** Per-invocation loads of the matrix kernels (vec4 for the GEMM, scalars for the conv). */
 function subgroupMatrixLoads(kernel, d) {
@@ -83,6 +97,22 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                                                      M >= SUBGROUP_MATRIX_MIN && N >= SUBGROUP_MATRIX_MIN);
     if (useMatrix) {
         if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
+        const auto = tile === undefined && kernel === 'gemm_tiled';
+        if (auto && matrixTuning.gemm === 'unrolled' && M % 64 === 0 && N % 128 === 0 && u.K % 16 === 0) tile = 'matrix-unrolled';
+        if (kernel === 'gemm_tiled' && tile === 'matrix-unrolled') {
+            if (M % 64 || N % 128 || u.K % 16) throw new GpuError('usage', `${kernel}: tile 'matrix-unrolled' needs whole 64x128 tiles`);
+            g.dispatch('gemm_subgroup_matrix_unrolled', {...args, workgroups: [N / 128, M / 64, batch]});
+            return;
+        }
+        if (kernel === 'gemm_tiled' && (tile === 'matrix-direct' || (auto && matrixTuning.gemm === 'direct'))) {
+            const t = directDefines(smm);
+            const whole = M % t.tm === 0 && N % t.tn === 0 && u.K % smm.K === 0;
+            if (tile === 'matrix-direct' && !whole) throw new GpuError('usage', `${kernel}: tile 'matrix-direct' needs whole ${t.tm}x${t.tn} tiles`);
+            if (whole) {
+                g.dispatch('gemm_subgroup_matrix_direct', {...args, defines: t.defines, workgroups: [N / t.tn, M / t.tm, batch]});
+                return;
+            }
+        }
         // The 64 x 64 tile measured faster than 128 x 128 at every model shape on an H100 (more
         // workgroups in flight hide the load latency better); 'matrix-large' stays for tests/benchmarks.
         const t = subgroupMatrixDefines(smm, tile === 'matrix-large');
@@ -96,7 +126,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
 }
 
-/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'reduce-k'} Tile */
+/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-unrolled' | 'reduce-k'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);
@@ -173,8 +203,9 @@ export function linear(g, a) {
  */
 export function matmul(g, p) {
     const {a, b, y, Ba, Bb, M, K, N, ta = false, tb = false, alpha = 1} = p;
-    check(Ba === Bb || Ba === 1 || Bb === 1, `matmul: batch ${Ba} vs ${Bb} do not broadcast`);
+    check(Bb % Ba === 0 || Bb === 1, `matmul: batch ${Ba} vs ${Bb} do not broadcast`);
     const batch = Math.max(Ba, Bb);
+    const aDiv = Ba === 1 ? 1 : batch / Ba;  // A item z / aDiv (grouped broadcast)
     dispatchTiled(g, 'gemm_tiled', M, N, batch, {
         bindings: {a, b, bias: g.dummyId, c: y},
         uniforms: {
@@ -183,7 +214,7 @@ export function matmul(g, p) {
             b_sk: tb ? 1 : N, b_sn: tb ? K : 1, b_sz: Bb === 1 ? 0 : K * N,
             alpha,
         },
-        constants: {ACT: 0, BIAS: 0},
+        constants: {ACT: 0, BIAS: 0, A_DIV: aDiv},
     }, p.tile);
 }
 
@@ -219,9 +250,13 @@ export function group_norm(g, a) {
  */
 export function layer_norm_channels(g, a) {
     const {x, gamma, beta, y, B, C, S, eps} = a;
-    const tiles = Math.ceil(S / 32);  // 32 positions per workgroup (layer_norm_channels.wgsl)
+    // Positions per workgroup (layer_norm_channels.wgsl): 32 (x 8 channel slices), fewer with more
+    // slices where S alone would give too few workgroups (16x16 latents: 8 instead of 64 per image).
+    const POS = S >= 2048 ? 32 : S >= 512 ? 16 : 8;
+    const tiles = Math.ceil(S / POS);
     g.dispatch('layer_norm_channels', {
         bindings: {x, gamma, beta, y}, uniforms: {C, S, tiles, total_tiles: B * tiles, eps}, workgroups: B * tiles,
+        defines: POS === 32 ? {} : {POS, SLICES: 256 / POS},
     });
 }
 

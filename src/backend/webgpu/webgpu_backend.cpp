@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <string>
+#include <vector>
 
 #include "api/wasm_api.h"
 #include "core/error.h"
@@ -74,6 +75,9 @@ public:
     // Enough for a UNet step's working set (which recycles step after step); the pipeline trims
     // the pool between stages (Backend::trim), so VAE activations do not linger into the next one.
     static constexpr double kCapBytes = 256.0 * 1024 * 1024;
+    // A miss for a buffer this large means the working set changed shape (a new VAE level): cached
+    // buffers this large that did not match are freed first, so they do not add to the peak.
+    static constexpr double kLargeBytes = 16.0 * 1024 * 1024;
 
     explicit BufferPool(int elem_bytes) : elem_bytes_(elem_bytes) {}
     ~BufferPool() {
@@ -90,6 +94,14 @@ public:
                 cached_ -= bytes(count);
                 return id;
             }
+        }
+        if (bytes(count) >= kLargeBytes) {
+            std::erase_if(free_, [&](const std::pair<int, int64_t>& f) {
+                if (bytes(f.second) < kLargeBytes) return false;
+                cached_ -= bytes(f.second);
+                mgpu_destroy(f.first);
+                return true;
+            });
         }
         return checked(mgpu_tensor((double)count), op);
     }
@@ -225,7 +237,7 @@ public:
         CHECK_SHAPE((a.ndim() == 3 || a.ndim() == 2) && (b.ndim() == 3 || b.ndim() == 2), op,
                     "a and b must be 2-D or 3-D: " + shapes);
         const int64_t Ba = a.ndim() == 3 ? a.dim(0) : 1, Bb = b.ndim() == 3 ? b.dim(0) : 1;
-        CHECK_SHAPE(Ba == Bb || Ba == 1 || Bb == 1, op, "batch dims do not broadcast: " + shapes);
+        CHECK_SHAPE(Bb % Ba == 0 || Bb == 1, op, "batch dims do not broadcast: " + shapes);
         const int64_t M = ta ? a.dim(-1) : a.dim(-2), K = ta ? a.dim(-2) : a.dim(-1);
         const int64_t Kb = tb ? b.dim(-1) : b.dim(-2), N = tb ? b.dim(-2) : b.dim(-1);
         CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes);
@@ -446,9 +458,9 @@ public:
         const char* op = "lambda_global_position";
         const std::string shapes =
             "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", e " + shape_str(e.shape());
-        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && e.ndim() == 3 && q.dim(0) == v.dim(0) && e.dim(0) == q.dim(3) &&
-                        e.dim(1) == v.dim(2) && e.dim(2) == q.dim(2),
-                    op, "q (B, h, k, N), v (B, vd, L), e (N, L, k): " + shapes);
+        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && e.ndim() == 3 && q.dim(0) == v.dim(0) && e.dim(0) == v.dim(2) &&
+                        e.dim(1) == q.dim(2) && e.dim(2) == q.dim(3),
+                    op, "q (B, h, k, N), v (B, vd, L), e (L, k, N): " + shapes);
         const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3), vd = v.dim(1), L = v.dim(2);
         Tensor y = alloc({B, h, vd, N}, op);
         if (y.numel() == 0) return y;

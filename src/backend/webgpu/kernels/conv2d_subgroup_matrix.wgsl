@@ -53,14 +53,14 @@ fn main(@builtin(workgroup_id) wid: vec3u,
 
     // Pipelined: iteration i stores step i-1 (held in registers) into the tiles, loads step i into
     // registers, then multiplies step i-1 while those loads are in flight.
-    var ra: array<f32, LA>;
-    var rb: array<f32, LB>;
+    var ra: array<T, LA>;
+    var rb: array<T, LB>;
     var acc: array<array<subgroup_matrix_result<f32, SN, SM>, QN>, QM>;
     let steps = khw * csteps;
     for (var step = 0u; step <= steps; step++) {
         if (step > 0u) {
-            for (var j = 0u; j < LA; j++) { As[(li / TK + (WG / TK) * j) * TK + ka] = f16(ra[j]); }
-            for (var j = 0u; j < LB; j++) { Bs[(li / TN + (WG / TN) * j) * TN + nn] = f16(rb[j]); }
+            for (var j = 0u; j < LA; j++) { As[(li / TK + (WG / TK) * j) * AST + ka] = f16(ra[j]); }
+            for (var j = 0u; j < LB; j++) { Bs[(li / TN + (WG / TN) * j) * BST + nn] = f16(rb[j]); }
             workgroupBarrier();
         }
         if (step < steps) {  // K step `step`: tap r, input channels c0 ..
@@ -68,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             let c0 = (step % csteps) * TK;
             for (var j = 0u; j < LA; j++) {  // weights W(co, c0 + ka, tap r): row-major (cout_g, cin_g, kh, kw)
                 let mm = li / TK + (WG / TK) * j;
-                ra[j] = select(0.0, f32(w[w_base + (m0 + mm) * K + (c0 + ka) * khw + r]), m0 + mm < cout_g);
+                ra[j] = select(T(0), w[w_base + (m0 + mm) * K + (c0 + ka) * khw + r], m0 + mm < cout_g);
             }
             let iy = i32(oy * p.stride + r / p.kw) - i32(p.pad_t);
             let ix = i32(ox * p.stride + r % p.kw) - i32(p.pad_l);
@@ -76,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             let pix = x_base + c0 * HW + select(0u, u32(iy) * p.W + u32(ix), inside);
             for (var j = 0u; j < LB; j++) {  // input pixels of tap r, channels c0 + kb
                 let kb = li / TN + (WG / TN) * j;
-                rb[j] = select(0.0, f32(x[pix + kb * HW]), inside);
+                rb[j] = select(T(0), x[pix + kb * HW], inside);
             }
         }
         if (step > 0u) {

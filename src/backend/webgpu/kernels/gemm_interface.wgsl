@@ -5,6 +5,7 @@ alias T = f32;
 
 override ACT: u32 = 0u;
 override BIAS: u32 = 0u;
+override A_DIV: u32 = 1u;  // batch item z multiplies A item z / A_DIV (grouped broadcast)
 
 struct Params {
     M: u32, N: u32, K: u32,

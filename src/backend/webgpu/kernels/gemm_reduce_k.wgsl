@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 
     var acc = 0.0;
     if (n < p.N) {
-        let a_row = z * p.a_sz + m * p.a_sm;
+        let a_row = (z / A_DIV) * p.a_sz + m * p.a_sm;
         let b_col = z * p.b_sz + n * p.b_sn;
         for (var k = lane; k < p.K; k += LANES) {
             acc += f32(a[a_row + k * p.a_sk]) * f32(b[b_col + k * p.b_sk]);

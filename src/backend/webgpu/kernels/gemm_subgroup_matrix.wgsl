@@ -29,6 +29,7 @@ alias T = f32;
 
 override ACT: u32 = 0u;
 override BIAS: u32 = 0u;
+override A_DIV: u32 = 1u;  // batch item z multiplies A item z / A_DIV (grouped broadcast)
 
 struct Params {
     M: u32, N: u32, K: u32,
@@ -55,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let m0 = wid.y * TM;
     let n0 = wid.x * TN;
     let z = wid.z;
-    let a_base = z * p.a_sz;
+    let a_base = (z / A_DIV) * p.a_sz;
     let b_base = z * p.b_sz;
     let sm0 = (s / SGN) * QM * SM;  // this subgroup's block of the tile
     let sn0 = (s % SGN) * QN * SN;
@@ -64,8 +65,8 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     // into registers, then multiplies step i-1 while those loads are in flight.
     // Register j of A holds A(m0 + row, k0 + 4*col .. +3), row/col from e = li + WG*j; of B,
     // B(k0 + row, n0 + 4*col .. +3).
-    var ra: array<vec4<f32>, LA>;
-    var rb: array<vec4<f32>, LB>;
+    var ra: array<vec4<T>, LA>;
+    var rb: array<vec4<T>, LB>;
     var acc: array<array<subgroup_matrix_result<f32, SN, SM>, QN>, QM>;
     let K4 = p.K / 4u;
     let steps = (p.K + TK - 1u) / TK;
@@ -73,12 +74,12 @@ fn main(@builtin(workgroup_id) wid: vec3u,
         if (step > 0u) {
             for (var j = 0u; j < LA; j++) {
                 let e = li + WG * j;
-                let o = (e / (TK / 4u)) * TK + 4u * (e % (TK / 4u));
+                let o = (e / (TK / 4u)) * AST + 4u * (e % (TK / 4u));
                 As[o] = f16(ra[j].x); As[o + 1u] = f16(ra[j].y); As[o + 2u] = f16(ra[j].z); As[o + 3u] = f16(ra[j].w);
             }
             for (var j = 0u; j < LB; j++) {
                 let e = li + WG * j;
-                let o = (e / (TN / 4u)) * TN + 4u * (e % (TN / 4u));
+                let o = (e / (TN / 4u)) * BST + 4u * (e % (TN / 4u));
                 Bs[o] = f16(rb[j].x); Bs[o + 1u] = f16(rb[j].y); Bs[o + 2u] = f16(rb[j].z); Bs[o + 3u] = f16(rb[j].w);
             }
             workgroupBarrier();
@@ -89,13 +90,13 @@ fn main(@builtin(workgroup_id) wid: vec3u,
                 let e = li + WG * j;
                 let m = m0 + e / (TK / 4u);
                 let kq = k0 / 4u + e % (TK / 4u);
-                ra[j] = select(vec4<f32>(), vec4<f32>(a[(a_base + m * p.a_sm) / 4u + kq]), m < p.M && kq < K4);
+                ra[j] = select(vec4<T>(), a[(a_base + m * p.a_sm) / 4u + kq], m < p.M && kq < K4);
             }
             for (var j = 0u; j < LB; j++) {
                 let e = li + WG * j;
                 let k = k0 + e / (TN / 4u);
                 let n = n0 + 4u * (e % (TN / 4u));
-                rb[j] = select(vec4<f32>(), vec4<f32>(b[(b_base + k * p.b_sk + n) / 4u]), k < p.K && n < p.N);
+                rb[j] = select(vec4<T>(), b[(b_base + k * p.b_sk + n) / 4u], k < p.K && n < p.N);
             }
         }
         if (step > 0u) {

@@ -3,7 +3,7 @@
 // 1x1 stride-1 unpadded conv2d (y[b] = W * x[b] + b, W broadcast over the batch).
 //
 // Layout (all strides in elements, set by ops.js, so A / A^T and B / B^T need no separate kernel):
-//   A(m, k) = a[z*a_sz + m*a_sm + k*a_sk]     a_sz = 0 broadcasts A over the batch
+//   A(m, k) = a[(z/A_DIV)*a_sz + m*a_sm + k*a_sk]   a_sz = 0 broadcasts A over the batch, A_DIV > 1 in groups
 //   B(k, n) = b[z*b_sz + k*b_sk + n*b_sn]     b_sz = 0 broadcasts B
 //   C(m, n) = c[z*M*N + m*N + n]              row-major, batches contiguous
 // Bias (override BIAS): 0 none (bind any buffer), 1 per row bias[m] (conv: output channel),
@@ -36,7 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let m0 = wid.y * TM;
     let n0 = wid.x * TN;
     let z = wid.z;
-    let a_base = z * p.a_sz;
+    let a_base = (z / A_DIV) * p.a_sz;
     let b_base = z * p.b_sz;
 
     var acc: array<array<f32, RN>, RM>;

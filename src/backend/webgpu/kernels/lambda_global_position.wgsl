@@ -4,9 +4,10 @@
 // computed in the cheaper order (L, the context length, is 10 in Moebius; k and v are 40..160):
 //   QE[m] = sum_k Q[b,h,k,n] e[n,m,k]   (per thread, in registers, MC = 16 positions m at a time)
 //   Yp[b,h,v,n] = sum_m QE[m] V[b,v,m]
-// Layout: q (B, h, k, N), v (B, vdim, L), e (N, L, k), y (B, h, vdim, N).
-// Workgroup: 64 threads, one position n each, for one (b, h); Q reads coalesce across n, each
-//   thread walks its own contiguous e[n] rows, V reads are uniform across the workgroup.
+// Layout: q (B, h, k, N), v (B, vdim, L), e (L, k, N) (upstream's (N, L, k) table stored
+// pixel-minor), y (B, h, vdim, N).
+// Workgroup: 64 threads, one position n each, for one (b, h); Q and e reads coalesce across n,
+//   V reads are uniform across the workgroup.
 //   (Blocking over v to get more workgroups at the 16x16 level was tried: it re-reads e per block
 //   and was slower overall on an H100: 0.45 vs 0.21 ms at 64x64, k = v = 40.)
 // Grid: (ceil(N/64), B*h). Any k, v, L; for L > 16 the partial sums of Yp go through y between
@@ -38,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
         for (var mm = 0u; mm < MC; mm++) { qe[mm] = 0.0; }
         for (var k = 0u; k < p.kdim; k++) {
             let qv = f32(q[q_base + k * p.N]);
-            for (var mm = 0u; mm < mc; mm++) { qe[mm] += qv * f32(e[(n * p.L + m0 + mm) * p.kdim + k]); }
+            for (var mm = 0u; mm < mc; mm++) { qe[mm] += qv * f32(e[((m0 + mm) * p.kdim + k) * p.N + n]); }
         }
         for (var vc = 0u; vc < p.vdim; vc++) {
             var acc = 0.0;

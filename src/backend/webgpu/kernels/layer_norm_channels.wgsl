@@ -3,17 +3,19 @@
 //   y[b, c, s] = (x[b, c, s] - mean[b, s]) * rstd[b, s] * gamma[c] + beta[c],
 //   mean / biased variance over c, rstd = 1/sqrt(var + eps).
 // Layout: x, y (B, C, S) with S = H*W; gamma, beta (C).
-// Workgroup: 32 positions x 8 channel slices (256 threads). Thread (slice j, position i) sums
-//   channels j, j+8, ... of position s0+i (32 consecutive positions per channel row: coalesced);
-//   the 8 partial sums of a position meet in workgroup memory (1 KiB). Exact two-pass statistics
-//   in f32 (mean first, then squared deviations), then each thread writes its channels.
-// Grid: 1-D over B * ceil(S/32) workgroups (folded).
+// Workgroup: POS positions x SLICES channel slices (256 threads). Thread (slice j, position i) sums
+//   channels j, j+SLICES, ... of position s0+i (POS consecutive positions per channel row:
+//   coalesced); the partial sums of a position meet in workgroup memory (1 KiB). Exact two-pass
+//   statistics in f32 (mean first, then squared deviations), then each thread writes its channels.
+//   32 x 8 by default; ops.js gives small S (few positions, many channels: the UNet's 32x32 and
+//   16x16 levels) narrower tiles with more slices, so more workgroups share the work.
+// Grid: 1-D over B * ceil(S/POS) workgroups (folded).
 
 alias T = f32;
 
 struct Params {
     C: u32, S: u32,
-    tiles: u32,        // ceil(S/32): position tiles per batch item
+    tiles: u32,        // ceil(S/POS): position tiles per batch item
     total_tiles: u32,  // B * tiles
     eps: f32,
 }
@@ -25,9 +27,9 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 
 const POS: u32 = 32u;
-const SLICES: u32 = 8u;
+const SLICES: u32 = 8u;     // 256 / POS
 
-var<workgroup> part: array<f32, 256>;  // [SLICES][POS]
+var<workgroup> part: array<f32, POS * SLICES>;  // [SLICES][POS]
 
 // Sum over the 8 slices of position i; all threads of the position get it.
 fn slice_sum(v: f32, i: u32, j: u32) -> f32 {
@@ -39,7 +41,7 @@ fn slice_sum(v: f32, i: u32, j: u32) -> f32 {
     return total;
 }
 
-@compute @workgroup_size(32, 8, 1)
+@compute @workgroup_size(POS, SLICES, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid: vec3u) {
     let tile = wg_index(wid, nwg);

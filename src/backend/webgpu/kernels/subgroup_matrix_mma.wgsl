@@ -5,11 +5,11 @@
                 var left: array<subgroup_matrix_left<f16, SK, SM>, QM>;
                 for (var i = 0u; i < QM; i++) {
                     left[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, SK, SM>>(
-                        &As, (sm0 + i * SM) * TK + kk, false, TK);
+                        &As, (sm0 + i * SM) * AST + kk, false, AST);
                 }
                 for (var jn = 0u; jn < QN; jn++) {
                     let right = subgroupMatrixLoad<subgroup_matrix_right<f16, SN, SK>>(
-                        &Bs, kk * TN + sn0 + jn * SN, false, TN);
+                        &Bs, kk * BST + sn0 + jn * SN, false, BST);
                     for (var i = 0u; i < QM; i++) {
                         acc[i][jn] = subgroupMatrixMultiplyAccumulate(left[i], right, acc[i][jn]);
                     }

@@ -18,6 +18,11 @@ const SGN: u32 = 2u;       // subgroups across; SGM = NSG / SGN down
 const QM: u32 = 2u;        // TM / SGM / SM
 const QN: u32 = 4u;        // TN / SGN / SN
 
-var<workgroup> As: array<f16, TM * TK>;        // row-major TM x TK
-var<workgroup> Bs: array<f16, TK * TN>;        // row-major TK x TN
+// Row strides of the tiles in workgroup memory: TK and TN, or more so that the rows a matrix load
+// reads together fall in different memory banks (ops.js sets them).
+const AST: u32 = 32u;
+const BST: u32 = 128u;
+
+var<workgroup> As: array<f16, TM * AST>;       // row-major TM x TK, row stride AST
+var<workgroup> Bs: array<f16, TK * BST>;       // row-major TK x TN, row stride BST
 var<workgroup> Cs: array<f32, NSG * SM * SN>;  // one result matrix per subgroup, for the epilogue

@@ -1,0 +1,81 @@
+// gemm_subgroup_matrix_unrolled.wgsl: EXPERIMENT — gemm_subgroup_matrix_direct.wgsl with its
+// 2 x 4 result matrices per subgroup held in named variables instead of arrays (no dynamic indexing
+// of subgroup-matrix arrays, which a driver may place in local memory). Same Params, bindings and
+// preconditions as gemm_subgroup_matrix_direct.wgsl (QM = 2, QN = 4 fixed).
+
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+
+// include: gemm_interface
+
+const SM: u32 = 16u;
+const SN: u32 = 16u;
+const SK: u32 = 16u;
+const SGM: u32 = 2u;
+const SGN: u32 = 2u;
+const NSG: u32 = 4u;
+const WG: u32 = 128u;
+const TM: u32 = 64u;       // SGM * 2 * SM
+const TN: u32 = 128u;      // SGN * 4 * SN
+
+alias Left = subgroup_matrix_left<T, SK, SM>;
+alias Right = subgroup_matrix_right<T, SN, SK>;
+alias Acc = subgroup_matrix_result<f32, SN, SM>;
+
+var<workgroup> Cs: array<f32, NSG * SM * SN>;
+
+fn emit(acc: Acc, m0: u32, n0: u32, c_base: u32, slot: u32, lane: u32) {
+    subgroupMatrixStore(&Cs, slot, acc, false, SN);
+    workgroupBarrier();
+    for (var e = lane; e < SM * SN; e += 32u) {
+        let m = m0 + e / SN;
+        let n = n0 + e % SN;
+        var v = p.alpha * Cs[slot + e];
+        if (BIAS == 1u) { v += f32(bias[m]); }
+        if (BIAS == 2u) { v += f32(bias[n]); }
+        c[c_base + m * p.N + n] = T(apply_act(v, ACT));
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3u,
+        @builtin(subgroup_id) s: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let z = wid.z;
+    let m0 = wid.y * TM + (s / SGN) * 2u * SM;
+    let n0 = wid.x * TN + (s % SGN) * 4u * SN;
+    let a0 = (z / A_DIV) * p.a_sz + m0 * p.a_sm;
+    let b0 = z * p.b_sz + n0;
+    let sa = p.a_sm;
+    let sb = p.b_sk;
+    var c00: Acc; var c01: Acc; var c02: Acc; var c03: Acc;
+    var c10: Acc; var c11: Acc; var c12: Acc; var c13: Acc;
+    for (var k = 0u; k < p.K; k += SK) {
+        let l0 = subgroupMatrixLoad<Left>(&a, a0 + 0u * SM * sa + k, false, sa);
+        let l1 = subgroupMatrixLoad<Left>(&a, a0 + 1u * SM * sa + k, false, sa);
+        let r0 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 0u * SN, false, sb);
+        let r1 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 1u * SN, false, sb);
+        let r2 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 2u * SN, false, sb);
+        let r3 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 3u * SN, false, sb);
+        c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+        c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+        c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
+        c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
+        c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+        c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+        c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
+        c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
+    }
+    let c_base = z * p.M * p.N;
+    let slot = s * SM * SN;
+    emit(c00, m0 + 0u * SM, n0 + 0u * SN, c_base, slot, lane);
+    emit(c01, m0 + 0u * SM, n0 + 1u * SN, c_base, slot, lane);
+    emit(c02, m0 + 0u * SM, n0 + 2u * SN, c_base, slot, lane);
+    emit(c03, m0 + 0u * SM, n0 + 3u * SN, c_base, slot, lane);
+    emit(c10, m0 + 1u * SM, n0 + 0u * SN, c_base, slot, lane);
+    emit(c11, m0 + 1u * SM, n0 + 1u * SN, c_base, slot, lane);
+    emit(c12, m0 + 1u * SM, n0 + 2u * SN, c_base, slot, lane);
+    emit(c13, m0 + 1u * SM, n0 + 3u * SN, c_base, slot, lane);
+}
