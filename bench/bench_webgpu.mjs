@@ -257,9 +257,10 @@ if (opt['record-only']) {
         const input = makeInput(engine.info.nativeSize);
         const runs = [];
         for (let i = 0; i < Number(opt.runs) + 1; i++) {
-            const d0 = g.stats.dispatches;
+            const d0 = g.stats.dispatches, p0 = g.pipelines.size;
             const r = await pipelinedRun(engine, input, async () => { await g.sync(); });
             runs.push({...r.rec, dispatches: g.stats.dispatches - d0});
+            if (i > 0 && g.pipelines.size !== p0) print(`note: run ${i} created ${g.pipelines.size - p0} pipelines`);
         }
         runs.shift();
         const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];

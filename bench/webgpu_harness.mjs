@@ -331,7 +331,7 @@ export function summarize(recs, by = 'label') {
  * MOEBIUS_SUBGROUP_MATRIX=0 in the environment turns the matrix-unit kernels off.
  * @param {{gpu: any, f16: boolean, config?: string, glue?: string, beforeBackend?: (ctx: any) => void}} o
  */
-// MOEBIUS_MATRIX_GEMM=staged|direct|unrolled: which matrix-unit GEMM takes whole tiles (ops.matrixTuning).
+// MOEBIUS_MATRIX_GEMM=direct|staged: which matrix-unit GEMM takes whole tiles (ops.matrixTuning).
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {

@@ -18,28 +18,16 @@ const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=
 
 /** [name, flops, bytes moved (ideal), setup(g) -> run()] */
 const cases = [];
-// Tile configurations, MOEBIUS_BENCH_TILES=a,b,...: a tile name (ops.js Tile), optionally with
-// matrix-kernel knobs (ops.matrixTuning): 'matrix-small:pad=0', 'matrix-direct:2x2x2x4' (SGMxSGNxQMxQN).
+// Tile configurations, MOEBIUS_BENCH_TILES=a,b,...: a tile name (ops.js Tile), optionally with the
+// staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0'.
 const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
 /** Sets the knobs of a tile configuration and returns the Tile name. */
 function applyTile(spec) {
     const [tile, opt] = spec.split(':');
-    ops.matrixTuning.pad = 8;
-    ops.matrixTuning.direct = {SGM: 2, SGN: 2, QM: 2, QN: 4};
-    if (opt?.startsWith('pad=')) ops.matrixTuning.pad = Number(opt.slice(4));
-    else if (opt) {
-        const [SGM, SGN, QM, QN] = opt.split('x').map(Number);
-        ops.matrixTuning.direct = {SGM, SGN, QM, QN};
-    }
+    ops.matrixTuning.pad = opt?.startsWith('pad=') ? Number(opt.slice(4)) : 8;
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
-const directOk = (spec, M, N) => {  // matrix-direct takes whole tiles only
-    if (spec === 'matrix-unrolled') return M % 64 === 0 && N % 128 === 0;
-    if (!spec.startsWith('matrix-direct')) return true;
-    applyTile(spec);
-    const {SGM, SGN, QM, QN} = ops.matrixTuning.direct;
-    return M % (SGM * QM * 16) === 0 && N % (SGN * QN * 16) === 0;
-};
+const directOk = (M, N) => M % 64 === 0 && N % 128 === 0;  // matrix-direct takes whole 64 x 128 tiles only
 for (const spec of TILES) cases.push(...[
     [4096, 4096, `matmul 4096^3 (${spec})`, 2 * 4096 ** 3, 0, (g) => {
         const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
@@ -85,7 +73,7 @@ for (const spec of TILES) cases.push(...[
         const y = g.createTensor(2 * 1280 * 256);
         return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile: applyTile(spec)});
     }],
-].filter(([M, N]) => !/matrix-(direct|unrolled)/.test(spec) || (N > 0 && directOk(spec, M, N))).map((c) => c.slice(2)));
+].filter(([M, N]) => !spec.startsWith('matrix-direct') || (N > 0 && directOk(M, N))).map((c) => c.slice(2)));
 cases.push(
     ['depthwise 3x3 800ch @64x64 B=2', 2 * 2 * 800 * 9 * 4096, 2 * 2 * 800 * 4096, (g) => {
         const x = g.createTensor(2 * 800 * 4096), w = g.createTensor(800 * 9), b = g.createTensor(800);

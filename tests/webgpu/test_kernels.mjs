@@ -141,7 +141,7 @@ for (const s of [
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true},        // grouped broadcast (lambda_content: A item z / 3)
     {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, direct: true},   // the same on the matrix kernels
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
-                  ...(s.direct ? [{...s, tile: 'matrix-direct'}, {...s, tile: 'matrix-unrolled'}] : []),
+                  ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
                   // the matrix-unit kernel takes row-major A and B with K, N multiples of 4 (vec4 loads)
                   ...(!s.ta && !s.tb && s.K % 4 === 0 && s.N % 4 === 0
                       ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])])) {
@@ -190,7 +190,7 @@ for (const s of [
     {B: 2, Cin: 68, H: 12, W: 10, Cout: 70, kh: 1, kw: 1, bias: true, act: 1},  // 1x1: gemm_subgroup_matrix
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, direct: true},  // 1x1 on whole tiles
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
-    ...(s.direct ? [{...s, tile: 'matrix-direct'}, {...s, tile: 'matrix-unrolled'}] : []),
+    ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;
@@ -522,7 +522,7 @@ console.log(`features: ${JSON.stringify(d.features)}`);
 console.log(`limits: ${JSON.stringify(d.limits)}`);
 
 // Compile every entry point first: shader errors come back with line numbers.
-const MATRIX_KERNELS = ['gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_subgroup_matrix_direct', 'gemm_subgroup_matrix_unrolled'];  // f16 bridges with subgroup matrices only
+const MATRIX_KERNELS = ['gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_subgroup_matrix_direct'];  // f16 bridges with subgroup matrices only
 const entries = Object.values(g.kernels).filter((k) => !MATRIX_KERNELS.includes(k.name))
     .flatMap((k) => Object.keys(k.entries).map((entry) => ({kernel: k.name, entry})));
 const smallTile = {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4};  // as TILE_SMALL in ops.js
@@ -541,7 +541,7 @@ if (useF16) {
     if (g16.dtype === 'f16') {
         const sm = g16.subgroupMatrix;
         const entries16 = entries.map((e) => ({...e, dtype: 'f16'}));
-        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: kernel.endsWith('unrolled') ? {SM: sm.M, SN: sm.N, SK: sm.K} : {SM: sm.M, SN: sm.N, SK: sm.K, QM: 32 / sm.M, QN: 64 / sm.N}});  // large-tile defaults otherwise
+        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: kernel.endsWith('direct') ? {SM: sm.M, SN: sm.N, SK: sm.K} : {SM: sm.M, SN: sm.N, SK: sm.K, QM: 32 / sm.M, QN: 64 / sm.N}});  // large-tile defaults otherwise
         console.log(`subgroup matrices: ${sm ? JSON.stringify(sm) : 'none usable'}; adapter configs: ` +
             JSON.stringify([...(g16.adapter?.info?.subgroupMatrixConfigs ?? [])].map((c) =>
                 `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`)));

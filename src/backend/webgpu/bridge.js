@@ -116,7 +116,6 @@ export const KERNEL_NAMES = [
     'softmax_lastdim', 'elementwise', 'concat_channels', 'transpose12', 'upsample_nearest2x',
     'resize_nearest', 'lambda_local_position', 'lambda_global_position',
     'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k', 'gemm_subgroup_matrix_direct',
-    'gemm_subgroup_matrix_unrolled',
 ];
 
 // Limits that matter to the kernels; the device is requested with the adapter's maxima.
@@ -257,6 +256,7 @@ function variantKey(kernel, entry, dtype, constants, defines) {
 }
 
 const BIND_GROUP_CACHE_MAX = 8192;
+const DEFERRED_DESTROY_FLUSH_BYTES = 64 * 1024 * 1024;
 
 /** @param {number} n @param {number} a */
 const alignUp = (n, a) => Math.ceil(n / a) * a;
@@ -373,6 +373,7 @@ export class GpuBridge {
         this.batchDispatches = 0;
         /** @type {any[]} */
         this.deferredDestroy = [];
+        this.deferredBytes = 0;
         /** @type {Promise<GpuError | null>[]} */
         this.pendingChecks = [];
         /** @type {GpuError | null} */
@@ -473,8 +474,13 @@ export class GpuBridge {
         this.buffers.delete(id);
         for (const key of this.bindGroupsByBuffer.get(id) ?? []) this.bindGroups.delete(key);
         this.bindGroupsByBuffer.delete(id);
-        if (this.batchBuffers.has(id)) this.deferredDestroy.push(rec.buffer);
-        else rec.buffer.destroy();
+        if (!this.batchBuffers.has(id)) { rec.buffer.destroy(); return; }
+        this.deferredDestroy.push(rec.buffer);
+        this.deferredBytes += rec.size;
+        // A buffer the pending batch uses can only go once the batch is submitted: submit early when
+        // much waits, or a stage's intermediates all stay alive to its end (+0.5 GB at the f32 VAE's
+        // peak; a flush between ops costs one submit).
+        if (this.deferredBytes > DEFERRED_DESTROY_FLUSH_BYTES && !this.fatal) this.flush();
     }
 
     /**
@@ -855,6 +861,7 @@ export class GpuBridge {
         this.batchDispatches = 0;
         for (const b of this.deferredDestroy) b.destroy();
         this.deferredDestroy = [];
+        this.deferredBytes = 0;
         const validation = this.device.popErrorScope();
         const oom = this.device.popErrorScope();
         this.pendingChecks.push(

@@ -45,12 +45,14 @@ const SUBGROUP_MATRIX_CONV_CHANNELS = 32;  // conv2d_subgroup_matrix's K step: C
 const REDUCE_K_MAX_OUTPUTS = 4096;
 const REDUCE_K_MIN_K = 128;
 /**
- * Knobs of the matrix-unit kernels, for benchmarks (tests/webgpu/bench_kernels.mjs): `pad` f16
- * elements added to each workgroup-tile row (bank conflicts of the matrix loads); `direct` the
- * subgroup grid and result matrices per subgroup of gemm_subgroup_matrix_direct.
+ * Knobs of the matrix-unit kernels, for benchmarks (tests/webgpu/bench_kernels.mjs, MOEBIUS_MATRIX_GEMM
+ * in bench/webgpu_harness.mjs): `pad` f16 elements added to each workgroup-tile row of the staged
+ * kernels (bank conflicts of the matrix loads); `gemm` which kernel takes GEMMs made of whole
+ * 64 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1 convs 1.4-1.7x the staged
+ * kernel, matmul 4096^3 54 vs 30 TFLOP/s) or 'staged' (gemm_subgroup_matrix).
  */
-export const matrixTuning = {pad: 8, direct: {SGM: 2, SGN: 2, QM: 2, QN: 4},
-                             /** @type {'staged' | 'direct' | 'unrolled'} GEMMs on whole tiles */ gemm: 'staged'};
+export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'direct'};
+const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
     const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
@@ -58,12 +60,6 @@ function subgroupMatrixDefines(c, large) {
     return {tm: TM, tn: TN, defines: {SM: c.M, SN: c.N, SK: c.K, TM, TN, WG, NSG, SGN,
                                       QM: TM / SGM / c.M, QN: TN / SGN / c.N,
                                       AST: 32 + matrixTuning.pad, BST: TN + matrixTuning.pad}};
-}
-/** gemm_subgroup_matrix_direct's tile for the adapter's matrix shape c. */
-function directDefines(c) {
-    const {SGM, SGN, QM, QN} = matrixTuning.direct;
-    const TM = SGM * QM * c.M, TN = SGN * QN * c.N;
-    return {tm: TM, tn: TN, defines: {SM: c.M, SN: c.N, SK: c.K, SGM, SGN, QM, QN, NSG: SGM * SGN, WG: 32 * SGM * SGN, TM, TN}};
 }
 /** Per-invocation loads of the matrix kernels (vec4 for the GEMM, scalars for the conv). */
 function subgroupMatrixLoads(kernel, d) {
@@ -97,21 +93,12 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                                                      M >= SUBGROUP_MATRIX_MIN && N >= SUBGROUP_MATRIX_MIN);
     if (useMatrix) {
         if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
-        const auto = tile === undefined && kernel === 'gemm_tiled';
-        if (auto && matrixTuning.gemm === 'unrolled' && M % 64 === 0 && N % 128 === 0 && u.K % 16 === 0) tile = 'matrix-unrolled';
-        if (kernel === 'gemm_tiled' && tile === 'matrix-unrolled') {
-            if (M % 64 || N % 128 || u.K % 16) throw new GpuError('usage', `${kernel}: tile 'matrix-unrolled' needs whole 64x128 tiles`);
-            g.dispatch('gemm_subgroup_matrix_unrolled', {...args, workgroups: [N / 128, M / 64, batch]});
+        // Whole 64 x 128 tiles of a 16 x 16 x 16 configuration: subgroups load straight from storage.
+        const whole = M % DIRECT_TM === 0 && N % DIRECT_TN === 0 && u.K % 16 === 0 && smm.M === 16 && smm.N === 16 && smm.K === 16;
+        if (kernel === 'gemm_tiled' && (tile === 'matrix-direct' || (tile === undefined && matrixTuning.gemm === 'direct' && whole))) {
+            if (!whole) throw new GpuError('usage', `${kernel}: tile 'matrix-direct' needs whole ${DIRECT_TM}x${DIRECT_TN} tiles of 16x16x16 matrices`);
+            g.dispatch('gemm_subgroup_matrix_direct', {...args, workgroups: [N / DIRECT_TN, M / DIRECT_TM, batch]});
             return;
-        }
-        if (kernel === 'gemm_tiled' && (tile === 'matrix-direct' || (auto && matrixTuning.gemm === 'direct'))) {
-            const t = directDefines(smm);
-            const whole = M % t.tm === 0 && N % t.tn === 0 && u.K % smm.K === 0;
-            if (tile === 'matrix-direct' && !whole) throw new GpuError('usage', `${kernel}: tile 'matrix-direct' needs whole ${t.tm}x${t.tn} tiles`);
-            if (whole) {
-                g.dispatch('gemm_subgroup_matrix_direct', {...args, defines: t.defines, workgroups: [N / t.tn, M / t.tm, batch]});
-                return;
-            }
         }
         // The 64 x 64 tile measured faster than 128 x 128 at every model shape on an H100 (more
         // workgroups in flight hide the load latency better); 'matrix-large' stays for tests/benchmarks.
@@ -126,7 +113,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
 }
 
-/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-unrolled' | 'reduce-k'} Tile */
+/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'reduce-k'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);
