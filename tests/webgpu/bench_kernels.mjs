@@ -28,52 +28,32 @@ function applyTile(spec) {
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 const directOk = (M, N) => M % 64 === 0 && N % 128 === 0;  // matrix-direct takes whole 64 x 128 tiles only
-for (const spec of TILES) cases.push(...[
-    [4096, 4096, `matmul 4096^3 (${spec})`, 2 * 4096 ** 3, 0, (g) => {
-        const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
-        return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile: applyTile(spec)});
-    }],
-    [128, 0, `conv3x3 VAE 128->128 @512x512 (${spec})`, 2 * 128 * 128 * 9 * 512 * 512, 0, (g) => {
-        const x = g.createTensor(128 * 512 * 512), w = g.createTensor(128 * 128 * 9), b = g.createTensor(128);
-        const y = g.createTensor(128 * 512 * 512);
-        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 128, H: 512, W: 512, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile: applyTile(spec)});
-    }],
-    [512, 0, `conv3x3 VAE 512->512 @64x64 (${spec})`, 2 * 512 * 512 * 9 * 64 * 64, 0, (g) => {
-        const x = g.createTensor(512 * 64 * 64), w = g.createTensor(512 * 512 * 9), b = g.createTensor(512);
-        const y = g.createTensor(512 * 64 * 64);
-        return () => ops.conv2d(g, {x, w, b, y, B: 1, Cin: 512, H: 64, W: 64, Cout: 512, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile: applyTile(spec)});
-    }],
-    [320, 4096, `conv1x1 UNet 320->320 @64x64 B=2 (${spec})`, 2 * 2 * 320 * 320 * 4096, 0, (g) => {
-        const x = g.createTensor(2 * 320 * 4096), w = g.createTensor(320 * 320), b = g.createTensor(320);
-        const y = g.createTensor(2 * 320 * 4096);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 320, H: 64, W: 64, Cout: 320, kh: 1, kw: 1, tile: applyTile(spec)});
-    }],
-    [1600, 4096, `conv1x1 UNet 320->1600 @64x64 B=2 (${spec})`, 2 * 2 * 320 * 1600 * 4096, 0, (g) => {
-        const x = g.createTensor(2 * 320 * 4096), w = g.createTensor(1600 * 320), b = g.createTensor(1600);
-        const y = g.createTensor(2 * 1600 * 4096);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 320, H: 64, W: 64, Cout: 1600, kh: 1, kw: 1, act: 1, tile: applyTile(spec)});
-    }],
-    [640, 1024, `conv1x1 UNet 640->640 @32x32 B=2 (${spec})`, 2 * 2 * 640 * 640 * 1024, 0, (g) => {
-        const x = g.createTensor(2 * 640 * 1024), w = g.createTensor(640 * 640), b = g.createTensor(640);
-        const y = g.createTensor(2 * 640 * 1024);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 640, H: 32, W: 32, Cout: 640, kh: 1, kw: 1, tile: applyTile(spec)});
-    }],
-    [1280, 256, `conv1x1 UNet 1280->1280 @16x16 B=2 (${spec})`, 2 * 2 * 1280 * 1280 * 256, 0, (g) => {
-        const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(1280 * 1280), b = g.createTensor(1280);
-        const y = g.createTensor(2 * 1280 * 256);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 1, kw: 1, tile: applyTile(spec)});
-    }],
-    [6400, 256, `conv1x1 UNet 1280->6400 @16x16 B=2 (${spec})`, 2 * 2 * 1280 * 6400 * 256, 0, (g) => {
-        const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(6400 * 1280), b = g.createTensor(6400);
-        const y = g.createTensor(2 * 6400 * 256);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 6400, kh: 1, kw: 1, act: 1, tile: applyTile(spec)});
-    }],
-    [1280, 0, `conv3x3 UNet 1280->1280 @16x16 B=2 (${spec})`, 2 * 2 * 1280 * 1280 * 9 * 256, 0, (g) => {
-        const x = g.createTensor(2 * 1280 * 256), w = g.createTensor(1280 * 1280 * 9), b = g.createTensor(1280);
-        const y = g.createTensor(2 * 1280 * 256);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 1280, H: 16, W: 16, Cout: 1280, kh: 3, kw: 3, pad: [1, 1, 1, 1], tile: applyTile(spec)});
-    }],
-].filter(([M, N]) => !spec.startsWith('matrix-direct') || (N > 0 && directOk(M, N))).map((c) => c.slice(2)));
+/** A conv2d case at a model shape: [name, FLOP, 0, setup]; k x k kernel, same padding, B images. */
+function convCase(spec, what, B, Cin, Cout, side, k, act = 0) {
+    const S = side * side;
+    return [`conv${k}x${k} ${what} ${Cin}->${Cout} @${side}x${side}${B > 1 ? ` B=${B}` : ''} (${spec})`,
+            2 * B * Cin * Cout * k * k * S, 0, (g) => {
+        const x = g.createTensor(B * Cin * S), w = g.createTensor(Cout * Cin * k * k), b = g.createTensor(Cout);
+        const y = g.createTensor(B * Cout * S);
+        const pad = k === 3 ? [1, 1, 1, 1] : undefined;
+        return () => ops.conv2d(g, {x, w, b, y, B, Cin, H: side, W: side, Cout, kh: k, kw: k, pad, act, tile: applyTile(spec)});
+    }];
+}
+for (const spec of TILES) {
+    // 1x1 convs are GEMMs (Cout x HW per image): the only shapes 'matrix-direct' takes, on whole tiles.
+    const direct = spec.startsWith('matrix-direct');
+    const gemm = (Cin, Cout, side, act) => (!direct || directOk(Cout, side * side) ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []);
+    cases.push(
+        [`matmul 4096^3 (${spec})`, 2 * 4096 ** 3, 0, (g) => {
+            const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
+            return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile: applyTile(spec)});
+        }],
+        ...(direct ? [] : [convCase(spec, 'VAE', 1, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 512, 512, 64, 3),
+                           convCase(spec, 'UNet', 2, 1280, 1280, 16, 3)]),
+        ...gemm(320, 320, 64), ...gemm(320, 1600, 64, 1), ...gemm(640, 640, 32), ...gemm(1280, 1280, 16),
+        ...gemm(1280, 6400, 16, 1),
+    );
+}
 cases.push(
     ['depthwise 3x3 800ch @64x64 B=2', 2 * 2 * 800 * 9 * 4096, 2 * 2 * 800 * 4096, (g) => {
         const x = g.createTensor(2 * 800 * 4096), w = g.createTensor(800 * 9), b = g.createTensor(800);
