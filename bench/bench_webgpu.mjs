@@ -5,6 +5,7 @@
 //
 //   node bench/bench_webgpu.mjs [--dtype f16,f32] [--runs 3] [--profile] [--model-bytes N | --model-file F]
 //                               [--config full|tiny|FILE.json] [--steps 20] [--json FILE] [--fixtures DIR]
+//   node bench/bench_webgpu.mjs --memory-only | --record-only [--dtype ...] [--config ...]   (any adapter)
 //
 // Weights: the fixtures' synthetic rule made in wasm memory (speed does not depend on the values; the
 // full model's files need not travel to the GPU machine). The weights' download size is that of the
@@ -31,7 +32,11 @@
 // Memory: bytes of the GPUBuffers alive on the device (tracked at device.createBuffer: tensors,
 // scratch, uniforms, readback staging), peak over the timed runs; and nvidia-smi's memory.used where
 // it exists (whole GPU: includes the Vulkan/Dawn context).
-// Environment: MOEBIUS_DAWN_ARGS, MOEBIUS_DAWN_FEATURES, MOEBIUS_WASM (see bench/webgpu_harness.mjs).
+// --memory-only / --record-only: allocations, or the CPU cost of recording, with the GPU's work
+// dropped (see their code below). Note: --memory-only also drops the batching that defers buffer
+// destruction, so it can read lower than a real run.
+// Environment: MOEBIUS_DAWN_ARGS, MOEBIUS_DAWN_FEATURES, MOEBIUS_WASM, MOEBIUS_MATRIX_GEMM (see
+// bench/webgpu_harness.mjs).
 
 import {readFileSync, statSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
