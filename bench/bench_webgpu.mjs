@@ -270,9 +270,8 @@ if (opt['record-only']) {
         runs.shift();
         const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
         const stepMs = med(runs.flatMap((r) => r.steps));
-        const stepDispatches = Math.round(runs[0].dispatches / 1);  // whole inpaint
         print(`${dtype} (${opt.config}): recording CPU time, median of ${runs.length}: encode ${med(runs.map((r) => r.encode)).toFixed(1)} ms, ` +
-              `step ${stepMs.toFixed(1)} ms, decode ${med(runs.map((r) => r.decode)).toFixed(1)} ms; ${stepDispatches} dispatches per inpaint`);
+              `step ${stepMs.toFixed(1)} ms, decode ${med(runs.map((r) => r.decode)).toFixed(1)} ms; ${runs[0].dispatches} dispatches per inpaint`);
         await engine.dispose();
     }
     process.exit(0);

@@ -238,7 +238,7 @@ export function group_norm(g, a) {
 export function layer_norm_channels(g, a) {
     const {x, gamma, beta, y, B, C, S, eps} = a;
     // Positions per workgroup (layer_norm_channels.wgsl): 32 (x 8 channel slices), fewer with more
-    // slices where S alone would give too few workgroups (16x16 latents: 8 instead of 64 per image).
+    // slices where S alone would give too few workgroups (16x16 latents: 32 per image instead of 8).
     const POS = S >= 2048 ? 32 : S >= 512 ? 16 : 8;
     const tiles = Math.ceil(S / POS);
     g.dispatch('layer_norm_channels', {
