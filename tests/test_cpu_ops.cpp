@@ -464,6 +464,9 @@ TEST(CpuOpsErrors, ShapeMismatchesNameOpAndShapes) {
     expect_msg([&] { be.conv2d(x, be.zeros({8, 3, 3, 3}), {}, Conv2dParams::same(3)); }, "[8,3,3,3]");
     expect_msg([&] { be.linear(be.zeros({2, 5}), be.zeros({3, 4}), {}); }, "linear: x (..., K)");
     expect_msg([&] { be.matmul(be.zeros({2, 3, 4}), be.zeros({3, 5, 6}), false, false); }, "matmul");
+    expect_msg([&] { be.matmul(be.zeros({4, 3, 4}), be.zeros({2, 4, 6}), false, false); }, "do not broadcast");
+    expect_msg([&] { be.lambda_global_position(be.zeros({1, 2, 4, 20}), be.zeros({1, 3, 10}), be.zeros({20, 10, 4})); },
+               "e (L, k, N)");  // upstream's (N, L, k) order is refused
     expect_msg([&] { be.add(x, be.zeros({1, 4, 5, 1})); }, "add: b must have a's shape");
     expect_msg([&] { be.group_norm(x, be.zeros({4}), be.zeros({4}), 3, 1e-5f); }, "group_norm");
     expect_msg([&] { be.glu_silu(be.zeros({1, 3, 2, 2})); }, "glu_silu");

@@ -94,11 +94,14 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     if (useMatrix) {
         if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
         // Whole 64 x 128 tiles of a 16 x 16 x 16 configuration: subgroups load straight from storage.
-        const whole = M % DIRECT_TM === 0 && N % DIRECT_TN === 0 && u.K % 16 === 0 && smm.M === 16 && smm.N === 16 && smm.K === 16;
-        if (kernel === 'gemm_tiled' && (tile === 'matrix-direct' || (tile === undefined && matrixTuning.gemm === 'direct' && whole))) {
-            if (!whole) throw new GpuError('usage', `${kernel}: tile 'matrix-direct' needs whole ${DIRECT_TM}x${DIRECT_TN} tiles of 16x16x16 matrices`);
-            g.dispatch('gemm_subgroup_matrix_direct', {...args, workgroups: [N / DIRECT_TN, M / DIRECT_TM, batch]});
-            return;
+        if (kernel === 'gemm_tiled' && (tile === 'matrix-direct' || (tile === undefined && matrixTuning.gemm === 'direct'))) {
+            const whole = M % DIRECT_TM === 0 && N % DIRECT_TN === 0 && u.K % 16 === 0 &&
+                          smm.M === 16 && smm.N === 16 && smm.K === 16;
+            if (whole) {
+                g.dispatch('gemm_subgroup_matrix_direct', {...args, workgroups: [N / DIRECT_TN, M / DIRECT_TM, batch]});
+                return;
+            }
+            if (tile === 'matrix-direct') throw new GpuError('usage', `${kernel}: tile 'matrix-direct' needs whole ${DIRECT_TM}x${DIRECT_TN} tiles of 16x16x16 matrices`);
         }
         // The 64 x 64 tile measured faster than 128 x 128 at every model shape on an H100 (more
         // workgroups in flight hide the load latency better); 'matrix-large' stays for tests/benchmarks.

@@ -98,8 +98,7 @@ public:
         if (bytes(count) >= kLargeBytes) {
             std::erase_if(free_, [&](const std::pair<int, int64_t>& f) {
                 if (bytes(f.second) < kLargeBytes) return false;
-                cached_ -= bytes(f.second);
-                mgpu_destroy(f.first);
+                destroy(f);
                 return true;
             });
         }
@@ -117,14 +116,18 @@ public:
         free_.emplace_back(id, count);
         cached_ += bytes(count);
         while (cached_ > kCapBytes && !free_.empty()) {  // oldest first
-            cached_ -= bytes(free_.front().second);
-            mgpu_destroy(free_.front().first);
+            destroy(free_.front());
             free_.erase(free_.begin());
         }
     }
 
 private:
     double bytes(int64_t count) const { return (double)count * elem_bytes_; }
+    // Destroys a cached buffer (the caller removes it from free_).
+    void destroy(const std::pair<int, int64_t>& f) {
+        cached_ -= bytes(f.second);
+        mgpu_destroy(f.first);
+    }
 
     int elem_bytes_;
     std::vector<std::pair<int, int64_t>> free_;  // (id, elements), oldest first
