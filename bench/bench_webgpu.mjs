@@ -35,7 +35,7 @@
 // --memory-only / --record-only: allocations, or the CPU cost of recording, with the GPU's work
 // dropped (see their code below). Note: --memory-only also drops the batching that defers buffer
 // destruction, so it can read lower than a real run.
-// Environment: MOEBIUS_DAWN_ARGS, MOEBIUS_DAWN_FEATURES, MOEBIUS_WASM, MOEBIUS_MATRIX_GEMM (see
+// Environment: MOEBIUS_DAWN_ARGS, MOEBIUS_DAWN_FEATURES, MOEBIUS_WASM, MOEBIUS_MATRIX_GEMM / _CONV (see
 // bench/webgpu_harness.mjs).
 
 import {readFileSync, statSync, writeFileSync} from 'node:fs';

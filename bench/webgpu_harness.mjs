@@ -333,6 +333,8 @@ export function summarize(recs, by = 'label') {
  */
 // MOEBIUS_MATRIX_GEMM=direct|staged: which matrix-unit GEMM takes whole tiles (ops.matrixTuning).
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
+// MOEBIUS_MATRIX_CONV=direct|staged: which matrix-unit kernel takes the convs that are not 1x1.
+if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
     const gluePath = path.resolve(glue ?? process.env.MOEBIUS_WASM ?? path.join(root, 'build/wasm/moebius.js'));

@@ -189,6 +189,10 @@ for (const s of [
     {B: 1, Cin: 96, H: 30, W: 31, Cout: 150, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // several tiles each way
     {B: 2, Cin: 68, H: 12, W: 10, Cout: 70, kh: 1, kw: 1, bias: true, act: 1},  // 1x1: gemm_subgroup_matrix
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, direct: true},  // 1x1 on whole tiles
+    // Whole 128-pixel x 64-channel tiles: conv2d_subgroup_matrix_direct too (padded NHWC input).
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
+    {B: 1, Cin: 16, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, direct: true},
+    {B: 2, Cin: 48, H: 8, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, direct: true},
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
@@ -205,6 +209,30 @@ for (const s of [
         const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, ...s});
         if (shape.Ho !== r.Ho || shape.Wo !== r.Wo) report(name, false, `shape ${shape.Ho}x${shape.Wo} != ${r.Ho}x${r.Wo}`);
         else compare(g, name, await g.readF32(y), r);
+    });
+}
+
+// pad_nhwc (the direct matrix conv's input layout; runs everywhere): a copy, so bit-exact.
+for (const s of [{B: 2, C: 5, H: 7, W: 9, pt: 1, pl: 1, pb: 1, pr: 1}, {B: 1, C: 20, H: 6, W: 17, pt: 0, pl: 0, pb: 1, pr: 1},
+                 {B: 1, C: 33, H: 5, W: 4, pt: 2, pl: 0, pb: 0, pr: 3}]) {
+    const name = `pad_nhwc ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr;
+        const x = quant(g, rand(s.B * s.C * s.H * s.W, 15));
+        const want = new Float32Array(s.B * Hp * Wp * s.C);
+        for (let b = 0; b < s.B; b++) {
+            for (let yy = 0; yy < s.H; yy++) {
+                for (let xx = 0; xx < s.W; xx++) {
+                    for (let c = 0; c < s.C; c++) {
+                        want[((b * Hp + yy + s.pt) * Wp + xx + s.pl) * s.C + c] = x[((b * s.C + c) * s.H + yy) * s.W + xx];
+                    }
+                }
+            }
+        }
+        const y = g.createTensor(want.length);
+        g.dispatch('pad_nhwc', {bindings: {x: upload(g, x), y}, uniforms: {C: s.C, H: s.H, W: s.W, Hp, Wp, pad_t: s.pt, pad_l: s.pl},
+                                workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(s.C / 16), s.B]});
+        compare(g, name, await g.readF32(y), {out: want, mag: new Float32Array(want.length), terms: 0});
     });
 }
 
@@ -469,6 +497,9 @@ async function errorCases(gpu, g) {
             entry: 'act_main', bindings: {a: g.dummyId, y: g.dummyId}, uniforms: {n: 1}, workgroups: 1, dtype: 'f16'}),
             GpuError, 'unsupported');
     }
+    await expectThrows("error: conv2d tile 'matrix-direct' on a shape it cannot take", () => ops.conv2d(g, {
+        x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 16, H: 16, W: 16, Cout: 48, kh: 3, kw: 3,
+        pad: [1, 1, 1, 1], tile: 'matrix-direct'}), GpuError, 'usage');
     // The f16 variants are generated from the same source (compiled and tested where shader-f16 exists).
     const f16ok = Object.keys(g.kernels).every((k) => {
         const c = g.shaderCode(k, 'f16');
@@ -522,7 +553,8 @@ console.log(`features: ${JSON.stringify(d.features)}`);
 console.log(`limits: ${JSON.stringify(d.limits)}`);
 
 // Compile every entry point first: shader errors come back with line numbers.
-const MATRIX_KERNELS = ['gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_subgroup_matrix_direct'];  // f16 bridges with subgroup matrices only
+const MATRIX_KERNELS = ['gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_subgroup_matrix_direct',
+                        'conv2d_subgroup_matrix_direct'];  // f16 bridges with subgroup matrices only
 const entries = Object.values(g.kernels).filter((k) => !MATRIX_KERNELS.includes(k.name))
     .flatMap((k) => Object.keys(k.entries).map((entry) => ({kernel: k.name, entry})));
 const smallTile = {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4};  // as TILE_SMALL in ops.js

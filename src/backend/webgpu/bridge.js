@@ -116,6 +116,7 @@ export const KERNEL_NAMES = [
     'softmax_lastdim', 'elementwise', 'concat_channels', 'transpose12', 'upsample_nearest2x',
     'resize_nearest', 'lambda_local_position', 'lambda_global_position',
     'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k', 'gemm_subgroup_matrix_direct',
+    'conv2d_subgroup_matrix_direct', 'pad_nhwc',
 ];
 
 // Limits that matter to the kernels; the device is requested with the adapter's maxima.
@@ -573,6 +574,12 @@ export class GpuBridge {
         const nid = this.createBuffer(bytes, dtype);
         this.scratchIds.set(tag, nid);
         return nid;
+    }
+
+    /** Frees every scratch buffer (between pipeline stages: a VAE conv's padded input is 135 MB). */
+    releaseScratch() {
+        for (const id of this.scratchIds.values()) this.destroyBuffer(id);
+        this.scratchIds.clear();
     }
 
     /**

@@ -78,6 +78,12 @@ var LibraryMoebiusGpu = {
         return MGPU.run(function(g) { g['flush'](); });
     },
 
+    // Between stages: frees the ops' scratch buffers, then submits (so the frees take effect).
+    mgpu_trim__deps: ['$MGPU'],
+    mgpu_trim: function() {
+        return MGPU.run(function(g) { g['releaseScratch'](); g['flush'](); });
+    },
+
     // Copies the last error's message, UTF-8 and NUL-terminated, into buf[0 .. cap); returns its length.
     mgpu_error_message__deps: ['$MGPU'],
     mgpu_error_message: function(buf, cap) {

@@ -46,13 +46,17 @@ const REDUCE_K_MAX_OUTPUTS = 4096;
 const REDUCE_K_MIN_K = 128;
 /**
  * Knobs of the matrix-unit kernels, for benchmarks (tests/webgpu/bench_kernels.mjs, MOEBIUS_MATRIX_GEMM
- * in bench/webgpu_harness.mjs): `pad` f16 elements added to each workgroup-tile row of the staged
- * kernels (bank conflicts of the matrix loads); `gemm` which kernel takes GEMMs made of whole
- * 64 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1 convs 1.4-1.7x the staged
- * kernel, matmul 4096^3 54 vs 30 TFLOP/s) or 'staged' (gemm_subgroup_matrix).
+ * and MOEBIUS_MATRIX_CONV in bench/webgpu_harness.mjs): `pad` f16 elements added to each
+ * workgroup-tile row of the staged kernels (bank conflicts of the matrix loads); `gemm` which kernel
+ * takes GEMMs made of whole 64 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1
+ * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s) or 'staged' (gemm_subgroup_matrix);
+ * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct)
+ * or 'staged' (conv2d_subgroup_matrix).
  */
-export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'direct'};
+export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'direct',
+                             /** @type {'staged' | 'direct'} */ conv: 'direct'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
+const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
     const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
@@ -124,7 +128,8 @@ const groups1d = (n) => Math.ceil(n / WG1D);
 /**
  * y = act(conv2d(x, w) + b). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null.
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
- * gemm_tiled; anything else -> conv2d_implicit_gemm.
+ * gemm_tiled; on the matrix units, whole tiles of groups-1 convs -> conv2d_subgroup_matrix_direct
+ * (see directConvOk); anything else -> conv2d_implicit_gemm.
  * @param {GpuBridge} g
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
  *          W: number, Cout: number, kh: number, kw: number, stride?: number,
@@ -158,6 +163,24 @@ export function conv2d(g, a) {
             uniforms: {M: Cout, N: S, K: Cin, a_sm: Cin, a_sk: 1, a_sz: 0, b_sk: S, b_sn: 1, b_sz: Cin * S, alpha: 1},
             constants: {ACT: act, BIAS: hasBias ? 1 : 0},
         }, a.tile);
+    } else if (a.tile === 'matrix-direct' || (a.tile === undefined && matrixTuning.conv === 'direct' &&
+                                                  g.dtype === 'f16' && directConvOk(g, a, Ho, Wo))) {
+        check(directConvOk(g, a, Ho, Wo), `conv2d: tile 'matrix-direct' needs f16 subgroup matrices (16x16x16), groups 1, ` +
+              `Cin % 16 == 0, Cout % ${DIRECT_CONV_TN} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
+              `(got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
+        // The kernel's layouts: input zero-padded NHWC, weights (Cout, kh*kw, Cin).
+        const Hp = H + pt + pb, Wp = W + pl + pr;
+        const xp = g.scratch('conv2d.x_nhwc', B * Hp * Wp * Cin * g.elemBytes(), g.dtype);
+        const wt = g.scratch('conv2d.w_taps', Cout * Cin * kh * kw * g.elemBytes(), g.dtype);
+        g.dispatch('pad_nhwc', {bindings: {x, y: xp}, uniforms: {C: Cin, H, W, Hp, Wp, pad_t: pt, pad_l: pl},
+                                workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(Cin / 16), B]});
+        transpose12(g, {x: w, y: wt, B: Cout, M: Cin, N: kh * kw});
+        g.dispatch('conv2d_subgroup_matrix_direct', {
+            bindings: {x: xp, w: wt, bias, y},
+            uniforms: {Cin, H: Hp, W: Wp, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
+            constants: {ACT: act, HAS_BIAS: hasBias},
+            workgroups: [Ho * Wo / DIRECT_CONV_TM, Cout / DIRECT_CONV_TN, B],
+        });
     } else {
         dispatchTiled(g, 'conv2d_implicit_gemm', Cout / groups, Ho * Wo, B * groups, {
             bindings: {x, w, bias, y},
@@ -166,6 +189,23 @@ export function conv2d(g, a) {
         }, a.tile, (Cin / groups) % SUBGROUP_MATRIX_CONV_CHANNELS === 0);
     }
     return {Ho, Wo};
+}
+
+/**
+ * Whether conv2d_subgroup_matrix_direct takes a conv: f16 storage with 16 x 16 x 16 subgroup
+ * matrices, groups 1, whole tiles (Cin % 16, Cout % 64, Wo % 16, Ho*Wo % 128), and its padded NHWC
+ * input within the binding and grid limits.
+ * @param {GpuBridge} g @param {{B: number, Cin: number, H: number, W: number, Cout: number, pad?: number[], groups?: number}} a
+ * @param {number} Ho @param {number} Wo
+ */
+function directConvOk(g, a, Ho, Wo) {
+    const {B, Cin, H, W, Cout, pad = [0, 0, 0, 0], groups = 1} = a;
+    const smm = g.subgroupMatrix;
+    const padded = (H + pad[0] + pad[2]) * (W + pad[1] + pad[3]);
+    return g.dtype === 'f16' && !!smm && smm.M === 16 && smm.N === 16 && smm.K === 16 && groups === 1 &&
+           Cin % 16 === 0 && Cout % DIRECT_CONV_TN === 0 && Wo % 16 === 0 && (Ho * Wo) % DIRECT_CONV_TM === 0 &&
+           B * padded * Cin * g.elemBytes() <= g.limits.maxStorageBufferBindingSize &&
+           Math.ceil(padded / 16) <= g.limits.maxComputeWorkgroupsPerDimension;
 }
 
 /**

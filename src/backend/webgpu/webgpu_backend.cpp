@@ -26,6 +26,7 @@ int mgpu_tensor(double count);
 int mgpu_write(int id, const float* data, double count);
 void mgpu_destroy(int id);
 int mgpu_flush();
+int mgpu_trim();
 int mgpu_error_message(char* buf, int cap);
 
 int mgpu_conv2d(int x, int w, int b, int y, int B, int Cin, int H, int W, int Cout, int kh, int kw, int stride,
@@ -490,11 +491,12 @@ public:
 
     // Frees the GPU buffers kept for reuse.
     void release_cached() { pool_->clear(); }
-    // Between stages: also submits the pending batch, since the bridge destroys a buffer that batch
-    // uses only once it is submitted (until then the old and the next stage's buffers would coexist).
+    // Between stages: also frees the ops' scratch buffers and submits the pending batch, since the
+    // bridge destroys a buffer that batch uses only once it is submitted (until then the old and the
+    // next stage's buffers would coexist).
     void trim() override {
         release_cached();
-        checked(mgpu_flush(), "trim");
+        checked(mgpu_trim(), "trim");
     }
 
 private:

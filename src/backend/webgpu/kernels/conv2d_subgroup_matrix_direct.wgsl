@@ -1,0 +1,113 @@
+// conv2d_subgroup_matrix_direct.wgsl: y = act(conv2d(x, w) + bias), groups = 1, on the GPU's matrix
+// units, each subgroup loading its matrices straight from storage and keeping its 4 x 2 result
+// matrices in named variables, as gemm_subgroup_matrix_direct.wgsl (see there for why).
+//
+// Inputs in the layouts ops.js makes for it per call:
+// - x zero-padded NHWC (B, H, W, Cin) (pad_nhwc.wgsl): p.H, p.W are the padded sizes, p.pad_t =
+//   p.pad_l = 0. For output pixel (oy, ox) and tap (ky, kx) the Cin inputs are contiguous, and 16
+//   pixels of one output row are 16 rows `stride * Cin` apart: the left matrix (16 pixels x 16
+//   channels) of a tap is one strided load whose offset is a multiple of 16 elements (the staged
+//   kernel instead gathers NCHW elements one by one into workgroup memory, bounds-checking each).
+// - w tap-major (Cout, kh*kw, Cin) (transpose12 of the (Cout, Cin, kh*kw) weights): the right
+//   matrix (16 channels x 16 output channels) of a tap is column-major, columns kh*kw*Cin apart.
+// The result is the transposed GEMM  Y^T(n, co) = sum over taps, channels of X_tap(n, ci) * W_tap(ci, co),
+// written back NCHW.
+//
+// Whole tiles only (ops.js checks): Ho*Wo % TM == 0, Wo % 16 == 0 (a 16-pixel run stays in one
+// output row), Cout % TN == 0, Cin % 16 == 0, a 16 x 16 x 16 f16 -> f32 configuration.
+// Per workgroup TM x TN = 128 pixels x 64 output channels: 2 x 2 subgroups of 64 x 32 (4 x 2 result
+// matrices). Epilogue: each subgroup passes its results through its own slot of workgroup memory.
+// Grid: (Ho*Wo / TM, Cout / TN, B).
+
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+
+// include: conv2d_interface
+
+const SM: u32 = 16u;
+const SN: u32 = 16u;
+const SK: u32 = 16u;
+const SGN: u32 = 2u;
+const NSG: u32 = 4u;
+const WG: u32 = 128u;
+const TM: u32 = 128u;      // pixels: SGM * 4 * SM
+const TN: u32 = 64u;       // output channels: SGN * 2 * SN
+
+alias Left = subgroup_matrix_left<T, SK, SM>;
+alias Right = subgroup_matrix_right<T, SN, SK>;
+alias Acc = subgroup_matrix_result<f32, SN, SM>;
+
+var<workgroup> Cs: array<f32, NSG * SM * SN>;
+
+// Offset in the padded input of output pixel n's tap (0, 0), channel 0, image 0.
+fn pixel_offset(n: u32) -> u32 {
+    let oy = n / p.Wo;
+    let ox = n % p.Wo;
+    return (oy * p.stride * p.W + ox * p.stride) * p.Cin;
+}
+
+// One result matrix (pixels n0.., output channels co0..) through this subgroup's slot of Cs,
+// column-major so that consecutive lanes write consecutive pixels of one channel: bias, activation.
+fn emit(acc: Acc, n0: u32, co0: u32, y_base: u32, NP: u32, slot: u32, lane: u32) {
+    subgroupMatrixStore(&Cs, slot, acc, true, SM);
+    workgroupBarrier();
+    for (var e = lane; e < SM * SN; e += 32u) {
+        let co = co0 + e / SM;
+        var v = Cs[slot + e];
+        if (HAS_BIAS) { v += f32(bias[co]); }
+        y[y_base + co * NP + n0 + e % SM] = T(apply_act(v, ACT));
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3u,
+        @builtin(subgroup_id) s: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let NP = p.Ho * p.Wo;
+    let C = p.Cin;
+    let n0 = wid.x * TM + (s / SGN) * 4u * SM;   // this subgroup's 64 pixels: 4 runs of 16
+    let co0 = wid.y * TN + (s % SGN) * 2u * SN;  // and 32 output channels
+    let xb = wid.z * p.H * p.W * C;
+    let x0 = xb + pixel_offset(n0 + 0u * SM);
+    let x1 = xb + pixel_offset(n0 + 1u * SM);
+    let x2 = xb + pixel_offset(n0 + 2u * SM);
+    let x3 = xb + pixel_offset(n0 + 3u * SM);
+    let sx = p.stride * C;   // left rows: the next output pixel of the run
+    let taps = p.kh * p.kw;
+    let sw = taps * C;       // right columns: the next output channel
+    var c00: Acc; var c01: Acc; var c10: Acc; var c11: Acc;
+    var c20: Acc; var c21: Acc; var c30: Acc; var c31: Acc;
+    for (var t = 0u; t < taps; t++) {
+        let tx = ((t / p.kw) * p.W + t % p.kw) * C;  // the tap's shift in the padded input
+        let tw = co0 * sw + t * C;
+        // Each K step: 4 left (pixel runs) and 2 right (output channels) matrices, 8 products.
+        for (var c = 0u; c < C; c += SK) {
+            let l0 = subgroupMatrixLoad<Left>(&x, x0 + tx + c, false, sx);
+            let l1 = subgroupMatrixLoad<Left>(&x, x1 + tx + c, false, sx);
+            let l2 = subgroupMatrixLoad<Left>(&x, x2 + tx + c, false, sx);
+            let l3 = subgroupMatrixLoad<Left>(&x, x3 + tx + c, false, sx);
+            let r0 = subgroupMatrixLoad<Right>(&w, tw + c, true, sw);
+            let r1 = subgroupMatrixLoad<Right>(&w, tw + SN * sw + c, true, sw);
+            c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+            c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+            c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+            c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+            c20 = subgroupMatrixMultiplyAccumulate(l2, r0, c20);
+            c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
+            c30 = subgroupMatrixMultiplyAccumulate(l3, r0, c30);
+            c31 = subgroupMatrixMultiplyAccumulate(l3, r1, c31);
+        }
+    }
+    let y_base = wid.z * p.Cout * NP;
+    let slot = s * SM * SN;
+    emit(c00, n0 + 0u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c01, n0 + 0u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit(c10, n0 + 1u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c11, n0 + 1u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit(c20, n0 + 2u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c21, n0 + 2u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit(c30, n0 + 3u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c31, n0 + 3u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+}
