@@ -68,19 +68,26 @@ int checked(int rc, const char* op) {
 // fresh GPU buffer per op output costs a createBuffer, an error scope and new bind groups (measured on
 // an H100: recording a full-size step took 400 ms, mostly in those), while a recycled id comes back
 // with the bind groups the bridge cached for it. A buffer whose last Tensor goes away returns here
-// and is handed out again for the same element count; at most kCapBytes are kept (oldest freed
-// first). Reuse is safe while the GPU may still read the old contents: WebGPU runs the queue in
-// order, and the bridge submits a pending batch before a write into a buffer it uses.
+// and is handed out again for the same element count (the lowest such id); at most kCapBytesF16/F32
+// are kept (oldest freed first). Reuse is safe while the GPU may still read the old contents: WebGPU
+// runs the queue in order, and the bridge submits a pending batch before a write into a buffer it uses.
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
 public:
     // Enough for a UNet step's working set (which recycles step after step); the pipeline trims
     // the pool between stages (Backend::trim), so VAE activations do not linger into the next one.
-    static constexpr double kCapBytes = 256.0 * 1024 * 1024;
+    // f16: 512 MiB. At 256 MiB 42 buffers of a full-size step at 512² missed at every step (new
+    // buffers, new bind groups; ~800 ms of recording on SwiftShader); at 512 MiB none miss, with the
+    // same peak (0.976 GB, from the first step). f32: 256 MiB, for its memory (~2 GB): a larger cap
+    // holds more (1.69 -> 1.81 GB at 512 MiB) yet still misses 25 large buffers a step (the
+    // large-miss rule below), which made recording slower, not faster, on SwiftShader.
+    static constexpr double kCapBytesF16 = 512.0 * 1024 * 1024;
+    static constexpr double kCapBytesF32 = 256.0 * 1024 * 1024;
     // A miss for a buffer this large means the working set changed shape (a new VAE level): cached
     // buffers this large that did not match are freed first, so they do not add to the peak.
     static constexpr double kLargeBytes = 16.0 * 1024 * 1024;
 
-    explicit BufferPool(int elem_bytes) : elem_bytes_(elem_bytes) {}
+    explicit BufferPool(int elem_bytes)
+        : elem_bytes_(elem_bytes), cap_bytes_(elem_bytes == 2 ? kCapBytesF16 : kCapBytesF32) {}
     ~BufferPool() {
         for (const auto& [id, count] : free_) mgpu_destroy(id);
     }
@@ -88,10 +95,18 @@ public:
     // A buffer of `count` elements: recycled (stale contents) unless `zero`, else new (zero-filled).
     int get(int64_t count, bool zero, const char* op) {
         if (!zero) {
-            for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
-                if (it->second != count) continue;
-                const int id = it->first;
-                free_.erase(std::next(it).base());
+            // The lowest free id of that count, not the last one freed: the choice then depends only
+            // on which buffers are free, so every step gets the same ids as the step before last (the
+            // latents alternate between two buffers) and the bridge's cached bind groups hit. Taking
+            // the last one freed permuted the ids from step to step: 450-650 of a full-size step's
+            // ~700 bind groups were created anew.
+            auto best = free_.end();
+            for (auto it = free_.begin(); it != free_.end(); ++it) {
+                if (it->second == count && (best == free_.end() || it->first < best->first)) best = it;
+            }
+            if (best != free_.end()) {
+                const int id = best->first;
+                free_.erase(best);
                 cached_ -= bytes(count);
                 return id;
             }
@@ -116,7 +131,7 @@ public:
     void put(int id, int64_t count) {
         free_.emplace_back(id, count);
         cached_ += bytes(count);
-        while (cached_ > kCapBytes && !free_.empty()) {  // oldest first
+        while (cached_ > cap_bytes_ && !free_.empty()) {  // oldest first
             destroy(free_.front());
             free_.erase(free_.begin());
         }
@@ -131,6 +146,7 @@ private:
     }
 
     int elem_bytes_;
+    double cap_bytes_;
     std::vector<std::pair<int, int64_t>> free_;  // (id, elements), oldest first
     double cached_ = 0;                          // bytes held in free_
 };
@@ -196,20 +212,21 @@ public:
     // --- dense ---
     Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) override {
         const char* op = "conv2d";
-        const std::string shapes = "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " +
-                                   shape_str(b.shape()) + ", groups " + std::to_string(p.groups) + ", stride " +
-                                   std::to_string(p.stride);
-        CHECK_SHAPE(x.ndim() == 4 && w.ndim() == 4, op, "x and w must be 4-D: " + shapes);
+        const auto shapes = [&] {
+            return "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape()) +
+                   ", groups " + std::to_string(p.groups) + ", stride " + std::to_string(p.stride);
+        };
+        CHECK_SHAPE(x.ndim() == 4 && w.ndim() == 4, op, "x and w must be 4-D: " + shapes());
         CHECK_SHAPE(p.groups >= 1 && p.stride >= 1 && p.pad_top >= 0 && p.pad_left >= 0 && p.pad_bottom >= 0 &&
                         p.pad_right >= 0,
-                    op, "bad params: " + shapes);
+                    op, "bad params: " + shapes());
         const int64_t B = x.dim(0), Cin = x.dim(1), H = x.dim(2), W = x.dim(3);
         const int64_t Cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
         CHECK_SHAPE(Cin % p.groups == 0 && Cout % p.groups == 0 && w.dim(1) * p.groups == Cin, op,
-                    "channels do not match groups: " + shapes);
-        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == Cout), op, "bias must be (Cout): " + shapes);
+                    "channels do not match groups: " + shapes());
+        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == Cout), op, "bias must be (Cout): " + shapes());
         const int64_t hp = H + p.pad_top + p.pad_bottom, wp = W + p.pad_left + p.pad_right;
-        CHECK_SHAPE(hp >= kh && wp >= kw, op, "kernel larger than padded input: " + shapes);
+        CHECK_SHAPE(hp >= kh && wp >= kw, op, "kernel larger than padded input: " + shapes());
         Tensor y = alloc({B, Cout, (hp - kh) / p.stride + 1, (wp - kw) / p.stride + 1}, op);
         checked(mgpu_conv2d(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(B, op),
                             i32(Cin, op), i32(H, op), i32(W, op), i32(Cout, op), i32(kh, op), i32(kw, op), p.stride,
@@ -220,10 +237,11 @@ public:
 
     Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act) override {
         const char* op = "linear";
-        const std::string shapes =
-            "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape());
-        CHECK_SHAPE(x.ndim() >= 1 && w.ndim() == 2 && x.dim(-1) == w.dim(1), op, "x (..., K), w (N, K): " + shapes);
-        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == w.dim(0)), op, "bias must be (N): " + shapes);
+        const auto shapes = [&] {
+            return "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape());
+        };
+        CHECK_SHAPE(x.ndim() >= 1 && w.ndim() == 2 && x.dim(-1) == w.dim(1), op, "x (..., K), w (N, K): " + shapes());
+        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == w.dim(0)), op, "bias must be (N): " + shapes());
         const int64_t K = w.dim(1), N = w.dim(0), M = K ? x.numel() / K : 0;
         Shape ys = x.shape();
         ys.back() = N;
@@ -236,15 +254,16 @@ public:
 
     Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha) override {
         const char* op = "matmul";
-        const std::string shapes = "a " + shape_str(a.shape()) + (ta ? "ᵀ" : "") + ", b " + shape_str(b.shape()) +
-                                   (tb ? "ᵀ" : "");
+        const auto shapes = [&] {
+            return "a " + shape_str(a.shape()) + (ta ? "ᵀ" : "") + ", b " + shape_str(b.shape()) + (tb ? "ᵀ" : "");
+        };
         CHECK_SHAPE((a.ndim() == 3 || a.ndim() == 2) && (b.ndim() == 3 || b.ndim() == 2), op,
-                    "a and b must be 2-D or 3-D: " + shapes);
+                    "a and b must be 2-D or 3-D: " + shapes());
         const int64_t Ba = a.ndim() == 3 ? a.dim(0) : 1, Bb = b.ndim() == 3 ? b.dim(0) : 1;
-        CHECK_SHAPE(Bb % Ba == 0 || Bb == 1, op, "batch dims do not broadcast: " + shapes);
+        CHECK_SHAPE(Bb % Ba == 0 || Bb == 1, op, "batch dims do not broadcast: " + shapes());
         const int64_t M = ta ? a.dim(-1) : a.dim(-2), K = ta ? a.dim(-2) : a.dim(-1);
         const int64_t Kb = tb ? b.dim(-1) : b.dim(-2), N = tb ? b.dim(-2) : b.dim(-1);
-        CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes);
+        CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes());
         const int64_t Bt = std::max(Ba, Bb);
         Tensor y = alloc(a.ndim() == 2 && b.ndim() == 2 ? Shape{M, N} : Shape{Bt, M, N}, op);
         checked(mgpu_matmul(id_of(a, op, "a"), id_of(b, op, "b"), id_of(y, op, "y"), i32(Ba, op), i32(Bb, op),
@@ -257,12 +276,14 @@ public:
     Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int groups, float eps,
                       Act act) override {
         const char* op = "group_norm";
-        const std::string shapes = "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) +
-                                   ", beta " + shape_str(beta.shape()) + ", groups " + std::to_string(groups);
+        const auto shapes = [&] {
+            return "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " +
+                   shape_str(beta.shape()) + ", groups " + std::to_string(groups);
+        };
         CHECK_SHAPE(x.ndim() >= 2 && groups >= 1 && x.dim(1) > 0 && x.dim(1) % groups == 0, op,
-                    "x must be (B, C, ...) with C divisible by groups: " + shapes);
+                    "x must be (B, C, ...) with C divisible by groups: " + shapes());
         const int64_t B = x.dim(0), C = x.dim(1);
-        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
+        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes());
         Tensor y = alloc(x.shape(), op);
         if (y.numel() == 0) return y;
         checked(mgpu_group_norm(id_of(x, op, "x"), id_of(gamma, op, "gamma"), id_of(beta, op, "beta"),
@@ -274,11 +295,13 @@ public:
 
     Tensor layer_norm_channels(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
         const char* op = "layer_norm_channels";
-        const std::string shapes =
-            "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " + shape_str(beta.shape());
-        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) > 0, op, "x must be (B, C, ...): " + shapes);
+        const auto shapes = [&] {
+            return "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " +
+                   shape_str(beta.shape());
+        };
+        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) > 0, op, "x must be (B, C, ...): " + shapes());
         const int64_t B = x.dim(0), C = x.dim(1);
-        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
+        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes());
         Tensor y = alloc(x.shape(), op);
         if (y.numel() == 0) return y;
         checked(mgpu_layer_norm_channels(id_of(x, op, "x"), id_of(gamma, op, "gamma"), id_of(beta, op, "beta"),
@@ -308,7 +331,7 @@ public:
 
     Tensor add(const Tensor& a, const Tensor& b) override {
         const char* op = "add";
-        const std::string shapes = "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape());
+        const auto shapes = [&] { return "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()); };
         Tensor y = alloc(a.shape(), op);
         if (a.shape() == b.shape()) {
             if (y.numel() == 0) return y;
@@ -320,7 +343,7 @@ public:
         }
         CHECK_SHAPE(a.ndim() == 4 && b.ndim() == 4 && (b.dim(0) == a.dim(0) || b.dim(0) == 1) &&
                         b.dim(1) == a.dim(1) && b.dim(2) == 1 && b.dim(3) == 1,
-                    op, "b must have a's shape or be (B, C, 1, 1) / (1, C, 1, 1): " + shapes);
+                    op, "b must have a's shape or be (B, C, 1, 1) / (1, C, 1, 1): " + shapes());
         if (y.numel() == 0) return y;
         const int64_t B = a.dim(0), C = a.dim(1), S = a.dim(2) * a.dim(3);
         // (1, C, 1, 1) with B == 1 is the same as (B, C, 1, 1): ops.add tells the modes apart by count.
@@ -355,10 +378,10 @@ public:
 
     Tensor concat_channels(const Tensor& a, const Tensor& b) override {
         const char* op = "concat_channels";
-        const std::string shapes = "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape());
+        const auto shapes = [&] { return "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()); };
         bool ok = a.ndim() >= 2 && a.ndim() == b.ndim() && a.dim(0) == b.dim(0);
         for (int i = 2; ok && i < a.ndim(); ++i) ok = a.dim(i) == b.dim(i);
-        CHECK_SHAPE(ok, op, "shapes differ outside dim 1: " + shapes);
+        CHECK_SHAPE(ok, op, "shapes differ outside dim 1: " + shapes());
         Shape ys = a.shape();
         ys[1] += b.dim(1);
         Tensor y = alloc(ys, op);
@@ -440,14 +463,16 @@ public:
     Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias, int H, int W,
                                  int r) override {
         const char* op = "lambda_local_position";
-        const std::string shapes = "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", w " +
-                                   shape_str(w.shape()) + ", bias " + shape_str(bias.shape()) + ", H " +
-                                   std::to_string(H) + ", W " + std::to_string(W) + ", r " + std::to_string(r);
+        const auto shapes = [&] {
+            return "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", w " + shape_str(w.shape()) +
+                   ", bias " + shape_str(bias.shape()) + ", H " + std::to_string(H) + ", W " + std::to_string(W) +
+                   ", r " + std::to_string(r);
+        };
         CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && q.dim(0) == v.dim(0) && q.dim(3) == (int64_t)H * W &&
                         v.dim(2) == (int64_t)H * W,
-                    op, "q (B, h, k, H*W), v (B, vd, H*W): " + shapes);
+                    op, "q (B, h, k, H*W), v (B, vd, H*W): " + shapes());
         CHECK_SHAPE(r >= 1 && r % 2 == 1 && w.numel() == q.dim(2) * r * r && bias.numel() == q.dim(2), op,
-                    "w (k, r*r), bias (k), r odd: " + shapes);
+                    "w (k, r*r), bias (k), r odd: " + shapes());
         const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), vd = v.dim(1);
         Tensor y = alloc({B, h, vd, (int64_t)H * W}, op);
         if (y.numel() == 0) return y;
@@ -460,11 +485,12 @@ public:
 
     Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) override {
         const char* op = "lambda_global_position";
-        const std::string shapes =
-            "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", e " + shape_str(e.shape());
+        const auto shapes = [&] {
+            return "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", e " + shape_str(e.shape());
+        };
         CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && e.ndim() == 3 && q.dim(0) == v.dim(0) && e.dim(0) == v.dim(2) &&
                         e.dim(1) == q.dim(2) && e.dim(2) == q.dim(3),
-                    op, "q (B, h, k, N), v (B, vd, L), e (L, k, N): " + shapes);
+                    op, "q (B, h, k, N), v (B, vd, L), e (L, k, N): " + shapes());
         const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3), vd = v.dim(1), L = v.dim(2);
         Tensor y = alloc({B, h, vd, N}, op);
         if (y.numel() == 0) return y;
