@@ -257,6 +257,8 @@ function variantKey(kernel, entry, dtype, constants, defines) {
 }
 
 const BIND_GROUP_CACHE_MAX = 8192;
+/** Default of a dispatch's uniforms / constants / defines (never written). */
+const NO_VALUES = Object.freeze({});
 const DEFERRED_DESTROY_FLUSH_BYTES = 64 * 1024 * 1024;
 
 /** @param {number} n @param {number} a */
@@ -345,7 +347,7 @@ export class GpuBridge {
             this.kernels[name] = parseKernel(name, sources[name]);
         }
 
-        /** @type {Map<number, {buffer: any, size: number, dtype: DType | null, count?: number}>} */
+        /** @type {Map<number, {buffer: any, size: number, dtype: DType | null, count?: number, batch?: number}>} */
         this.buffers = new Map();
         this.nextId = 1;
         /** @type {Map<string, any>} */
@@ -363,14 +365,18 @@ export class GpuBridge {
         this.uniformSlot = Math.max(256, this.limits.minUniformBufferOffsetAlignment);
         this.uniformBuffer = device.createBuffer({size: UNIFORM_ARENA_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST});
         this.uniformStaging = new ArrayBuffer(UNIFORM_ARENA_BYTES);
-        this.uniformView = new DataView(this.uniformStaging);
+        // Typed views of it (host byte order: little-endian on every platform with WebGPU).
+        this.uniformF32 = new Float32Array(this.uniformStaging);
+        this.uniformI32 = new Int32Array(this.uniformStaging);
+        this.uniformU32 = new Uint32Array(this.uniformStaging);
         this.uniformUsed = 0;
 
         // Current batch.
         this.encoder = null;
         this.pass = null;
-        /** @type {Set<number>} */
-        this.batchBuffers = new Set();
+        // Buffers the pending batch uses: those whose record's `batch` is this serial (a stamp
+        // instead of a Set, since every binding of every dispatch is marked).
+        this.batchSerial = 1;
         this.batchDispatches = 0;
         /** @type {any[]} */
         this.deferredDestroy = [];
@@ -438,7 +444,7 @@ export class GpuBridge {
         });
         this.pendingChecks.push(scope);
         const id = this.nextId++;
-        this.buffers.set(id, {buffer, size, dtype});
+        this.buffers.set(id, {buffer, size, dtype, batch: 0});
         return id;
     }
 
@@ -475,7 +481,7 @@ export class GpuBridge {
         this.buffers.delete(id);
         for (const key of this.bindGroupsByBuffer.get(id) ?? []) this.bindGroups.delete(key);
         this.bindGroupsByBuffer.delete(id);
-        if (!this.batchBuffers.has(id)) { rec.buffer.destroy(); return; }
+        if (rec.batch !== this.batchSerial) { rec.buffer.destroy(); return; }
         this.deferredDestroy.push(rec.buffer);
         this.deferredBytes += rec.size;
         // A buffer the pending batch uses can only go once the batch is submitted: submit early when
@@ -503,7 +509,7 @@ export class GpuBridge {
             padded.set(bytes);
             bytes = padded;
         }
-        if (this.batchBuffers.has(id)) this.flush();
+        if (rec.batch === this.batchSerial) this.flush();
         this.device.queue.writeBuffer(rec.buffer, byteOffset, bytes, 0, bytes.byteLength);
     }
 
@@ -532,7 +538,7 @@ export class GpuBridge {
         const copyLen = Math.min(alignUp(len, 4), rec.size - byteOffset);
         const staging = this.device.createBuffer({size: alignUp(copyLen, 4), usage: USAGE_MAP_READ | USAGE_COPY_DST});
         this.copyEncoder().copyBufferToBuffer(rec.buffer, byteOffset, staging, 0, copyLen);
-        this.batchBuffers.add(id);
+        rec.batch = this.batchSerial;
         this.flush();
         try {
             await Promise.race([staging.mapAsync(MAP_MODE_READ), this.lost.then((e) => { throw e; })]);
@@ -589,9 +595,9 @@ export class GpuBridge {
     copy(dst, dstOffset, src, srcOffset, bytes) {
         this.check();
         if ((dstOffset | srcOffset | bytes) % 4 !== 0) throw new GpuError('usage', 'copy offsets and size must be multiples of 4');
-        this.copyEncoder().copyBufferToBuffer(this.buf(src).buffer, srcOffset, this.buf(dst).buffer, dstOffset, bytes);
-        this.batchBuffers.add(src);
-        this.batchBuffers.add(dst);
+        const s = this.buf(src), d = this.buf(dst);
+        this.copyEncoder().copyBufferToBuffer(s.buffer, srcOffset, d.buffer, dstOffset, bytes);
+        s.batch = d.batch = this.batchSerial;
     }
 
     // ------------------------------------------------------------------ pipelines and dispatch
@@ -736,94 +742,130 @@ export class GpuBridge {
      */
     dispatch(kernel, args) {
         this.check();
-        const {entry = 'main', bindings, uniforms = {}, constants = {}, defines = {}, dtype = this.dtype} = args;
+        const {entry = 'main', bindings, uniforms = NO_VALUES, constants = NO_VALUES, defines = NO_VALUES,
+               dtype = this.dtype} = args;
         const k = this.kernels[kernel];
         if (!k) throw new GpuError('usage', `unknown kernel '${kernel}'`);
         // A full uniform arena submits the batch before this dispatch touches the batch state.
         if (k.uniformName && this.uniformUsed + this.uniformSlot > UNIFORM_ARENA_BYTES) this.flush();
 
         // Grid.
-        let grid;
-        if (typeof args.workgroups === 'number') {
-            grid = this.foldGrid(args.workgroups);
+        const max = this.limits.maxComputeWorkgroupsPerDimension;
+        const w = args.workgroups;
+        let gx, gy = 1, gz = 1;
+        if (typeof w === 'number') {
+            if (w <= max) gx = Math.max(w, 1);
+            else [gx, gy, gz] = this.foldGrid(w);
         } else {
-            grid = [...args.workgroups, 1, 1].slice(0, 3);
-            const max = this.limits.maxComputeWorkgroupsPerDimension;
-            if (grid.some((d) => d > max)) {
-                throw new LimitError(`${kernel}.${entry}: grid [${grid}] exceeds maxComputeWorkgroupsPerDimension ${max}`);
+            gx = w.length > 0 ? w[0] : 1;
+            if (w.length > 1) gy = w[1];
+            if (w.length > 2) gz = w[2];
+            if (gx > max || gy > max || gz > max) {
+                throw new LimitError(`${kernel}.${entry}: grid [${gx},${gy},${gz}] exceeds maxComputeWorkgroupsPerDimension ${max}`);
             }
         }
-        if (grid.some((d) => d === 0)) return;  // nothing to compute (an empty tensor)
+        if (gx === 0 || gy === 0 || gz === 0) return;  // nothing to compute (an empty tensor)
 
-        // Storage bindings, checked against the binding limits; the bind group cache key on the way.
+        // Storage bindings, checked against the binding limits; the bind group cache key on the way
+        // (a plain id binds the whole buffer: ids are never reused, so the id alone names it).
         const p = this.pipeline(kernel, entry, dtype, constants, defines);
-        const entries = [];
-        const ids = [];
         let bgKey = p.key;
         for (const name in bindings) {
             const b = bindings[name];
             const decl = k.bindings[name];
             if (!decl || decl.kind === 'uniform') throw new GpuError('usage', `${kernel}.wgsl has no storage binding '${name}'`);
-            const id = typeof b === 'number' ? b : b.id;
-            const rec = this.buf(id);
-            const offset = typeof b === 'number' ? 0 : b.offset ?? 0;
-            const size = typeof b === 'number' ? rec.size : b.size ?? rec.size - offset;
-            if (size > this.limits.maxStorageBufferBindingSize) {
-                throw new LimitError(`${kernel}.${entry}: binding '${name}' of ${size} bytes exceeds maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}`);
+            if (typeof b === 'number') {
+                const rec = this.buf(b);
+                if (rec.size > this.limits.maxStorageBufferBindingSize) this.bindingTooLarge(kernel, entry, name, rec.size);
+                rec.batch = this.batchSerial;
+                bgKey += '|' + decl.binding + ':' + b;
+            } else {
+                const rec = this.buf(b.id);
+                const offset = b.offset ?? 0;
+                const size = b.size ?? rec.size - offset;
+                if (size > this.limits.maxStorageBufferBindingSize) this.bindingTooLarge(kernel, entry, name, size);
+                if (offset % this.limits.minStorageBufferOffsetAlignment !== 0) {
+                    throw new LimitError(`${kernel}.${entry}: binding '${name}' offset ${offset} is not a multiple of ${this.limits.minStorageBufferOffsetAlignment}`);
+                }
+                rec.batch = this.batchSerial;
+                bgKey += '|' + decl.binding + ':' + b.id + ':' + offset + ':' + size;
             }
-            if (offset % this.limits.minStorageBufferOffsetAlignment !== 0) {
-                throw new LimitError(`${kernel}.${entry}: binding '${name}' offset ${offset} is not a multiple of ${this.limits.minStorageBufferOffsetAlignment}`);
-            }
-            entries.push({binding: decl.binding, resource: {buffer: rec.buffer, offset, size}});
-            ids.push(id);
-            bgKey += `|${decl.binding}:${id}:${offset}:${size}`;
-            this.batchBuffers.add(id);
         }
 
         // Uniforms into this dispatch's arena slot.
+        let off = -1;
         if (k.uniformName) {
-            const off = this.uniformUsed;
-            this.uniformUsed += this.uniformSlot;
             for (const key in uniforms) {
                 if (!k.paramNames.has(key)) throw new GpuError('usage', `${kernel}.wgsl Params has no field '${key}'`);
             }
+            off = this.uniformUsed;
+            const base = off >> 2, f32 = this.uniformF32, i32 = this.uniformI32, u32 = this.uniformU32;
             for (const f of k.params) {
                 const v = uniforms[f.name] ?? 0;
-                if (f.type === 'f32') this.uniformView.setFloat32(off + f.offset, v, true);
-                else if (f.type === 'i32') this.uniformView.setInt32(off + f.offset, v, true);
+                const i = base + (f.offset >> 2);
+                if (f.type === 'f32') f32[i] = v;
+                else if (f.type === 'i32') i32[i] = v;
                 else {
                     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
                         throw new LimitError(`${kernel}.${entry}: uniform ${f.name} = ${v} does not fit u32`);
                     }
-                    this.uniformView.setUint32(off + f.offset, v, true);
+                    u32[i] = v;
                 }
             }
-            entries.push({binding: k.bindings[k.uniformName].binding,
-                          resource: {buffer: this.uniformBuffer, offset: off, size: alignUp(4 * k.params.length, 16)}});
-            bgKey += `|u${off}`;
+            this.uniformUsed += this.uniformSlot;
+            bgKey += '|u' + off;
         }
 
         // Bind groups are immutable and cheap to keep: a loop that repeats its ops on the same
         // buffers (and hence the same uniform slots) reuses them instead of creating one per dispatch.
         let bindGroup = this.bindGroups.get(bgKey);
-        if (!bindGroup) {
-            if (this.bindGroups.size >= BIND_GROUP_CACHE_MAX) this.clearBindGroupCache();
-            bindGroup = this.device.createBindGroup({layout: p.layout, entries});
-            this.bindGroups.set(bgKey, bindGroup);
-            for (const id of ids) {
-                let keys = this.bindGroupsByBuffer.get(id);
-                if (!keys) this.bindGroupsByBuffer.set(id, keys = []);
-                keys.push(bgKey);
-            }
-        }
+        if (!bindGroup) bindGroup = this.createBindGroup(k, p, bgKey, bindings, off);
         const pass = this.computePass();
         pass.setPipeline(p.pipeline);
         pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+        pass.dispatchWorkgroups(gx, gy, gz);
         this.batchDispatches++;
         this.stats.dispatches++;
         // Submit every maxBatchDispatches so the GPU starts while JS keeps recording.
         if (this.batchDispatches >= this.maxBatchDispatches) this.flush();
+    }
+
+    /** @param {string} kernel @param {string} entry @param {string} name @param {number} size */
+    bindingTooLarge(kernel, entry, name, size) {
+        throw new LimitError(`${kernel}.${entry}: binding '${name}' of ${size} bytes exceeds maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}`);
+    }
+
+    /**
+     * A bind group cache miss of dispatch(): creates the group (bindings already checked there) and
+     * registers it with its buffers, so that destroying one evicts it.
+     * @param {ReturnType<typeof parseKernel>} k @param {{layout: any}} p @param {string} key
+     * @param {Record<string, Binding>} bindings @param {number} uniformOffset  -1: no uniforms
+     */
+    createBindGroup(k, p, key, bindings, uniformOffset) {
+        const entries = [];
+        const ids = [];
+        for (const name in bindings) {
+            const b = bindings[name];
+            const id = typeof b === 'number' ? b : b.id;
+            const rec = this.buf(id);
+            const offset = typeof b === 'number' ? 0 : b.offset ?? 0;
+            const size = typeof b === 'number' ? rec.size : b.size ?? rec.size - offset;
+            entries.push({binding: k.bindings[name].binding, resource: {buffer: rec.buffer, offset, size}});
+            ids.push(id);
+        }
+        if (uniformOffset >= 0) {
+            entries.push({binding: k.bindings[k.uniformName].binding,
+                          resource: {buffer: this.uniformBuffer, offset: uniformOffset, size: alignUp(4 * k.params.length, 16)}});
+        }
+        if (this.bindGroups.size >= BIND_GROUP_CACHE_MAX) this.clearBindGroupCache();
+        const bindGroup = this.device.createBindGroup({layout: p.layout, entries});
+        this.bindGroups.set(key, bindGroup);
+        for (const id of ids) {
+            let keys = this.bindGroupsByBuffer.get(id);
+            if (!keys) this.bindGroupsByBuffer.set(id, keys = []);
+            keys.push(key);
+        }
+        return bindGroup;
     }
 
     clearBindGroupCache() {
@@ -864,7 +906,7 @@ export class GpuBridge {
         this.stats.submits++;
         this.encoder = null;
         this.uniformUsed = 0;
-        this.batchBuffers.clear();
+        this.batchSerial++;
         this.batchDispatches = 0;
         for (const b of this.deferredDestroy) b.destroy();
         this.deferredDestroy = [];
