@@ -150,7 +150,8 @@ export interface InpaintOptions {
     onProgress?: (e: ProgressEvent) => void;
 }
 
-/** Milliseconds, summed over crop windows. */
+/** Milliseconds, summed over crop windows. On WebGPU the stages overlap a little (step 1 is recorded
+ *  while the GPU runs the encode, the decode while it runs the last step); each ends when its GPU work is done. */
 export interface Timings {
     encode: number;
     denoise: number;

@@ -799,10 +799,27 @@ export class Engine {
                     steps = api.count('mw_job_begin_crop', job, k);
                 }
                 this.checkLive(signal);
-                await untilDone(dev.sync(), signal);
-                this.checkLive(signal);
-                timings.encode += now() - t;
-                t = now();
+                // WebGPU: step 1 is recorded while the GPU runs the encode, whose end (the start of the
+                // denoising) is awaited after that. CPU: the encode is done.
+                /** @type {Promise<number> | null} */
+                let encoded = null;
+                if (dev.pipelined) {
+                    dev.flush();
+                    const t0e = t;
+                    encoded = dev.workDone().then(() => { const end = now(); timings.encode += end - t0e; return end; });
+                    encoded.catch(() => {});  // awaited below unless the run is cancelled first
+                } else {
+                    await untilDone(dev.sync(), signal);
+                    this.checkLive(signal);
+                    timings.encode += now() - t;
+                    t = now();
+                }
+                const encodeDone = async () => {
+                    if (!encoded) return;
+                    t = await untilDone(encoded, signal);
+                    encoded = null;
+                    this.checkLive(signal);
+                };
                 /** Step i's event, once its work is done (`done`), with its preview if asked for. */
                 const stepEvent = async (/** @type {Promise<unknown>} */ done, /** @type {number} */ i) => {
                     const latent = await untilDone(done, signal);
@@ -836,6 +853,7 @@ export class Engine {
                     dev.flush();
                     const done = afterStep();  // after the flush: it waits for the step's last batch
                     timings.record += now() - tr;
+                    await encodeDone();
                     if (!dev.pipelined) {
                         report(await stepEvent(done, i + 1));
                         this.checkLive(signal);
@@ -847,10 +865,12 @@ export class Engine {
                     }
                     previous = done;
                 }
+                await encodeDone();  // no steps
                 if (previous !== null) {
-                    const e = await stepEvent(previous, steps);
-                    await untilDone(dev.sync(), signal);  // and any error WebGPU reported for the steps
-                    report(e);
+                    // WebGPU: the decode is recorded while the GPU runs the last step.
+                    tensor = api.handle('mw_job_decode', job);
+                    dev.flush();
+                    report(await stepEvent(previous, steps));
                     this.checkLive(signal);
                 }
                 timings.denoise += now() - t;
@@ -859,12 +879,13 @@ export class Engine {
                 report({stage: 'decode', step: steps, steps, crop: k + 1, crops});
                 if (!dev.pipelined) await untilDone(yieldToEvents(), signal);
                 this.checkLive(signal);
-                tensor = api.handle('mw_job_decode', job);
+                if (!tensor) tensor = api.handle('mw_job_decode', job);
                 const n = M._mw_tensor_numel(tensor);
                 const data = M._mw_tensor_data(tensor);  // CPU: the floats are in wasm memory already
                 let pd = 0;
                 if (!data) {
                     const decoded = await untilDone(dev.read(M, tensor), signal);
+                    await untilDone(dev.sync(), signal);  // and any error WebGPU reported for the steps or the decode
                     this.checkLive(signal);
                     pd = api.malloc(4 * n);
                     M.HEAPF32.set(decoded, pd >> 2);
@@ -951,7 +972,9 @@ export class Engine {
 }
 
 /**
- * @typedef {object} Timings  milliseconds (sums over crop windows)
+ * @typedef {object} Timings  milliseconds (sums over crop windows). On WebGPU the stages overlap a
+ *   little: step 1 is recorded while the GPU runs the encode, the decode while it runs the last step;
+ *   each stage ends when its GPU work is done.
  * @property {number} encode   VAE encode of the crops (recorded + GPU)
  * @property {number} denoise  all denoising steps
  * @property {number} record   of which in the step calls: recording them (WebGPU: WASM + JS, overlapped with
