@@ -76,7 +76,8 @@ function subgroupMatrixLoads(kernel, d) {
  * its size: on the f16 path of an adapter with subgroup matrices (bridge.subgroupMatrix) the
  * matrix-unit twin for all but thin problems, otherwise the plain kernel's large or small tile.
  * @param {GpuBridge} g @param {string} kernel @param {number} M @param {number} N @param {number} batch
- * @param {import('./bridge.js').DispatchArgs} args  without workgroups / defines
+ * @param {import('./bridge.js').DispatchArgs} args  without workgroups / defines (set here: args is the
+ *   caller's fresh object, used up by this call; no copy per dispatch)
  * @param {Tile} [tile]  forces a configuration (tests, benchmarks); 'matrix' = matrix units, tile by size
  * @param {boolean} [convMatrixOk]  conv2d_implicit_gemm only: whether its matrix twin takes the shape
  */
@@ -84,7 +85,8 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     const u = /** @type {Record<string, number>} */ (args.uniforms);
     if (kernel === 'gemm_tiled' && (tile === 'reduce-k' ||
                                     (tile === undefined && M * N <= REDUCE_K_MAX_OUTPUTS && u.K >= REDUCE_K_MIN_K))) {
-        g.dispatch('gemm_reduce_k', {...args, workgroups: [Math.ceil(N / 8), M, batch]});
+        args.workgroups = [Math.ceil(N / 8), M, batch];
+        g.dispatch('gemm_reduce_k', args);
         return;
     }
     // gemm_subgroup_matrix loads both tiles as vec4: row-major A and B, every offset a multiple of 4.
@@ -102,7 +104,8 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
             const whole = M % DIRECT_TM === 0 && N % DIRECT_TN === 0 && u.K % 16 === 0 &&
                           smm.M === 16 && smm.N === 16 && smm.K === 16;
             if (whole) {
-                g.dispatch('gemm_subgroup_matrix_direct', {...args, workgroups: [N / DIRECT_TN, M / DIRECT_TM, batch]});
+                args.workgroups = [N / DIRECT_TN, M / DIRECT_TM, batch];
+                g.dispatch('gemm_subgroup_matrix_direct', args);
                 return;
             }
             if (tile === 'matrix-direct') throw new GpuError('usage', `${kernel}: tile 'matrix-direct' needs whole ${DIRECT_TM}x${DIRECT_TN} tiles of 16x16x16 matrices`);
@@ -111,13 +114,16 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
         // workgroups in flight hide the load latency better); 'matrix-large' stays for tests/benchmarks.
         const t = subgroupMatrixDefines(smm, tile === 'matrix-large');
         const mk = SUBGROUP_MATRIX_KERNEL[/** @type {'gemm_tiled'} */ (kernel)];
-        g.dispatch(mk, {...args, defines: {...t.defines, ...subgroupMatrixLoads(mk, t.defines)},
-                        workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
+        args.defines = {...t.defines, ...subgroupMatrixLoads(mk, t.defines)};
+        args.workgroups = [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch];
+        g.dispatch(mk, args);
         return;
     }
     const large = Math.ceil(M / 128) * Math.ceil(N / 128) * batch >= LARGE_TILE_MIN_WORKGROUPS && M >= 96 && N >= 96;
     const t = (tile ?? (large ? 'large' : 'small')) === 'large' ? TILE_LARGE : TILE_SMALL;
-    g.dispatch(kernel, {...args, defines: t.defines, workgroups: [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch]});
+    args.defines = t.defines;
+    args.workgroups = [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch];
+    g.dispatch(kernel, args);
 }
 
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'reduce-k'} Tile */
