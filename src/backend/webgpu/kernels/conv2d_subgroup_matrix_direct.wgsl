@@ -25,20 +25,9 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: conv2d_interface
 
-const SM: u32 = 16u;
-const SN: u32 = 16u;
-const SK: u32 = 16u;
-const SGN: u32 = 2u;
-const NSG: u32 = 4u;
-const WG: u32 = 128u;
-const TM: u32 = 128u;      // pixels: SGM * 4 * SM
-const TN: u32 = 64u;       // output channels: SGN * 2 * SN
-
-alias Left = subgroup_matrix_left<T, SK, SM>;
-alias Right = subgroup_matrix_right<T, SN, SK>;
-alias Acc = subgroup_matrix_result<f32, SN, SM>;
-
-var<workgroup> Cs: array<f32, NSG * SM * SN>;
+// include: subgroup_matrix_direct_tile
+const TM: u32 = 128u;      // pixels: 2 subgroups down x 4 x SM
+const TN: u32 = 64u;       // output channels: SGN x 2 x SN
 
 // Offset in the padded input of output pixel n's tap (0, 0), channel 0, image 0.
 fn pixel_offset(n: u32) -> u32 {

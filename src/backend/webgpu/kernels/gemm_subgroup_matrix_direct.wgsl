@@ -21,21 +21,9 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: gemm_interface
 
-const SM: u32 = 16u;
-const SN: u32 = 16u;
-const SK: u32 = 16u;
-const SGM: u32 = 2u;
-const SGN: u32 = 2u;
-const NSG: u32 = 4u;
-const WG: u32 = 128u;
-const TM: u32 = 64u;       // SGM * 2 * SM
-const TN: u32 = 128u;      // SGN * 4 * SN
-
-alias Left = subgroup_matrix_left<T, SK, SM>;
-alias Right = subgroup_matrix_right<T, SN, SK>;
-alias Acc = subgroup_matrix_result<f32, SN, SM>;
-
-var<workgroup> Cs: array<f32, NSG * SM * SN>;
+// include: subgroup_matrix_direct_tile
+const TM: u32 = 64u;       // 2 subgroups down x 2 x SM
+const TN: u32 = 128u;      // SGN x 4 x SN
 
 // One result matrix (rows m0.., columns n0..) through this subgroup's slot of Cs: alpha, bias,
 // activation, stored as T.
