@@ -172,9 +172,9 @@ export function conv2d(g, a) {
             uniforms: {M: Cout, N: S, K: Cin, a_sm: Cin, a_sk: 1, a_sz: 0, b_sk: S, b_sn: 1, b_sz: Cin * S, alpha: 1},
             constants: {ACT: act, BIAS: hasBias ? 1 : 0},
         }, a.tile);
-    } else if (a.tile === 'matrix-direct' || (a.tile === undefined && matrixTuning.conv === 'direct' &&
-                                                  g.dtype === 'f16' && directConvOk(g, a, Ho, Wo))) {
-        check(directConvOk(g, a, Ho, Wo), `conv2d: tile 'matrix-direct' needs f16 subgroup matrices (16x16x16), groups 1, ` +
+    } else if (a.tile === 'matrix-direct' ||
+               (a.tile === undefined && matrixTuning.conv === 'direct' && directConvOk(g, a, Ho, Wo))) {
+        if (a.tile) check(directConvOk(g, a, Ho, Wo), `conv2d: tile 'matrix-direct' needs f16 subgroup matrices (16x16x16), groups 1, ` +
               `Cin % 16 == 0, Cout % ${DIRECT_CONV_TN} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
               `(got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
         // The kernel's layouts: input zero-padded NHWC, weights (Cout, kh*kw, Cin).
