@@ -56,6 +56,11 @@ for (const spec of TILES) {
         ...gemm(1280, 6400, 16, 1),
     );
 }
+// The conv_out layers (at most 8 output channels): conv2d_few_outputs against the implicit GEMM.
+for (const spec of ['small', 'few-outputs']) {
+    cases.push(convCase(spec, 'VAE out', 1, 128, 3, 512, 3), convCase(spec, 'VAE out', 1, 512, 8, 64, 3),
+               convCase(spec, 'UNet out', 2, 320, 4, 64, 3));
+}
 cases.push(
     ['depthwise 3x3 800ch @64x64 B=2', 2 * 2 * 800 * 9 * 4096, 2 * 2 * 800 * 4096, (g) => {
         const x = g.createTensor(2 * 800 * 4096), w = g.createTensor(800 * 9), b = g.createTensor(800);

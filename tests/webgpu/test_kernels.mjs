@@ -193,7 +193,12 @@ for (const s of [
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
     {B: 1, Cin: 16, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, direct: true},
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, direct: true},
+    // At most 8 output channels: conv2d_few_outputs (the VAE's conv_out layers).
+    {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},
+    {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
+    {B: 1, Cin: 5, H: 30, W: 18, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1]},
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
+    ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
@@ -394,6 +399,7 @@ for (const s of [
     {B: 1, heads: 2, kdim: 3, vdim: 4, H: 19, W: 21, r: 5},
     {B: 1, heads: 2, kdim: 3, vdim: 6, H: 17, W: 18, r: 15},  // the model's r
     {B: 1, heads: 2, kdim: 40, vdim: 5, H: 9, W: 11, r: 15},  // the model's k at level 0
+    {B: 1, heads: 2, kdim: 40, vdim: 6, H: 16, W: 16, r: 15},  // N % 4 = 0: the QW GEMM on the matrix units (f16)
 ]) {
     const name = `lambda_local_position ${JSON.stringify(s)}`;
     kase(name, async (g) => {

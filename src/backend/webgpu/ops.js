@@ -50,14 +50,14 @@ const REDUCE_K_MIN_K = 128;
  * workgroup-tile row of the staged kernels (bank conflicts of the matrix loads); `gemm` which kernel
  * takes GEMMs made of whole 64 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1
  * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s) or 'staged' (gemm_subgroup_matrix);
- * `conv` which takes the other convs that directConvOk accepts: 'staged' (conv2d_subgroup_matrix) or
- * 'direct' (conv2d_subgroup_matrix_direct). Staged by default until the direct conv has passed its
- * kernel tests and the full-model parity on a GPU with subgroup matrices (written in session 9 with
- * no device time left to run it; see NOTES.md): MOEBIUS_MATRIX_CONV=direct or tile 'matrix-direct'.
+ * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
+ * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes) or
+ * 'staged' (conv2d_subgroup_matrix).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'direct',
-                             /** @type {'staged' | 'direct'} */ conv: 'staged'};
+                             /** @type {'staged' | 'direct'} */ conv: 'direct'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
+const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
@@ -128,7 +128,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     g.dispatch(kernel, args);
 }
 
-/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'reduce-k'} Tile */
+/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'reduce-k' | 'few-outputs'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);
@@ -136,8 +136,9 @@ const groups1d = (n) => Math.ceil(n / WG1D);
 /**
  * y = act(conv2d(x, w) + b). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null.
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
- * gemm_tiled; on the matrix units with matrixTuning.conv 'direct' (or tile 'matrix-direct'), whole
- * tiles of groups-1 convs -> conv2d_subgroup_matrix_direct (see directConvOk); anything else ->
+ * gemm_tiled; groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
+ * on the matrix units with matrixTuning.conv 'direct' (or tile 'matrix-direct'), whole tiles of
+ * groups-1 convs -> conv2d_subgroup_matrix_direct (see directConvOk); anything else ->
  * conv2d_implicit_gemm.
  * @param {GpuBridge} g
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
@@ -172,6 +173,15 @@ export function conv2d(g, a) {
             uniforms: {M: Cout, N: S, K: Cin, a_sm: Cin, a_sk: 1, a_sz: 0, b_sk: S, b_sn: 1, b_sz: Cin * S, alpha: 1},
             constants: {ACT: act, BIAS: hasBias ? 1 : 0},
         }, a.tile);
+    } else if (a.tile === 'few-outputs' || (a.tile === undefined && groups === 1 && Cout <= FEW_OUTPUTS &&
+                                             Math.ceil(Ho * Wo / 32) <= g.limits.maxComputeWorkgroupsPerDimension)) {
+        check(groups === 1 && Cout <= FEW_OUTPUTS, `conv2d: tile 'few-outputs' needs groups 1 and Cout <= ${FEW_OUTPUTS} (got ${groups}, ${Cout})`);
+        g.dispatch('conv2d_few_outputs', {
+            bindings: {x, w, bias, y},
+            uniforms: {Cin, H, W, Cout, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, groups: 1},
+            constants: {ACT: act, HAS_BIAS: hasBias},
+            workgroups: [Math.ceil(Ho * Wo / 32), B, 1],
+        });
     } else if (a.tile === 'matrix-direct' ||
                (a.tile === undefined && matrixTuning.conv === 'direct' && directConvOk(g, a, Ho, Wo))) {
         if (a.tile) check(directConvOk(g, a, Ho, Wo), `conv2d: tile 'matrix-direct' needs f16 subgroup matrices (16x16x16), groups 1, ` +
@@ -415,7 +425,7 @@ export function resize_nearest(g, a) {
 }
 
 /**
- * Local positional lambda: QW = w^T Q per (b, h) (gemm_tiled into scratch), then the r x r gather.
+ * Local positional lambda: QW = [w^T; bias^T] Q per (b, h) (one GEMM into scratch), then the r x r gather.
  * q (B, heads, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> y (B, heads, vdim, H*W).
  * @param {GpuBridge} g
  * @param {{q: number, v: number, w: number, bias: number, y: number, B: number, heads: number,
@@ -426,17 +436,21 @@ export function lambda_local_position(g, a) {
     check(r % 2 === 1 && r <= 15, `lambda_local_position: r = ${r} must be odd and <= 15 (halo tile size)`);
     const N = H * W;
     const rr = r * r;
-    const qw = g.scratch('lambda_local.qw', B * heads * rr * N * g.elemBytes(), g.dtype);
-    // QW[z] (rr, N) = A (rr, k) * Q[z] (k, N), A(t, k) = w[k*rr + t], broadcast over z = b*heads + h.
-    dispatchTiled(g, 'gemm_tiled', rr, N, B * heads, {
-        bindings: {a: w, b: q, bias: g.dummyId, c: qw},
-        uniforms: {M: rr, N, K: kdim, a_sm: 1, a_sk: rr, a_sz: 0, b_sk: N, b_sn: 1, b_sz: kdim * N, alpha: 1},
+    // A (rr + 1, k): the weights transposed and the bias as the last row; QW[z] (rr + 1, N) = A * Q[z]
+    // (k, N), broadcast over z = b*heads + h: row-major A with a unit k stride can take the matrix units.
+    const wt = g.scratch('lambda_local.a', (rr + 1) * kdim * g.elemBytes(), g.dtype);
+    g.dispatch('lambda_local_weights', {bindings: {w, bias, a: wt}, uniforms: {kdim, rr},
+                                        workgroups: [Math.ceil((rr + 1) * kdim / 256), 1, 1]});
+    const qw = g.scratch('lambda_local.qw', B * heads * (rr + 1) * N * g.elemBytes(), g.dtype);
+    dispatchTiled(g, 'gemm_tiled', rr + 1, N, B * heads, {
+        bindings: {a: wt, b: q, bias: g.dummyId, c: qw},
+        uniforms: {M: rr + 1, N, K: kdim, a_sm: kdim, a_sk: 1, a_sz: 0, b_sk: N, b_sn: 1, b_sz: kdim * N, alpha: 1},
         constants: {ACT: 0, BIAS: 0},
     });
     const tilesX = Math.ceil(W / 16);
     g.dispatch('lambda_local_position', {
-        bindings: {qw, q, bias, v, y},
-        uniforms: {heads, kdim, vdim, H, W, r, tiles_x: tilesX},
+        bindings: {qw, v, y},
+        uniforms: {heads, vdim, H, W, r, tiles_x: tilesX},
         workgroups: [tilesX * Math.ceil(H / 16), Math.ceil(vdim / 4), B * heads],
     });
 }
@@ -450,6 +464,6 @@ export function lambda_local_position(g, a) {
 export function lambda_global_position(g, a) {
     const {q, v, e, y, B, heads, kdim, vdim, N, L} = a;
     g.dispatch('lambda_global_position', {
-        bindings: {q, v, e, y}, uniforms: {heads, kdim, vdim, N, L}, workgroups: [Math.ceil(N / 64), B * heads, 1],
+        bindings: {q, v, e, y}, uniforms: {heads, kdim, vdim, N, L}, workgroups: [Math.ceil(N / 16), B * heads, 1],
     });
 }
