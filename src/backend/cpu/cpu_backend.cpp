@@ -1,6 +1,6 @@
 // The CPU backend: the reference for every other backend and the native fast path.
-// This file checks shapes, allocates outputs and does the memory-bound layout/elementwise ops;
-// the compute kernels live in conv.cpp, norm.cpp and lambda.cpp (kernels.h).
+// This file allocates outputs (shapes checked by backend/shapes.h) and does the memory-bound
+// layout/elementwise ops; the compute kernels live in conv.cpp, norm.cpp and lambda.cpp (kernels.h).
 #ifdef MOEBIUS_PORTABLE_GEMM  // WebAssembly: no OpenBLAS, no OpenMP (gemm_portable.h has stand-ins)
 #include "backend/cpu/gemm_portable.h"
 #else
@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/vmath.h"
+#include "backend/shapes.h"
 #include "core/error.h"
 
 namespace moebius {
@@ -84,15 +85,6 @@ const float* in(const Tensor& t, const char* op, const char* what) {
     return t.data();
 }
 
-[[noreturn]] void shape_error(const char* op, const std::string& what) {
-    fail(ErrorKind::Internal, std::string(op) + ": " + what);
-}
-
-#define CHECK_SHAPE(cond, op, what) \
-    do {                            \
-        if (!(cond)) shape_error((op), (what)); \
-    } while (0)
-
 class CpuBackend final : public Backend {
 public:
     explicit CpuBackend(int threads)
@@ -119,24 +111,10 @@ public:
         const char* op = "conv2d";
         in(x, op, "x");
         in(w, op, "w");
-        const std::string shapes = "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " +
-                                   shape_str(b.shape()) + ", groups " + std::to_string(p.groups) + ", stride " +
-                                   std::to_string(p.stride);
-        CHECK_SHAPE(x.ndim() == 4 && w.ndim() == 4, op, "x and w must be 4-D: " + shapes);
-        CHECK_SHAPE(p.groups >= 1 && p.stride >= 1 && p.pad_top >= 0 && p.pad_left >= 0 && p.pad_bottom >= 0 &&
-                        p.pad_right >= 0,
-                    op, "bad params: " + shapes);
-        cpu::ConvDims d{};
-        d.B = (int)x.dim(0), d.Cin = (int)x.dim(1), d.H = (int)x.dim(2), d.W = (int)x.dim(3);
-        d.Cout = (int)w.dim(0), d.kh = (int)w.dim(2), d.kw = (int)w.dim(3);
-        CHECK_SHAPE(d.Cin % p.groups == 0 && d.Cout % p.groups == 0 && w.dim(1) * p.groups == d.Cin, op,
-                    "channels do not match groups: " + shapes);
-        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == d.Cout), op, "bias must be (Cout): " + shapes);
-        const int hp = d.H + p.pad_top + p.pad_bottom, wp = d.W + p.pad_left + p.pad_right;
-        CHECK_SHAPE(hp >= d.kh && wp >= d.kw, op, "kernel larger than padded input: " + shapes);
-        d.OH = (hp - d.kh) / p.stride + 1;
-        d.OW = (wp - d.kw) / p.stride + 1;
-        Tensor y = alloc({d.B, d.Cout, d.OH, d.OW});
+        const Conv2dDims s = conv2d_shape(x, w, b, p);
+        const cpu::ConvDims d{(int)s.B, (int)s.Cin, (int)s.H, (int)s.W, (int)s.Cout, (int)s.kh, (int)s.kw,
+                              (int)s.OH, (int)s.OW};
+        Tensor y = alloc(s.out());
         cpu::conv2d(x.data(), w.data(), b.empty() ? nullptr : in(b, op, "b"), y.data(), d, p, act, nt_);
         return y;
     }
@@ -145,15 +123,9 @@ public:
         const char* op = "linear";
         in(x, op, "x");
         in(w, op, "w");
-        const std::string shapes =
-            "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape());
-        CHECK_SHAPE(x.ndim() >= 1 && w.ndim() == 2 && x.dim(-1) == w.dim(1), op, "x (..., K), w (N, K): " + shapes);
-        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == w.dim(0)), op, "bias must be (N): " + shapes);
-        const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / K;
-        Shape ys = x.shape();
-        ys.back() = N;
-        Tensor y = alloc(ys);
-        cpu::linear(x.data(), w.data(), b.empty() ? nullptr : in(b, op, "b"), y.data(), M, N, K, act, nt_);
+        const LinearDims d = linear_shape(x, w, b);
+        Tensor y = alloc(d.out);
+        cpu::linear(x.data(), w.data(), b.empty() ? nullptr : in(b, op, "b"), y.data(), d.M, d.N, d.K, act, nt_);
         return y;
     }
 
@@ -161,17 +133,8 @@ public:
         const char* op = "matmul";
         in(a, op, "a");
         in(b, op, "b");
-        const std::string shapes = "a " + shape_str(a.shape()) + (ta ? "ᵀ" : "") + ", b " + shape_str(b.shape()) +
-                                   (tb ? "ᵀ" : "");
-        CHECK_SHAPE((a.ndim() == 3 || a.ndim() == 2) && (b.ndim() == 3 || b.ndim() == 2), op,
-                    "a and b must be 2-D or 3-D: " + shapes);
-        const int64_t Ba = a.ndim() == 3 ? a.dim(0) : 1, Bb = b.ndim() == 3 ? b.dim(0) : 1;
-        CHECK_SHAPE(Bb % Ba == 0 || Bb == 1, op, "batch dims do not broadcast: " + shapes);
-        const int64_t M = ta ? a.dim(-1) : a.dim(-2), K = ta ? a.dim(-2) : a.dim(-1);
-        const int64_t Kb = tb ? b.dim(-1) : b.dim(-2), N = tb ? b.dim(-2) : b.dim(-1);
-        CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes);
-        const int64_t Bt = std::max(Ba, Bb);
-        Tensor y = alloc(a.ndim() == 2 && b.ndim() == 2 ? Shape{M, N} : Shape{Bt, M, N});
+        const auto [Ba, Bb, Bt, M, K, N, out] = matmul_shape(a, b, ta, tb);
+        Tensor y = alloc(out);
         cpu::Gemm g;
         g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K, g.alpha = alpha;
         g.A = a.data(), g.lda = ta ? M : K, g.strideA = Ba == 1 ? 0 : M * K, g.groupA = Ba == 1 ? 1 : Bt / Ba;
@@ -186,36 +149,26 @@ public:
                       Act act) override {
         const char* op = "group_norm";
         in(x, op, "x");
-        const std::string shapes = "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) +
-                                   ", beta " + shape_str(beta.shape()) + ", groups " + std::to_string(groups);
-        CHECK_SHAPE(x.ndim() >= 2 && groups >= 1 && x.dim(1) > 0 && x.dim(1) % groups == 0, op,
-                    "x must be (B, C, ...) with C divisible by groups: " + shapes);
-        const int64_t C = x.dim(1);
-        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
+        const NormDims d = group_norm_shape(x, gamma, beta, groups);
         Tensor y = alloc(x.shape());
-        cpu::group_norm(x.data(), in(gamma, op, "gamma"), in(beta, op, "beta"), y.data(), x.dim(0), C,
-                        x.numel() / (x.dim(0) * C), groups, eps, act, nt_);
+        cpu::group_norm(x.data(), in(gamma, op, "gamma"), in(beta, op, "beta"), y.data(), d.B, d.C, d.S, groups, eps,
+                        act, nt_);
         return y;
     }
 
     Tensor layer_norm_channels(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
         const char* op = "layer_norm_channels";
         in(x, op, "x");
-        const std::string shapes =
-            "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " + shape_str(beta.shape());
-        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) > 0, op, "x must be (B, C, ...): " + shapes);
-        const int64_t C = x.dim(1);
-        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes);
+        const NormDims d = layer_norm_channels_shape(x, gamma, beta);
         Tensor y = alloc(x.shape());
-        cpu::layer_norm_channels(x.data(), in(gamma, op, "gamma"), in(beta, op, "beta"), y.data(), x.dim(0), C,
-                                 x.numel() / (x.dim(0) * C), eps, nt_);
+        cpu::layer_norm_channels(x.data(), in(gamma, op, "gamma"), in(beta, op, "beta"), y.data(), d.B, d.C, d.S, eps,
+                                 nt_);
         return y;
     }
 
     Tensor softmax(const Tensor& x) override {
         in(x, "softmax", "x");
-        CHECK_SHAPE(x.ndim() >= 1 && x.dim(-1) > 0, "softmax", "empty last dim: " + shape_str(x.shape()));
-        Tensor y = alloc(x.shape());
+        Tensor y = alloc(softmax_shape(x));
         cpu::softmax_rows(x.data(), y.data(), x.numel() / x.dim(-1), x.dim(-1), nt_);
         return y;
     }
@@ -234,8 +187,7 @@ public:
         const char* op = "add";
         const float* pa = in(a, op, "a");
         const float* pb = in(b, op, "b");
-        const std::string shapes = "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape());
-        Tensor y = alloc(a.shape());
+        Tensor y = alloc(add_shape(a, b));
         float* py = y.data();
         const int64_t n = a.numel();
         if (a.shape() == b.shape()) {
@@ -243,9 +195,6 @@ public:
             for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
             return y;
         }
-        CHECK_SHAPE(a.ndim() == 4 && b.ndim() == 4 && (b.dim(0) == a.dim(0) || b.dim(0) == 1) &&
-                        b.dim(1) == a.dim(1) && b.dim(2) == 1 && b.dim(3) == 1,
-                    op, "b must have a's shape or be (B, C, 1, 1) / (1, C, 1, 1): " + shapes);
         const int64_t B = a.dim(0), C = a.dim(1), S = a.dim(2) * a.dim(3);
 #pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
         for (int64_t bc = 0; bc < B * C; ++bc) {
@@ -258,9 +207,7 @@ public:
     Tensor axpby(float alpha, const Tensor& a, float beta, const Tensor& b) override {
         const float* pa = in(a, "axpby", "a");
         const float* pb = in(b, "axpby", "b");
-        CHECK_SHAPE(a.shape() == b.shape(), "axpby",
-                    "shapes differ: a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()));
-        Tensor y = alloc(a.shape());
+        Tensor y = alloc(axpby_shape(a, b));
         float* py = y.data();
         const int64_t n = a.numel();
 #pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
@@ -270,11 +217,7 @@ public:
 
     Tensor glu_silu(const Tensor& x) override {
         const float* px = in(x, "glu_silu", "x");
-        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) % 2 == 0, "glu_silu",
-                    "x must be (B, 2C, ...): " + shape_str(x.shape()));
-        Shape ys = x.shape();
-        ys[1] /= 2;
-        Tensor y = alloc(ys);
+        Tensor y = alloc(glu_silu_shape(x));
         const int64_t B = x.dim(0), CS = y.numel() / B;  // C·H·W of one half
         const int64_t chunk = 4096, per_b = (CS + chunk - 1) / chunk;
         float* py = y.data();
@@ -294,13 +237,7 @@ public:
     Tensor concat_channels(const Tensor& a, const Tensor& b) override {
         const float* pa = in(a, "concat_channels", "a");
         const float* pb = in(b, "concat_channels", "b");
-        const std::string shapes = "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape());
-        bool ok = a.ndim() >= 2 && a.ndim() == b.ndim() && a.dim(0) == b.dim(0);
-        for (int i = 2; ok && i < a.ndim(); ++i) ok = a.dim(i) == b.dim(i);
-        CHECK_SHAPE(ok, "concat_channels", "shapes differ outside dim 1: " + shapes);
-        Shape ys = a.shape();
-        ys[1] += b.dim(1);
-        Tensor y = alloc(ys);
+        Tensor y = alloc(concat_channels_shape(a, b));
         const int64_t B = a.dim(0), na = a.numel() / B, nb = b.numel() / B;
         for (int64_t i = 0; i < B; ++i) {
             std::copy(pa + i * na, pa + (i + 1) * na, y.data() + i * (na + nb));
@@ -311,11 +248,7 @@ public:
 
     Tensor slice_batch(const Tensor& x, int64_t start, int64_t count) override {
         const float* px = in(x, "slice_batch", "x");
-        CHECK_SHAPE(x.ndim() >= 1 && start >= 0 && count >= 0 && start + count <= x.dim(0), "slice_batch",
-                    "rows [" + std::to_string(start) + ", " + std::to_string(start + count) + ") of " +
-                        shape_str(x.shape()));
-        Shape ys = x.shape();
-        ys[0] = count;
+        const Shape ys = slice_batch_shape(x, start, count);
         const int64_t row = x.dim(0) ? x.numel() / x.dim(0) : 0;
         return upload(ys, px + start * row);
     }
@@ -323,13 +256,7 @@ public:
     Tensor concat_batch(const Tensor& a, const Tensor& b) override {
         const float* pa = in(a, "concat_batch", "a");
         const float* pb = in(b, "concat_batch", "b");
-        bool ok = a.ndim() >= 1 && a.ndim() == b.ndim();
-        for (int i = 1; ok && i < a.ndim(); ++i) ok = a.dim(i) == b.dim(i);
-        CHECK_SHAPE(ok, "concat_batch",
-                    "shapes differ outside dim 0: a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()));
-        Shape ys = a.shape();
-        ys[0] += b.dim(0);
-        Tensor y = alloc(ys);
+        Tensor y = alloc(concat_batch_shape(a, b));
         std::copy(pa, pa + a.numel(), y.data());
         std::copy(pb, pb + b.numel(), y.data() + a.numel());
         return y;
@@ -337,9 +264,8 @@ public:
 
     Tensor transpose12(const Tensor& x) override {
         const float* px = in(x, "transpose12", "x");
-        CHECK_SHAPE(x.ndim() == 3, "transpose12", "x must be (B, M, N): " + shape_str(x.shape()));
+        Tensor y = alloc(transpose12_shape(x));
         const int64_t B = x.dim(0), M = x.dim(1), N = x.dim(2);
-        Tensor y = alloc({B, N, M});
         float* py = y.data();
         constexpr int64_t T = 32;  // tile edge: both the read and the write side stay in cache lines
         const int64_t tm = (M + T - 1) / T, tn = (N + T - 1) / T;
@@ -356,17 +282,14 @@ public:
 
     Tensor upsample_nearest2x(const Tensor& x) override {
         in(x, "upsample_nearest2x", "x");
-        CHECK_SHAPE(x.ndim() == 4, "upsample_nearest2x", "x must be (B, C, H, W): " + shape_str(x.shape()));
-        return resize_nearest(x, (int)x.dim(2) * 2, (int)x.dim(3) * 2);
+        const Shape ys = upsample_nearest2x_shape(x);
+        return resize_nearest(x, (int)ys[2], (int)ys[3]);
     }
 
     Tensor resize_nearest(const Tensor& x, int oh, int ow) override {
         const float* px = in(x, "resize_nearest", "x");
-        CHECK_SHAPE(x.ndim() == 4 && oh > 0 && ow > 0, "resize_nearest",
-                    "x must be (B, C, H, W), size positive: " + shape_str(x.shape()) + " -> " +
-                        std::to_string(oh) + "x" + std::to_string(ow));
+        Tensor y = alloc(resize_nearest_shape(x, oh, ow));
         const int64_t BC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
-        Tensor y = alloc({x.dim(0), x.dim(1), oh, ow});
         float* py = y.data();
         const std::vector<int64_t> sy = nearest_index(H, oh), sx = nearest_index(W, ow);
 #pragma omp parallel for num_threads(nt_) schedule(static) if (y.numel() > kParallelMin)
@@ -385,16 +308,8 @@ public:
         const char* op = "lambda_local_position";
         in(q, op, "q");
         in(v, op, "v");
-        const std::string shapes = "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", w " +
-                                   shape_str(w.shape()) + ", bias " + shape_str(bias.shape()) + ", H " +
-                                   std::to_string(H) + ", W " + std::to_string(W) + ", r " + std::to_string(r);
-        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && q.dim(0) == v.dim(0) && q.dim(3) == (int64_t)H * W &&
-                        v.dim(2) == (int64_t)H * W,
-                    op, "q (B, h, k, H*W), v (B, vd, H*W): " + shapes);
-        CHECK_SHAPE(r >= 1 && r % 2 == 1 && w.numel() == q.dim(2) * r * r && bias.numel() == q.dim(2), op,
-                    "w (k, r*r), bias (k), r odd: " + shapes);
+        Tensor y = alloc(lambda_local_position_shape(q, v, w, bias, H, W, r));
         const int B = (int)q.dim(0), h = (int)q.dim(1), k = (int)q.dim(2), vd = (int)v.dim(1);
-        Tensor y = alloc({B, h, vd, (int64_t)H * W});
         cpu::lambda_local_position(q.data(), v.data(), in(w, op, "w"), in(bias, op, "bias"), y.data(), B, h, k, vd,
                                    H, W, r, nt_);
         return y;
@@ -405,14 +320,9 @@ public:
         in(q, op, "q");
         in(v, op, "v");
         in(e, op, "e");
-        const std::string shapes =
-            "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", e " + shape_str(e.shape());
-        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && e.ndim() == 3 && q.dim(0) == v.dim(0) &&
-                        e.dim(0) == v.dim(2) && e.dim(1) == q.dim(2) && e.dim(2) == q.dim(3),
-                    op, "q (B, h, k, N), v (B, vd, L), e (L, k, N): " + shapes);
+        Tensor y = alloc(lambda_global_position_shape(q, v, e));
         const int B = (int)q.dim(0), h = (int)q.dim(1), k = (int)q.dim(2), N = (int)q.dim(3);
         const int vd = (int)v.dim(1), L = (int)v.dim(2);
-        Tensor y = alloc({B, h, vd, N});
         cpu::lambda_global_position(q.data(), v.data(), e.data(), y.data(), B, h, k, vd, N, L, nt_);
         return y;
     }
@@ -420,11 +330,7 @@ public:
     // --- sampler ---
     Tensor cfg_combine(const Tensor& x, float guidance) override {
         const float* px = in(x, "cfg_combine", "x");
-        CHECK_SHAPE(x.ndim() >= 1 && x.dim(0) % 2 == 0, "cfg_combine",
-                    "x must be (2B, ...): " + shape_str(x.shape()));
-        Shape ys = x.shape();
-        ys[0] /= 2;
-        Tensor y = alloc(ys);
+        Tensor y = alloc(cfg_combine_shape(x));
         const int64_t n = y.numel();
         const float *u = px, *c = px + n;
         float* py = y.data();

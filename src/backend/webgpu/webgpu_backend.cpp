@@ -1,16 +1,16 @@
-// The WebGPU backend: shape checks and output allocation here, the dispatches in JS (ops.js through
-// library_moebius_gpu.js). See webgpu_backend.h. Compiled only by the WebAssembly build.
+// The WebGPU backend: output allocation here (shapes checked by backend/shapes.h), the dispatches in
+// JS (ops.js through library_moebius_gpu.js). See webgpu_backend.h. Compiled only by the WebAssembly build.
 #ifdef __EMSCRIPTEN__
 #include "backend/webgpu/webgpu_backend.h"
 
 #include <emscripten/emscripten.h>
 
-#include <algorithm>
 #include <climits>
 #include <string>
 #include <vector>
 
 #include "api/wasm_api.h"
+#include "backend/shapes.h"
 #include "core/error.h"
 #include "io/model_file.h"
 #include "io/state_dict.h"
@@ -165,24 +165,17 @@ struct GpuBuffer final : DeviceBuffer {
     const std::weak_ptr<BufferPool> pool;
 };
 
-[[noreturn]] void shape_error(const char* op, const std::string& what) {
-    fail(ErrorKind::Internal, std::string(op) + ": " + what);
-}
-
-#define CHECK_SHAPE(cond, op, what)             \
-    do {                                        \
-        if (!(cond)) shape_error((op), (what)); \
-    } while (0)
-
 // A dimension or count as the int the bridge takes (WebGPU sizes are 32-bit anyway).
 int i32(int64_t v, const char* op) {
-    CHECK_SHAPE(v >= 0 && v <= INT_MAX, op, "size " + std::to_string(v) + " does not fit 32 bits");
+    MOEBIUS_CHECK(v >= 0 && v <= INT_MAX, ErrorKind::Internal,
+                  std::string(op) + ": size " + std::to_string(v) + " does not fit 32 bits");
     return (int)v;
 }
 
 int id_of(const Tensor& t, const char* op, const char* what) {
     const auto* g = dynamic_cast<const GpuBuffer*>(t.device());
-    CHECK_SHAPE(g != nullptr, op, std::string(what) + " is not a WebGPU tensor (shape " + shape_str(t.shape()) + ")");
+    MOEBIUS_CHECK(g != nullptr, ErrorKind::Internal,
+                  std::string(op) + ": " + what + " is not a WebGPU tensor (shape " + shape_str(t.shape()) + ")");
     return g->id;
 }
 
@@ -212,62 +205,31 @@ public:
     // --- dense ---
     Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) override {
         const char* op = "conv2d";
-        const auto shapes = [&] {
-            return "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape()) +
-                   ", groups " + std::to_string(p.groups) + ", stride " + std::to_string(p.stride);
-        };
-        CHECK_SHAPE(x.ndim() == 4 && w.ndim() == 4, op, "x and w must be 4-D: " + shapes());
-        CHECK_SHAPE(p.groups >= 1 && p.stride >= 1 && p.pad_top >= 0 && p.pad_left >= 0 && p.pad_bottom >= 0 &&
-                        p.pad_right >= 0,
-                    op, "bad params: " + shapes());
-        const int64_t B = x.dim(0), Cin = x.dim(1), H = x.dim(2), W = x.dim(3);
-        const int64_t Cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
-        CHECK_SHAPE(Cin % p.groups == 0 && Cout % p.groups == 0 && w.dim(1) * p.groups == Cin, op,
-                    "channels do not match groups: " + shapes());
-        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == Cout), op, "bias must be (Cout): " + shapes());
-        const int64_t hp = H + p.pad_top + p.pad_bottom, wp = W + p.pad_left + p.pad_right;
-        CHECK_SHAPE(hp >= kh && wp >= kw, op, "kernel larger than padded input: " + shapes());
-        Tensor y = alloc({B, Cout, (hp - kh) / p.stride + 1, (wp - kw) / p.stride + 1}, op);
-        checked(mgpu_conv2d(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(B, op),
-                            i32(Cin, op), i32(H, op), i32(W, op), i32(Cout, op), i32(kh, op), i32(kw, op), p.stride,
-                            p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.groups, (int)act),
+        const Conv2dDims d = conv2d_shape(x, w, b, p);
+        Tensor y = alloc(d.out(), op);
+        checked(mgpu_conv2d(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(d.B, op),
+                            i32(d.Cin, op), i32(d.H, op), i32(d.W, op), i32(d.Cout, op), i32(d.kh, op), i32(d.kw, op),
+                            p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.groups, (int)act),
                 op);
         return y;
     }
 
     Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act) override {
         const char* op = "linear";
-        const auto shapes = [&] {
-            return "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape());
-        };
-        CHECK_SHAPE(x.ndim() >= 1 && w.ndim() == 2 && x.dim(-1) == w.dim(1), op, "x (..., K), w (N, K): " + shapes());
-        CHECK_SHAPE(b.empty() || (b.ndim() == 1 && b.dim(0) == w.dim(0)), op, "bias must be (N): " + shapes());
-        const int64_t K = w.dim(1), N = w.dim(0), M = K ? x.numel() / K : 0;
-        Shape ys = x.shape();
-        ys.back() = N;
-        Tensor y = alloc(ys, op);
-        checked(mgpu_linear(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(M, op),
-                            i32(K, op), i32(N, op), (int)act),
+        const LinearDims d = linear_shape(x, w, b);
+        Tensor y = alloc(d.out, op);
+        checked(mgpu_linear(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(d.M, op),
+                            i32(d.K, op), i32(d.N, op), (int)act),
                 op);
         return y;
     }
 
     Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha) override {
         const char* op = "matmul";
-        const auto shapes = [&] {
-            return "a " + shape_str(a.shape()) + (ta ? "ᵀ" : "") + ", b " + shape_str(b.shape()) + (tb ? "ᵀ" : "");
-        };
-        CHECK_SHAPE((a.ndim() == 3 || a.ndim() == 2) && (b.ndim() == 3 || b.ndim() == 2), op,
-                    "a and b must be 2-D or 3-D: " + shapes());
-        const int64_t Ba = a.ndim() == 3 ? a.dim(0) : 1, Bb = b.ndim() == 3 ? b.dim(0) : 1;
-        CHECK_SHAPE(Bb % Ba == 0 || Bb == 1, op, "batch dims do not broadcast: " + shapes());
-        const int64_t M = ta ? a.dim(-1) : a.dim(-2), K = ta ? a.dim(-2) : a.dim(-1);
-        const int64_t Kb = tb ? b.dim(-1) : b.dim(-2), N = tb ? b.dim(-2) : b.dim(-1);
-        CHECK_SHAPE(K == Kb, op, "inner dims differ: " + shapes());
-        const int64_t Bt = std::max(Ba, Bb);
-        Tensor y = alloc(a.ndim() == 2 && b.ndim() == 2 ? Shape{M, N} : Shape{Bt, M, N}, op);
-        checked(mgpu_matmul(id_of(a, op, "a"), id_of(b, op, "b"), id_of(y, op, "y"), i32(Ba, op), i32(Bb, op),
-                            i32(M, op), i32(K, op), i32(N, op), ta, tb, alpha),
+        const MatmulDims d = matmul_shape(a, b, ta, tb);
+        Tensor y = alloc(d.out, op);
+        checked(mgpu_matmul(id_of(a, op, "a"), id_of(b, op, "b"), id_of(y, op, "y"), i32(d.Ba, op), i32(d.Bb, op),
+                            i32(d.M, op), i32(d.K, op), i32(d.N, op), ta, tb, alpha),
                 op);
         return y;
     }
@@ -276,44 +238,29 @@ public:
     Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int groups, float eps,
                       Act act) override {
         const char* op = "group_norm";
-        const auto shapes = [&] {
-            return "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " +
-                   shape_str(beta.shape()) + ", groups " + std::to_string(groups);
-        };
-        CHECK_SHAPE(x.ndim() >= 2 && groups >= 1 && x.dim(1) > 0 && x.dim(1) % groups == 0, op,
-                    "x must be (B, C, ...) with C divisible by groups: " + shapes());
-        const int64_t B = x.dim(0), C = x.dim(1);
-        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes());
+        const NormDims d = group_norm_shape(x, gamma, beta, groups);
         Tensor y = alloc(x.shape(), op);
         if (y.numel() == 0) return y;
         checked(mgpu_group_norm(id_of(x, op, "x"), id_of(gamma, op, "gamma"), id_of(beta, op, "beta"),
-                                id_of(y, op, "y"), i32(B, op), i32(C, op), i32(x.numel() / (B * C), op), groups, eps,
-                                (int)act),
+                                id_of(y, op, "y"), i32(d.B, op), i32(d.C, op), i32(d.S, op), groups, eps, (int)act),
                 op);
         return y;
     }
 
     Tensor layer_norm_channels(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
         const char* op = "layer_norm_channels";
-        const auto shapes = [&] {
-            return "x " + shape_str(x.shape()) + ", gamma " + shape_str(gamma.shape()) + ", beta " +
-                   shape_str(beta.shape());
-        };
-        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) > 0, op, "x must be (B, C, ...): " + shapes());
-        const int64_t B = x.dim(0), C = x.dim(1);
-        CHECK_SHAPE(gamma.numel() == C && beta.numel() == C, op, "gamma/beta must have C elements: " + shapes());
+        const NormDims d = layer_norm_channels_shape(x, gamma, beta);
         Tensor y = alloc(x.shape(), op);
         if (y.numel() == 0) return y;
         checked(mgpu_layer_norm_channels(id_of(x, op, "x"), id_of(gamma, op, "gamma"), id_of(beta, op, "beta"),
-                                         id_of(y, op, "y"), i32(B, op), i32(C, op), i32(x.numel() / (B * C), op), eps),
+                                         id_of(y, op, "y"), i32(d.B, op), i32(d.C, op), i32(d.S, op), eps),
                 op);
         return y;
     }
 
     Tensor softmax(const Tensor& x) override {
         const char* op = "softmax";
-        CHECK_SHAPE(x.ndim() >= 1 && x.dim(-1) > 0, op, "empty last dim: " + shape_str(x.shape()));
-        Tensor y = alloc(x.shape(), op);
+        Tensor y = alloc(softmax_shape(x), op);
         if (y.numel() == 0) return y;
         checked(mgpu_softmax(id_of(x, op, "x"), id_of(y, op, "y"), i32(x.numel() / x.dim(-1), op), i32(x.dim(-1), op)),
                 op);
@@ -331,8 +278,7 @@ public:
 
     Tensor add(const Tensor& a, const Tensor& b) override {
         const char* op = "add";
-        const auto shapes = [&] { return "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()); };
-        Tensor y = alloc(a.shape(), op);
+        Tensor y = alloc(add_shape(a, b), op);
         if (a.shape() == b.shape()) {
             if (y.numel() == 0) return y;
             // One "channel" of n elements: the kernel's same-shape mode.
@@ -341,9 +287,6 @@ public:
                     op);
             return y;
         }
-        CHECK_SHAPE(a.ndim() == 4 && b.ndim() == 4 && (b.dim(0) == a.dim(0) || b.dim(0) == 1) &&
-                        b.dim(1) == a.dim(1) && b.dim(2) == 1 && b.dim(3) == 1,
-                    op, "b must have a's shape or be (B, C, 1, 1) / (1, C, 1, 1): " + shapes());
         if (y.numel() == 0) return y;
         const int64_t B = a.dim(0), C = a.dim(1), S = a.dim(2) * a.dim(3);
         // (1, C, 1, 1) with B == 1 is the same as (B, C, 1, 1): ops.add tells the modes apart by count.
@@ -355,8 +298,7 @@ public:
 
     Tensor axpby(float alpha, const Tensor& a, float beta, const Tensor& b) override {
         const char* op = "axpby";
-        CHECK_SHAPE(a.shape() == b.shape(), op, "shapes differ: a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()));
-        Tensor y = alloc(a.shape(), op);
+        Tensor y = alloc(axpby_shape(a, b), op);
         if (y.numel() == 0) return y;
         checked(mgpu_axpby(alpha, id_of(a, op, "a"), beta, id_of(b, op, "b"), id_of(y, op, "y"), i32(a.numel(), op)),
                 op);
@@ -365,12 +307,9 @@ public:
 
     Tensor glu_silu(const Tensor& x) override {
         const char* op = "glu_silu";
-        CHECK_SHAPE(x.ndim() >= 2 && x.dim(1) % 2 == 0, op, "x must be (B, 2C, ...): " + shape_str(x.shape()));
-        Shape ys = x.shape();
-        ys[1] /= 2;
-        Tensor y = alloc(ys, op);
+        Tensor y = alloc(glu_silu_shape(x), op);
         if (y.numel() == 0) return y;
-        const int64_t B = x.dim(0), C = ys[1];
+        const int64_t B = y.dim(0), C = y.dim(1);
         checked(mgpu_glu_silu(id_of(x, op, "x"), id_of(y, op, "y"), i32(B, op), i32(C, op), i32(y.numel() / (B * C), op)),
                 op);
         return y;
@@ -378,13 +317,7 @@ public:
 
     Tensor concat_channels(const Tensor& a, const Tensor& b) override {
         const char* op = "concat_channels";
-        const auto shapes = [&] { return "a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()); };
-        bool ok = a.ndim() >= 2 && a.ndim() == b.ndim() && a.dim(0) == b.dim(0);
-        for (int i = 2; ok && i < a.ndim(); ++i) ok = a.dim(i) == b.dim(i);
-        CHECK_SHAPE(ok, op, "shapes differ outside dim 1: " + shapes());
-        Shape ys = a.shape();
-        ys[1] += b.dim(1);
-        Tensor y = alloc(ys, op);
+        Tensor y = alloc(concat_channels_shape(a, b), op);
         if (y.numel() == 0) return y;
         int64_t S = 1;
         for (int i = 2; i < a.ndim(); ++i) S *= a.dim(i);
@@ -396,12 +329,7 @@ public:
 
     Tensor slice_batch(const Tensor& x, int64_t start, int64_t count) override {
         const char* op = "slice_batch";
-        CHECK_SHAPE(x.ndim() >= 1 && start >= 0 && count >= 0 && start + count <= x.dim(0), op,
-                    "rows [" + std::to_string(start) + ", " + std::to_string(start + count) + ") of " +
-                        shape_str(x.shape()));
-        Shape ys = x.shape();
-        ys[0] = count;
-        Tensor y = alloc(ys, op);
+        Tensor y = alloc(slice_batch_shape(x, start, count), op);
         if (y.numel() == 0) return y;
         const int64_t per = x.numel() / x.dim(0);
         checked(mgpu_slice_batch(id_of(x, op, "x"), id_of(y, op, "y"), i32(start, op), i32(count, op), i32(per, op)),
@@ -411,12 +339,7 @@ public:
 
     Tensor concat_batch(const Tensor& a, const Tensor& b) override {
         const char* op = "concat_batch";
-        bool ok = a.ndim() >= 1 && a.ndim() == b.ndim();
-        for (int i = 1; ok && i < a.ndim(); ++i) ok = a.dim(i) == b.dim(i);
-        CHECK_SHAPE(ok, op, "shapes differ outside dim 0: a " + shape_str(a.shape()) + ", b " + shape_str(b.shape()));
-        Shape ys = a.shape();
-        ys[0] += b.dim(0);
-        Tensor y = alloc(ys, op);
+        Tensor y = alloc(concat_batch_shape(a, b), op);
         if (y.numel() == 0) return y;
         checked(mgpu_concat_batch(id_of(a, op, "a"), id_of(b, op, "b"), id_of(y, op, "y"), i32(a.numel(), op),
                                   i32(b.numel(), op)),
@@ -426,20 +349,18 @@ public:
 
     Tensor transpose12(const Tensor& x) override {
         const char* op = "transpose12";
-        CHECK_SHAPE(x.ndim() == 3, op, "x must be (B, M, N): " + shape_str(x.shape()));
-        const int64_t B = x.dim(0), M = x.dim(1), N = x.dim(2);
-        Tensor y = alloc({B, N, M}, op);
+        Tensor y = alloc(transpose12_shape(x), op);
         if (y.numel() == 0) return y;
+        const int64_t B = x.dim(0), M = x.dim(1), N = x.dim(2);
         checked(mgpu_transpose12(id_of(x, op, "x"), id_of(y, op, "y"), i32(B, op), i32(M, op), i32(N, op)), op);
         return y;
     }
 
     Tensor upsample_nearest2x(const Tensor& x) override {
         const char* op = "upsample_nearest2x";
-        CHECK_SHAPE(x.ndim() == 4, op, "x must be (B, C, H, W): " + shape_str(x.shape()));
-        const int64_t H = x.dim(2), W = x.dim(3);
-        Tensor y = alloc({x.dim(0), x.dim(1), 2 * H, 2 * W}, op);
+        Tensor y = alloc(upsample_nearest2x_shape(x), op);
         if (y.numel() == 0) return y;
+        const int64_t H = x.dim(2), W = x.dim(3);
         checked(mgpu_upsample_nearest2x(id_of(x, op, "x"), id_of(y, op, "y"), i32(x.dim(0) * x.dim(1), op), i32(H, op),
                                         i32(W, op)),
                 op);
@@ -448,10 +369,7 @@ public:
 
     Tensor resize_nearest(const Tensor& x, int oh, int ow) override {
         const char* op = "resize_nearest";
-        CHECK_SHAPE(x.ndim() == 4 && oh > 0 && ow > 0, op,
-                    "x must be (B, C, H, W), size positive: " + shape_str(x.shape()) + " -> " + std::to_string(oh) +
-                        "x" + std::to_string(ow));
-        Tensor y = alloc({x.dim(0), x.dim(1), oh, ow}, op);
+        Tensor y = alloc(resize_nearest_shape(x, oh, ow), op);
         if (y.numel() == 0) return y;
         checked(mgpu_resize_nearest(id_of(x, op, "x"), id_of(y, op, "y"), i32(x.dim(0) * x.dim(1), op),
                                     i32(x.dim(2), op), i32(x.dim(3), op), oh, ow),
@@ -463,19 +381,9 @@ public:
     Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias, int H, int W,
                                  int r) override {
         const char* op = "lambda_local_position";
-        const auto shapes = [&] {
-            return "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", w " + shape_str(w.shape()) +
-                   ", bias " + shape_str(bias.shape()) + ", H " + std::to_string(H) + ", W " + std::to_string(W) +
-                   ", r " + std::to_string(r);
-        };
-        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && q.dim(0) == v.dim(0) && q.dim(3) == (int64_t)H * W &&
-                        v.dim(2) == (int64_t)H * W,
-                    op, "q (B, h, k, H*W), v (B, vd, H*W): " + shapes());
-        CHECK_SHAPE(r >= 1 && r % 2 == 1 && w.numel() == q.dim(2) * r * r && bias.numel() == q.dim(2), op,
-                    "w (k, r*r), bias (k), r odd: " + shapes());
-        const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), vd = v.dim(1);
-        Tensor y = alloc({B, h, vd, (int64_t)H * W}, op);
+        Tensor y = alloc(lambda_local_position_shape(q, v, w, bias, H, W, r), op);
         if (y.numel() == 0) return y;
+        const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), vd = v.dim(1);
         checked(mgpu_lambda_local_position(id_of(q, op, "q"), id_of(v, op, "v"), id_of(w, op, "w"),
                                            id_of(bias, op, "bias"), id_of(y, op, "y"), i32(B, op), i32(h, op),
                                            i32(k, op), i32(vd, op), H, W, r),
@@ -485,15 +393,9 @@ public:
 
     Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) override {
         const char* op = "lambda_global_position";
-        const auto shapes = [&] {
-            return "q " + shape_str(q.shape()) + ", v " + shape_str(v.shape()) + ", e " + shape_str(e.shape());
-        };
-        CHECK_SHAPE(q.ndim() == 4 && v.ndim() == 3 && e.ndim() == 3 && q.dim(0) == v.dim(0) && e.dim(0) == v.dim(2) &&
-                        e.dim(1) == q.dim(2) && e.dim(2) == q.dim(3),
-                    op, "q (B, h, k, N), v (B, vd, L), e (L, k, N): " + shapes());
-        const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3), vd = v.dim(1), L = v.dim(2);
-        Tensor y = alloc({B, h, vd, N}, op);
+        Tensor y = alloc(lambda_global_position_shape(q, v, e), op);
         if (y.numel() == 0) return y;
+        const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3), vd = v.dim(1), L = v.dim(2);
         checked(mgpu_lambda_global_position(id_of(q, op, "q"), id_of(v, op, "v"), id_of(e, op, "e"), id_of(y, op, "y"),
                                             i32(B, op), i32(h, op), i32(k, op), i32(vd, op), i32(N, op), i32(L, op)),
                 op);
@@ -503,10 +405,7 @@ public:
     // --- sampler ---
     Tensor cfg_combine(const Tensor& x, float guidance) override {
         const char* op = "cfg_combine";
-        CHECK_SHAPE(x.ndim() >= 1 && x.dim(0) % 2 == 0, op, "x must be (2B, ...): " + shape_str(x.shape()));
-        Shape ys = x.shape();
-        ys[0] /= 2;
-        Tensor y = alloc(ys, op);
+        Tensor y = alloc(cfg_combine_shape(x), op);
         if (y.numel() == 0) return y;
         checked(mgpu_cfg_combine(id_of(x, op, "x"), id_of(y, op, "y"), i32(y.numel(), op), guidance), op);
         return y;
@@ -529,7 +428,8 @@ private:
     // A tensor of the bridge's dtype: zero-filled if `zero`, else of unspecified contents (every op
     // writes all of its output).
     Tensor alloc(const Shape& s, const char* op, bool zero = false) {
-        for (int64_t d : s) CHECK_SHAPE(d >= 0, op, "negative dimension in " + shape_str(s));
+        for (int64_t d : s)
+            MOEBIUS_CHECK(d >= 0, ErrorKind::Internal, std::string(op) + ": negative dimension in " + shape_str(s));
         const int64_t n = numel(s);
         return Tensor(s, std::make_shared<GpuBuffer>(pool_->get(n, zero, op), n, pool_));
     }
