@@ -27,7 +27,8 @@ function applyTile(spec) {
     ops.matrixTuning.pad = opt?.startsWith('pad=') ? Number(opt.slice(4)) : 8;
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
-const directOk = (M, N) => M % 64 === 0 && N % 128 === 0;  // matrix-direct takes whole 64 x 128 tiles only
+// matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles
+const directOk = (M, N, spec) => M % (spec.startsWith('matrix-direct-32') ? 32 : 64) === 0 && N % 128 === 0;
 /** A conv2d case at a model shape: [name, FLOP, 0, setup]; k x k kernel, same padding, B images. */
 function convCase(spec, what, B, Cin, Cout, side, k, act = 0) {
     const S = side * side;
@@ -43,7 +44,7 @@ for (const spec of TILES) {
     // 1x1 convs are GEMMs (Cout x HW per image): 'matrix-direct' takes them on whole 64 x 128 tiles;
     // its 3x3 twin (conv2d_subgroup_matrix_direct) takes every 3x3 shape below.
     const direct = spec.startsWith('matrix-direct');
-    const gemm = (Cin, Cout, side, act) => (!direct || directOk(Cout, side * side) ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []);
+    const gemm = (Cin, Cout, side, act) => (!direct || directOk(Cout, side * side, spec) ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []);
     cases.push(
         [`matmul 4096^3 (${spec})`, 2 * 4096 ** 3, 0, (g) => {
             const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
@@ -53,7 +54,7 @@ for (const spec of TILES) {
         convCase(spec, 'VAE', 1, 512, 512, 64, 3), convCase(spec, 'UNet', 2, 1280, 1280, 16, 3),
         convCase(spec, 'UNet', 2, 1280, 1280, 32, 3), convCase(spec, 'UNet', 2, 640, 640, 64, 3),
         ...gemm(320, 320, 64), ...gemm(320, 1600, 64, 1), ...gemm(640, 640, 32), ...gemm(1280, 1280, 16),
-        ...gemm(1280, 6400, 16, 1),
+        ...gemm(1280, 6400, 16, 1), ...gemm(3200, 1280, 16), ...gemm(1280, 160, 16), ...gemm(640, 3200, 32, 1),
     );
 }
 // The conv_out layers (at most 8 output channels): conv2d_few_outputs against the implicit GEMM.

@@ -140,8 +140,10 @@ for (const s of [
     {Ba: 1, Bb: 2, M: 64, N: 128, K: 16, direct: true},
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true},        // grouped broadcast (lambda_content: A item z / 3)
     {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, direct: true},   // the same on the matrix kernels
+    {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true}, // whole 32 x 128 tiles only: matrix-direct-32
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
                   ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
+                  ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
                   // the matrix-unit kernel takes row-major A and B with K, N multiples of 4 (vec4 loads)
                   ...(!s.ta && !s.tb && s.K % 4 === 0 && s.N % 4 === 0
                       ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])])) {
@@ -200,6 +202,7 @@ for (const s of [
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
     ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
+    ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;

@@ -57,6 +57,8 @@ const REDUCE_K_MIN_K = 128;
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'direct',
                              /** @type {'staged' | 'direct'} */ conv: 'direct'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
+// Fewer 64 x 128 tiles than this: its 32 x 128 variant (an H100 has 132 SMs; two workgroups each).
+const DIRECT_NARROW_BELOW = 264;
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
@@ -102,15 +104,21 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     if (useMatrix) {
         if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
         // Whole 64 x 128 tiles of a 16 x 16 x 16 configuration: subgroups load straight from storage.
-        if (kernel === 'gemm_tiled' && (tile === 'matrix-direct' || (tile === undefined && matrixTuning.gemm === 'direct'))) {
-            const whole = M % DIRECT_TM === 0 && N % DIRECT_TN === 0 && u.K % 16 === 0 &&
-                          smm.M === 16 && smm.N === 16 && smm.K === 16;
-            if (whole) {
-                args.workgroups = [N / DIRECT_TN, M / DIRECT_TM, batch];
+        // Where those tiles would be few (the 16x16 latent's 1x1 convs: 80 workgroups), or M is a
+        // multiple of 32 only, the 32 x 128 variant (2 subgroups a workgroup) gives twice as many.
+        const direct = tile === 'matrix-direct' || tile === 'matrix-direct-32' || (tile === undefined && matrixTuning.gemm === 'direct');
+        if (kernel === 'gemm_tiled' && direct) {
+            const ok = N % DIRECT_TN === 0 && u.K % 16 === 0 && smm.M === 16 && smm.N === 16 && smm.K === 16;
+            const wide = tile !== 'matrix-direct-32' && M % DIRECT_TM === 0 &&
+                         (tile === 'matrix-direct' || (M / DIRECT_TM) * (N / DIRECT_TN) * batch >= DIRECT_NARROW_BELOW);
+            const tm = wide ? DIRECT_TM : DIRECT_TM / 2;
+            if (ok && M % tm === 0) {
+                args.workgroups = [N / DIRECT_TN, M / tm, batch];
+                if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64};
                 g.dispatch('gemm_subgroup_matrix_direct', args);
                 return;
             }
-            if (tile === 'matrix-direct') throw new GpuError('usage', `${kernel}: tile 'matrix-direct' needs whole ${DIRECT_TM}x${DIRECT_TN} tiles of 16x16x16 matrices`);
+            if (tile) throw new GpuError('usage', `${kernel}: tile '${tile}' needs whole ${tm}x${DIRECT_TN} tiles of 16x16x16 matrices`);
         }
         // The 64 x 64 tile measured faster than 128 x 128 at every model shape on an H100 (more
         // workgroups in flight hide the load latency better); 'matrix-large' stays for tests/benchmarks.
@@ -128,7 +136,8 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     g.dispatch(kernel, args);
 }
 
-/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'reduce-k' | 'few-outputs'} Tile */
+/** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
+ *            'reduce-k' | 'few-outputs'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);
