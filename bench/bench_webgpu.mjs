@@ -263,15 +263,23 @@ if (opt['record-only']) {
         const runs = [];
         for (let i = 0; i < Number(opt.runs) + 1; i++) {
             const d0 = g.stats.dispatches, p0 = g.pipelines.size;
-            const r = await pipelinedRun(engine, input, async () => { await g.sync(); });
-            runs.push({...r.rec, dispatches: g.stats.dispatches - d0});
+            // GPU buffers created per stage (pool misses and scratch growth: each is a driver allocation)
+            const made = {encode: 0, steps: 0, decode: 0};
+            let b0 = g.stats.buffersCreated;
+            const r = await pipelinedRun(engine, input, async (stage) => {
+                await g.sync();
+                made[stage.startsWith('step') ? 'steps' : stage] += g.stats.buffersCreated - b0;
+                b0 = g.stats.buffersCreated;
+            });
+            runs.push({...r.rec, dispatches: g.stats.dispatches - d0, made});
             if (i > 0 && g.pipelines.size !== p0) print(`note: run ${i} created ${g.pipelines.size - p0} pipelines`);
         }
         runs.shift();
         const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
         const stepMs = med(runs.flatMap((r) => r.steps));
         print(`${dtype} (${opt.config}): recording CPU time, median of ${runs.length}: encode ${med(runs.map((r) => r.encode)).toFixed(1)} ms, ` +
-              `step ${stepMs.toFixed(1)} ms, decode ${med(runs.map((r) => r.decode)).toFixed(1)} ms; ${runs[0].dispatches} dispatches per inpaint`);
+              `step ${stepMs.toFixed(1)} ms, decode ${med(runs.map((r) => r.decode)).toFixed(1)} ms; ${runs[0].dispatches} dispatches per inpaint, ` +
+              `GPU buffers created: encode ${runs[0].made.encode}, steps ${runs[0].made.steps}, decode ${runs[0].made.decode}`);
         await engine.dispose();
     }
     process.exit(0);
