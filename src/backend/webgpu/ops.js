@@ -59,7 +59,6 @@ export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'd
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 // Fewer 64 x 128 tiles than this: its 32 x 128 variant (an H100 has 132 SMs; two workgroups each).
 const DIRECT_NARROW_BELOW = 264;
-const DEPTHWISE_WINDOW_MAX = 1700;  // = HALO_MAX in conv_depthwise.wgsl
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
@@ -169,15 +168,11 @@ export function conv2d(g, a) {
     const bias = hasBias ? /** @type {number} */ (a.b) : g.dummyId;
 
     if (groups > 1 && groups === Cin && groups === Cout) {
-        // conv_depthwise.wgsl's 32 x 8 output tile reads a (31*stride + kw) x (7*stride + kh) input window.
-        check((31 * stride + kw) * (7 * stride + kh) <= DEPTHWISE_WINDOW_MAX,
-              `conv2d: depthwise ${kh}x${kw} stride ${stride} needs a larger input window than conv_depthwise keeps (stride <= 2, kernel <= 9x9)`);
-        const tilesX = Math.ceil(Wo / 32);
         g.dispatch('conv_depthwise', {
             bindings: {x, w, bias, y},
-            uniforms: {C: Cin, H, W, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, tiles_x: tilesX},
+            uniforms: {C: Cin, H, W, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, total: B * Cin * Ho * Wo},
             constants: {ACT: act, HAS_BIAS: hasBias},
-            workgroups: [tilesX * Math.ceil(Ho / 8), B * Cin, 1],
+            workgroups: groups1d(B * Cin * Ho * Wo),
         });
     } else if (kh === 1 && kw === 1 && stride === 1 && pt + pl + pb + pr === 0 && groups === 1) {
         // y[b] (Cout, HW) = w (Cout, Cin) * x[b] (Cin, HW) + bias per row
