@@ -57,8 +57,6 @@ const REDUCE_K_MIN_K = 128;
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'direct',
                              /** @type {'staged' | 'direct'} */ conv: 'direct'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
-// Fewer 64 x 128 tiles than this: its 32 x 128 variant (an H100 has 132 SMs; two workgroups each).
-const DIRECT_NARROW_BELOW = 264;
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
@@ -103,14 +101,14 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                                                      M >= SUBGROUP_MATRIX_MIN && N >= SUBGROUP_MATRIX_MIN);
     if (useMatrix) {
         if (!smm) throw new GpuError('unsupported', `${kernel}: tile '${tile}' needs subgroup matrices (f16 x f16 -> f32, subgroup size 32)`);
-        // Whole 64 x 128 tiles of a 16 x 16 x 16 configuration: subgroups load straight from storage.
-        // Where those tiles would be few (the 16x16 latent's 1x1 convs: 80 workgroups), or M is a
-        // multiple of 32 only, the 32 x 128 variant (2 subgroups a workgroup) gives twice as many.
+        // Whole tiles of a 16 x 16 x 16 configuration: subgroups load straight from storage. The
+        // 32 x 128 variant (2 subgroups a workgroup; twice the workgroups) is the default: on an H100
+        // it ran the UNet's 1x1 convs 3-15% faster than 64 x 128 (4 subgroups), except 1280 -> 6400
+        // at 16x16 (3% slower); tile 'matrix-direct' keeps 64 x 128.
         const direct = tile === 'matrix-direct' || tile === 'matrix-direct-32' || (tile === undefined && matrixTuning.gemm === 'direct');
         if (kernel === 'gemm_tiled' && direct) {
             const ok = N % DIRECT_TN === 0 && u.K % 16 === 0 && smm.M === 16 && smm.N === 16 && smm.K === 16;
-            const wide = tile !== 'matrix-direct-32' && M % DIRECT_TM === 0 &&
-                         (tile === 'matrix-direct' || (M / DIRECT_TM) * (N / DIRECT_TN) * batch >= DIRECT_NARROW_BELOW);
+            const wide = tile === 'matrix-direct';
             const tm = wide ? DIRECT_TM : DIRECT_TM / 2;
             if (ok && M % tm === 0) {
                 args.workgroups = [N / DIRECT_TN, M / tm, batch];

@@ -10,7 +10,8 @@
 // Whole tiles only: A row-major (M, K), B row-major (K, N) (a_sk = b_sn = 1), M a multiple of TM,
 // N of TN, K of SK, a 16 x 16 x 16 f16 -> f32 configuration (ops.js checks; other shapes use
 // gemm_subgroup_matrix). Same Params, bindings and overrides as gemm_tiled.wgsl (f16 storage).
-// Per workgroup a TM x TN = 64 x 128 tile of C: 2 x 2 subgroups of 32 x 64 (2 x 4 result matrices).
+// Per workgroup a TM x TN = 64 x 128 tile of C: 2 x 2 subgroups of 32 x 64 (2 x 4 result matrices);
+// ops.js defines TM = 32, NSG = 2, WG = 64 for its default 32 x 128 variant (1 x 2 subgroups).
 // Epilogue: each subgroup passes its results through its own slot of workgroup memory (f32), where
 // its invocations apply alpha, bias and activation.
 // Grid: (N / TN, M / TM, batch).
