@@ -510,6 +510,12 @@ async function errorCases(gpu, g) {
     await expectThrows("error: conv2d tile 'matrix-direct' on a shape it cannot take", () => ops.conv2d(g, {
         x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 16, H: 16, W: 16, Cout: 48, kh: 3, kw: 3,
         pad: [1, 1, 1, 1], tile: 'matrix-direct'}), GpuError, 'usage');
+    await expectThrows("error: conv2d tile 'few-outputs' with 9 output channels", () => ops.conv2d(g, {
+        x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 4, H: 8, W: 8, Cout: 9, kh: 3, kw: 3,
+        pad: [1, 1, 1, 1], tile: 'few-outputs'}), GpuError, 'usage');
+    await expectThrows("error: matmul tile 'matrix-direct-32' on a shape it cannot take", () => ops.matmul(g, {
+        a: g.dummyId, b: g.dummyId, y: g.dummyId, Ba: 1, Bb: 1, M: 48, K: 16, N: 128, tile: 'matrix-direct-32'}),
+        GpuError, g.subgroupMatrix ? 'usage' : 'unsupported');
     // The f16 variants are generated from the same source (compiled and tested where shader-f16 exists).
     const f16ok = Object.keys(g.kernels).every((k) => {
         const c = g.shaderCode(k, 'f16');
