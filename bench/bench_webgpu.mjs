@@ -241,6 +241,29 @@ if (opt['memory-only']) {
     process.exit(0);
 }
 
+/**
+ * CPU time spent in the WebGPU calls that can be costly while recording (--record-only): buffer
+ * creation (a driver allocation for large ones), bind group creation, queue submits and writes.
+ * take() returns the sums since the last take() and starts new ones.
+ */
+const apiTime = {sums: /** @type {Record<string, number>} */ ({}),
+                 reset() { this.sums = {}; },
+                 take() { const s = this.sums; this.sums = {}; return s; }};
+/** @param {any} device */
+function timeApiCalls(device) {
+    const wrap = (obj, name, label) => {
+        const f = obj[name].bind(obj);
+        obj[name] = (...args) => {
+            const t = performance.now();
+            try { return f(...args); } finally { apiTime.sums[label] = (apiTime.sums[label] ?? 0) + performance.now() - t; }
+        };
+    };
+    wrap(device, 'createBuffer', 'createBuffer');
+    wrap(device, 'createBindGroup', 'createBindGroup');
+    wrap(device.queue, 'submit', 'submit');
+    wrap(device.queue, 'writeBuffer', 'writeBuffer');
+}
+
 // --record-only: the CPU cost of recording an inpaint (wasm + JS + the WebGPU API calls), with the
 // GPU's work dropped (every dispatchWorkgroups is skipped; pipelines, bind groups, uniforms and
 // submits are real), so it runs on any adapter. The layer structure, hence the dispatch count, is the
@@ -258,20 +281,27 @@ if (opt['record-only']) {
                 if (!pass.moebiusDropped) { pass.dispatchWorkgroups = () => {}; pass.moebiusDropped = true; }
                 return pass;
             };
+            timeApiCalls(ctx.g.device);
         }});
         const input = makeInput(engine.info.nativeSize);
         const runs = [];
         for (let i = 0; i < Number(opt.runs) + 1; i++) {
             const d0 = g.stats.dispatches, p0 = g.pipelines.size;
-            // GPU buffers created per stage (pool misses and scratch growth: each is a driver allocation)
+            // Per stage: GPU buffers created (pool misses and scratch growth: each is a driver
+            // allocation) and the time spent in the timed WebGPU calls (see timeApiCalls).
             const made = {encode: 0, steps: 0, decode: 0};
+            const api = {encode: {}, steps: {}, decode: {}};
             let b0 = g.stats.buffersCreated;
+            apiTime.reset();
             const r = await pipelinedRun(engine, input, async (stage) => {
+                const key = stage.startsWith('step') ? 'steps' : stage;
+                for (const [name, v] of Object.entries(apiTime.take())) api[key][name] = (api[key][name] ?? 0) + v;
                 await g.sync();
-                made[stage.startsWith('step') ? 'steps' : stage] += g.stats.buffersCreated - b0;
+                apiTime.take();  // the wait itself is not recording
+                made[key] += g.stats.buffersCreated - b0;
                 b0 = g.stats.buffersCreated;
             });
-            runs.push({...r.rec, dispatches: g.stats.dispatches - d0, made});
+            runs.push({...r.rec, dispatches: g.stats.dispatches - d0, made, api});
             if (i > 0 && g.pipelines.size !== p0) print(`note: run ${i} created ${g.pipelines.size - p0} pipelines`);
         }
         runs.shift();
@@ -280,6 +310,9 @@ if (opt['record-only']) {
         print(`${dtype} (${opt.config}): recording CPU time, median of ${runs.length}: encode ${med(runs.map((r) => r.encode)).toFixed(1)} ms, ` +
               `step ${stepMs.toFixed(1)} ms, decode ${med(runs.map((r) => r.decode)).toFixed(1)} ms; ${runs[0].dispatches} dispatches per inpaint, ` +
               `GPU buffers created: encode ${runs[0].made.encode}, steps ${runs[0].made.steps}, decode ${runs[0].made.decode}`);
+        const calls = (a) => Object.entries(a).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ') || 'none';
+        print(`  WebGPU calls within the recording (ms, run 1 of ${runs.length}): encode: ${calls(runs[0].api.encode)}; ` +
+              `all ${runs[0].steps.length} steps: ${calls(runs[0].api.steps)}; decode: ${calls(runs[0].api.decode)}`);
         await engine.dispose();
     }
     process.exit(0);
