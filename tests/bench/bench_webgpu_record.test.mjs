@@ -1,0 +1,25 @@
+// bench/bench_webgpu.mjs --record-only on the tiny model, on whatever WebGPU adapter Dawn gives
+// (SwiftShader in CI): the benchmark program runs end to end and prints its recording figures —
+// CPU time per stage, dispatch count, GPU buffers created and the time in the timed WebGPU calls.
+// Numbers are not checked (a benchmark, not a test); that they are present and well formed is.
+
+import assert from 'node:assert/strict';
+import {spawnSync} from 'node:child_process';
+import path from 'node:path';
+import {test} from 'node:test';
+import {fileURLToPath} from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+test('bench_webgpu --record-only (tiny model, f32)', () => {
+    const env = {...process.env, VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/lib/chromium/vk_swiftshader_icd.json',
+                 XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp'};
+    const r = spawnSync(process.execPath, ['bench/bench_webgpu.mjs', '--record-only', '--dtype', 'f32', '--config', 'tiny', '--runs', '1'],
+                        {cwd: root, env, encoding: 'utf8', timeout: 300_000});
+    assert.equal(r.status, 0, `exit ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const m = /f32 \(tiny\): recording CPU time, median of 1: encode ([\d.]+) ms, step ([\d.]+) ms, decode ([\d.]+) ms; (\d+) dispatches per inpaint, GPU buffers created: encode (\d+), steps (\d+), decode (\d+)/.exec(r.stdout);
+    assert.ok(m, `no recording line in:\n${r.stdout}`);
+    assert.ok(Number(m[4]) > 1000, `dispatches per inpaint: ${m[4]}`);
+    assert.ok(Number(m[5]) > 0 && Number(m[7]) > 0, 'the VAE stages create buffers after a trim');
+    assert.match(r.stdout, /WebGPU calls within the recording \(ms, run 1 of 1\): encode: .*createBuffer [\d.]+.*; all 19 steps: .*; decode: .*createBuffer [\d.]+/);
+});
