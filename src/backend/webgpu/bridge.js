@@ -386,7 +386,7 @@ export class GpuBridge {
         this.pendingChecks = [];
         /** @type {GpuError | null} */
         this.fatal = null;
-        this.stats = {dispatches: 0, submits: 0, buffersCreated: 0, bytesCreated: 0};
+        this.stats = {dispatches: 0, submits: 0, buffersCreated: 0};
         // A 16-byte buffer bound where a kernel declares an optional input that is switched off
         // (e.g. bias with BIAS = 0): 'auto' layouts still list every statically used binding.
         this.dummyId = this.createBuffer(16);
@@ -447,7 +447,6 @@ export class GpuBridge {
         const id = this.nextId++;
         this.buffers.set(id, {buffer, size, dtype, batch: 0});
         this.stats.buffersCreated++;
-        this.stats.bytesCreated += size;
         return id;
     }
 

@@ -48,7 +48,7 @@ const REDUCE_K_MIN_K = 128;
  * Knobs of the matrix-unit kernels, for benchmarks (tests/webgpu/bench_kernels.mjs, MOEBIUS_MATRIX_GEMM
  * and MOEBIUS_MATRIX_CONV in bench/webgpu_harness.mjs): `pad` f16 elements added to each
  * workgroup-tile row of the staged kernels (bank conflicts of the matrix loads); `gemm` which kernel
- * takes GEMMs made of whole 64 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1
+ * takes GEMMs made of whole 32 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1
  * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s) or 'staged' (gemm_subgroup_matrix);
  * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
  * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes) or
@@ -180,9 +180,9 @@ export function conv2d(g, a) {
             uniforms: {M: Cout, N: S, K: Cin, a_sm: Cin, a_sk: 1, a_sz: 0, b_sk: S, b_sn: 1, b_sz: Cin * S, alpha: 1},
             constants: {ACT: act, BIAS: hasBias ? 1 : 0},
         }, a.tile);
-    } else if (a.tile === 'few-outputs' || (a.tile === undefined && groups === 1 && Cout <= FEW_OUTPUTS &&
-                                             Math.ceil(Ho * Wo / 32) <= g.limits.maxComputeWorkgroupsPerDimension)) {
-        check(groups === 1 && Cout <= FEW_OUTPUTS, `conv2d: tile 'few-outputs' needs groups 1 and Cout <= ${FEW_OUTPUTS} (got ${groups}, ${Cout})`);
+    } else if (a.tile === 'few-outputs' || (a.tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) {
+        check(fewOutputsOk(g, groups, Cout, Ho, Wo), `conv2d: tile 'few-outputs' needs groups 1, Cout <= ${FEW_OUTPUTS} and ` +
+              `ceil(Ho*Wo / 32) <= ${g.limits.maxComputeWorkgroupsPerDimension} (got groups ${groups}, Cout ${Cout}, output ${Ho}x${Wo})`);
         g.dispatch('conv2d_few_outputs', {
             bindings: {x, w, bias, y},
             uniforms: {Cin, H, W, Cout, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, groups: 1},
@@ -215,6 +215,15 @@ export function conv2d(g, a) {
         }, a.tile, (Cin / groups) % SUBGROUP_MATRIX_CONV_CHANNELS === 0);
     }
     return {Ho, Wo};
+}
+
+/**
+ * Whether conv2d_few_outputs takes a conv: groups 1, at most FEW_OUTPUTS output channels, its grid
+ * (32 output pixels a workgroup) within the limit.
+ * @param {GpuBridge} g @param {number} groups @param {number} Cout @param {number} Ho @param {number} Wo
+ */
+function fewOutputsOk(g, groups, Cout, Ho, Wo) {
+    return groups === 1 && Cout <= FEW_OUTPUTS && Math.ceil(Ho * Wo / 32) <= g.limits.maxComputeWorkgroupsPerDimension;
 }
 
 /**
