@@ -90,6 +90,11 @@ public:
     // Frees memory kept for reuse; the pipeline calls it between stages whose shapes differ (VAE
     // encode -> UNet steps -> VAE decode), so buffers of one stage do not stay allocated into the next.
     virtual void trim() {}
+
+    // How many images the pipeline passes through the VAE encoder at once (it encodes two: the image
+    // and the masked image). 1 halves the encoder's activation memory (CPU: the WASM heap); 2, as
+    // upstream does, halves a GPU's dispatches and buffer allocations. Same result either way.
+    virtual int vae_encode_batch() const { return 1; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);  // 0 = all cores

@@ -161,10 +161,15 @@ int InpaintJob::begin_crop(int k) {
         for (int c = 0; c < 3; ++c) masked[c * plane + i] = image[c * plane + i] * (1 - mask_f[i]);
     }
 
-    // encode_clean_latents: both images through the VAE; latents × scaling_factor. One image at a
-    // time: the same result as upstream's batch of two (per-sample ops only) at half the peak
-    // activation memory (WebGPU's 1.2 GB target, WASM's 4 GB heap), for a few % of speed.
+    // encode_clean_latents: both images through the VAE; latents × scaling_factor. As a batch of two
+    // as upstream does, or one image at a time where the backend prefers (the same result: the
+    // encoder's ops are per sample, at half the peak activation memory; see vae_encode_batch).
     auto encode = [&](auto&& fn) {
+        if (be.vae_encode_batch() >= 2) {
+            std::vector<float> both = image;
+            both.insert(both.end(), masked.begin(), masked.end());
+            return fn(be.upload({2, 3, N, N}, both));
+        }
         return be.concat_batch(fn(be.upload({1, 3, N, N}, image)), fn(be.upload({1, 3, N, N}, masked)));
     };
     Tensor latents;

@@ -144,6 +144,7 @@ for (const s of [
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
                   ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
                   ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
+                  ...(s.direct ? [{...s, tile: 'matrix-direct-64x64'}] : []),
                   // the matrix-unit kernel takes row-major A and B with K, N multiples of 4 (vec4 loads)
                   ...(!s.ta && !s.tb && s.K % 4 === 0 && s.N % 4 === 0
                       ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])])) {
@@ -196,6 +197,7 @@ for (const s of [
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
     {B: 1, Cin: 16, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, direct: true},
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, direct: true},
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
     // At most 8 output channels: conv2d_few_outputs (the VAE's conv_out layers).
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},
     {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
@@ -203,7 +205,8 @@ for (const s of [
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
     ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
-    ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}] : []),
+    ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-64x64'}] : []),
+    ...(s.direct && s.kh !== 1 && s.Cout % 128 === 0 ? [{...s, tile: 'matrix-direct-wide'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;
@@ -510,6 +513,9 @@ async function errorCases(gpu, g) {
     await expectThrows("error: conv2d tile 'matrix-direct' on a shape it cannot take", () => ops.conv2d(g, {
         x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 16, H: 16, W: 16, Cout: 48, kh: 3, kw: 3,
         pad: [1, 1, 1, 1], tile: 'matrix-direct'}), GpuError, 'usage');
+    await expectThrows("error: conv2d tile 'matrix-direct-wide' with Cout not a multiple of 128", () => ops.conv2d(g, {
+        x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 16, H: 16, W: 16, Cout: 64, kh: 3, kw: 3,
+        pad: [1, 1, 1, 1], tile: 'matrix-direct-wide'}), GpuError, 'usage');
     await expectThrows("error: conv2d tile 'few-outputs' with 9 output channels", () => ops.conv2d(g, {
         x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 4, H: 8, W: 8, Cout: 9, kh: 3, kw: 3,
         pad: [1, 1, 1, 1], tile: 'few-outputs'}), GpuError, 'usage');

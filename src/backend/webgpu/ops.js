@@ -49,13 +49,15 @@ const REDUCE_K_MIN_K = 128;
  * and MOEBIUS_MATRIX_CONV in bench/webgpu_harness.mjs): `pad` f16 elements added to each
  * workgroup-tile row of the staged kernels (bank conflicts of the matrix loads); `gemm` which kernel
  * takes GEMMs made of whole 32 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1
- * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s) or 'staged' (gemm_subgroup_matrix);
+ * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s), 'direct-64x64' (its 4 x 4 blocks
+ * a subgroup where M % 64 == 0) or 'staged' (gemm_subgroup_matrix);
  * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
- * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes) or
+ * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes),
+ * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0) or
  * 'staged' (conv2d_subgroup_matrix).
  */
-export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct'} */ gemm: 'direct',
-                             /** @type {'staged' | 'direct'} */ conv: 'direct'};
+export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64'} */ gemm: 'direct',
+                             /** @type {'staged' | 'direct' | 'direct-wide'} */ conv: 'direct'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
@@ -105,14 +107,20 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
         // 32 x 128 variant (2 subgroups a workgroup; twice the workgroups) is the default: on an H100
         // it ran the UNet's 1x1 convs 3-15% faster than 64 x 128 (4 subgroups), except 1280 -> 6400
         // at 16x16 (3% slower); tile 'matrix-direct' keeps 64 x 128.
-        const direct = tile === 'matrix-direct' || tile === 'matrix-direct-32' || (tile === undefined && matrixTuning.gemm === 'direct');
+        // 'matrix-direct-64x64' (or matrixTuning.gemm 'direct-64x64'): 64 x 128 tiles of 2 subgroups
+        // with 4 x 4 result matrices each, where M allows.
+        const direct = tile === 'matrix-direct' || tile === 'matrix-direct-32' || tile === 'matrix-direct-64x64' ||
+                       (tile === undefined && matrixTuning.gemm !== 'staged');
         if (kernel === 'gemm_tiled' && direct) {
             const ok = N % DIRECT_TN === 0 && u.K % 16 === 0 && smm.M === 16 && smm.N === 16 && smm.K === 16;
-            const wide = tile === 'matrix-direct';
+            const block4 = tile === 'matrix-direct-64x64' ||
+                           (tile === undefined && matrixTuning.gemm === 'direct-64x64' && M % DIRECT_TM === 0);
+            const wide = tile === 'matrix-direct' || block4;
             const tm = wide ? DIRECT_TM : DIRECT_TM / 2;
             if (ok && M % tm === 0) {
                 args.workgroups = [N / DIRECT_TN, M / tm, batch];
-                if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64};
+                if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
+                else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64};
                 g.dispatch('gemm_subgroup_matrix_direct', args);
                 return;
             }
@@ -135,6 +143,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
 }
 
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
+ *            'matrix-direct-64x64' | 'matrix-direct-wide' |
  *            'reduce-k' | 'few-outputs'} Tile */
 
 /** @param {number} n */
@@ -144,7 +153,7 @@ const groups1d = (n) => Math.ceil(n / WG1D);
  * y = act(conv2d(x, w) + b). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null.
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
  * gemm_tiled; groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
- * on the matrix units with matrixTuning.conv 'direct' (or tile 'matrix-direct'), whole tiles of
+ * on the matrix units with matrixTuning.conv 'direct' (or tile 'matrix-direct' / 'matrix-direct-wide'), whole tiles of
  * groups-1 convs -> conv2d_subgroup_matrix_direct (see directConvOk); anything else ->
  * conv2d_implicit_gemm.
  * @param {GpuBridge} g
@@ -189,10 +198,15 @@ export function conv2d(g, a) {
             constants: {ACT: act, HAS_BIAS: hasBias},
             workgroups: [Math.ceil(Ho * Wo / 32), B, 1],
         });
-    } else if (a.tile === 'matrix-direct' ||
-               (a.tile === undefined && matrixTuning.conv === 'direct' && directConvOk(g, a, Ho, Wo))) {
-        if (a.tile) check(directConvOk(g, a, Ho, Wo), `conv2d: tile 'matrix-direct' needs f16 subgroup matrices (16x16x16), groups 1, ` +
-              `Cin % 16 == 0, Cout % ${DIRECT_CONV_TN} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
+    } else if (a.tile === 'matrix-direct' || a.tile === 'matrix-direct-wide' ||
+               (a.tile === undefined && matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN))) {
+        // 64 output channels a workgroup, or 128 (BN = 4: 4 x 4 result matrices a subgroup) where
+        // the tile asks for it or matrixTuning.conv is 'direct-wide' and Cout allows.
+        const wide = a.tile === 'matrix-direct-wide' ||
+                     (a.tile === undefined && matrixTuning.conv === 'direct-wide' && directConvOk(g, a, Ho, Wo, 2 * DIRECT_CONV_TN));
+        const tn = wide ? 2 * DIRECT_CONV_TN : DIRECT_CONV_TN;
+        if (a.tile) check(directConvOk(g, a, Ho, Wo, tn), `conv2d: tile '${a.tile}' needs f16 subgroup matrices (16x16x16), groups 1, ` +
+              `Cin % 16 == 0, Cout % ${tn} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
               `(got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
         // The kernel's layouts: input zero-padded NHWC, weights (Cout, kh*kw, Cin).
         const Hp = H + pt + pb, Wp = W + pl + pr;
@@ -205,7 +219,8 @@ export function conv2d(g, a) {
             bindings: {x: xp, w: wt, bias, y},
             uniforms: {Cin, H: Hp, W: Wp, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
             constants: {ACT: act, HAS_BIAS: hasBias},
-            workgroups: [Ho * Wo / DIRECT_CONV_TM, Cout / DIRECT_CONV_TN, B],
+            ...(wide ? {defines: {BN: 4}} : {}),
+            workgroups: [Ho * Wo / DIRECT_CONV_TM, Cout / tn, B],
         });
     } else {
         dispatchTiled(g, 'conv2d_implicit_gemm', Cout / groups, Ho * Wo, B * groups, {
@@ -228,17 +243,17 @@ function fewOutputsOk(g, groups, Cout, Ho, Wo) {
 
 /**
  * Whether conv2d_subgroup_matrix_direct takes a conv: f16 storage with 16 x 16 x 16 subgroup
- * matrices, groups 1, whole tiles (Cin % 16, Cout % 64, Wo % 16, Ho*Wo % 128), and its padded NHWC
+ * matrices, groups 1, whole tiles (Cin % 16, Cout % tn, Wo % 16, Ho*Wo % 128), and its padded NHWC
  * input within the binding and grid limits.
  * @param {GpuBridge} g @param {{B: number, Cin: number, H: number, W: number, Cout: number, pad?: number[], groups?: number}} a
- * @param {number} Ho @param {number} Wo
+ * @param {number} Ho @param {number} Wo @param {number} tn  output channels a workgroup (64, or 128 wide)
  */
-function directConvOk(g, a, Ho, Wo) {
+function directConvOk(g, a, Ho, Wo, tn) {
     const {B, Cin, H, W, Cout, pad = [0, 0, 0, 0], groups = 1} = a;
     const smm = g.subgroupMatrix;
     const padded = (H + pad[0] + pad[2]) * (W + pad[1] + pad[3]);
     return g.dtype === 'f16' && !!smm && smm.M === 16 && smm.N === 16 && smm.K === 16 && groups === 1 &&
-           Cin % 16 === 0 && Cout % DIRECT_CONV_TN === 0 && Wo % 16 === 0 && (Ho * Wo) % DIRECT_CONV_TM === 0 &&
+           Cin % 16 === 0 && Cout % tn === 0 && Wo % 16 === 0 && (Ho * Wo) % DIRECT_CONV_TM === 0 &&
            B * padded * Cin * g.elemBytes() <= g.limits.maxStorageBufferBindingSize &&
            Math.ceil(padded / 16) <= g.limits.maxComputeWorkgroupsPerDimension;
 }

@@ -190,6 +190,9 @@ public:
     }
 
     std::string name() const override { return f16_ ? "webgpu-f16" : "webgpu"; }
+    // Both images at once: recording the encoder (its dispatches and its new buffers) costs more CPU
+    // time than the GPU spends on it.
+    int vae_encode_batch() const override { return 2; }
 
     // --- memory ---
     Tensor upload(const Shape& shape, const float* data) override {

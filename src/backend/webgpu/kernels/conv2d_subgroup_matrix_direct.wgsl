@@ -16,7 +16,9 @@
 // Whole tiles only (ops.js checks): Ho*Wo % TM == 0, Wo % 16 == 0 (a 16-pixel run stays in one
 // output row), Cout % TN == 0, Cin % 16 == 0, a 16 x 16 x 16 f16 -> f32 configuration.
 // Per workgroup TM x TN = 128 pixels x 64 output channels: 2 x 2 subgroups of 64 x 32 (4 x 2 result
-// matrices). Epilogue: each subgroup passes its results through its own slot of workgroup memory.
+// matrices); ops.js defines BN = 4 (TN = 128) for its 4 x 4 variant: 64 x 64 a subgroup, 8 loads for
+// 16 products instead of 6 for 8 (the blocks for BN = 2 drop out at compile time).
+// Epilogue: each subgroup passes its results through its own slot of workgroup memory.
 // Grid: (Ho*Wo / TM, Cout / TN, B).
 
 enable subgroups;
@@ -26,8 +28,9 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 // include: conv2d_interface
 
 // include: subgroup_matrix_direct_tile
+const BN: u32 = 2u;        // result matrices across a subgroup's block: 2 or 4
 const TM: u32 = 128u;      // pixels: 2 subgroups down x 4 x SM
-const TN: u32 = 64u;       // output channels: SGN x 2 x SN
+const TN: u32 = SGN * BN * SN;  // output channels
 
 // Offset in the padded input of output pixel n's tap (0, 0), channel 0, image 0.
 fn pixel_offset(n: u32) -> u32 {
@@ -57,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let NP = p.Ho * p.Wo;
     let C = p.Cin;
     let n0 = wid.x * TM + (s / SGN) * 4u * SM;   // this subgroup's 64 pixels: 4 runs of 16
-    let co0 = wid.y * TN + (s % SGN) * 2u * SN;  // and 32 output channels
+    let co0 = wid.y * TN + (s % SGN) * BN * SN;  // and 16 BN output channels
     let xb = wid.z * p.H * p.W * C;
     let x0 = xb + pixel_offset(n0 + 0u * SM);
     let x1 = xb + pixel_offset(n0 + 1u * SM);
@@ -68,6 +71,8 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let sw = taps * C;       // right columns: the next output channel
     var c00: Acc; var c01: Acc; var c10: Acc; var c11: Acc;
     var c20: Acc; var c21: Acc; var c30: Acc; var c31: Acc;
+    var c02: Acc; var c03: Acc; var c12: Acc; var c13: Acc;
+    var c22: Acc; var c23: Acc; var c32: Acc; var c33: Acc;
     for (var t = 0u; t < taps; t++) {
         let tx = ((t / p.kw) * p.W + t % p.kw) * C;  // the tap's shift in the padded input
         let tw = co0 * sw + t * C;
@@ -87,6 +92,18 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
             c30 = subgroupMatrixMultiplyAccumulate(l3, r0, c30);
             c31 = subgroupMatrixMultiplyAccumulate(l3, r1, c31);
+            if (BN == 4u) {
+                let r2 = subgroupMatrixLoad<Right>(&w, tw + 2u * SN * sw + c, true, sw);
+                let r3 = subgroupMatrixLoad<Right>(&w, tw + 3u * SN * sw + c, true, sw);
+                c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
+                c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
+                c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
+                c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
+                c22 = subgroupMatrixMultiplyAccumulate(l2, r2, c22);
+                c23 = subgroupMatrixMultiplyAccumulate(l2, r3, c23);
+                c32 = subgroupMatrixMultiplyAccumulate(l3, r2, c32);
+                c33 = subgroupMatrixMultiplyAccumulate(l3, r3, c33);
+            }
         }
     }
     let y_base = wid.z * p.Cout * NP;
@@ -99,4 +116,14 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     emit(c21, n0 + 2u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
     emit(c30, n0 + 3u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
     emit(c31, n0 + 3u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    if (BN == 4u) {
+        emit(c02, n0 + 0u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
+        emit(c03, n0 + 0u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
+        emit(c12, n0 + 1u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
+        emit(c13, n0 + 1u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
+        emit(c22, n0 + 2u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
+        emit(c23, n0 + 2u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
+        emit(c32, n0 + 3u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
+        emit(c33, n0 + 3u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
+    }
 }

@@ -11,7 +11,10 @@
 // N of TN, K of SK, a 16 x 16 x 16 f16 -> f32 configuration (ops.js checks; other shapes use
 // gemm_subgroup_matrix). Same Params, bindings and overrides as gemm_tiled.wgsl (f16 storage).
 // Per workgroup a TM x TN = 64 x 128 tile of C: 2 x 2 subgroups of 32 x 64 (2 x 4 result matrices);
-// ops.js defines TM = 32, NSG = 2, WG = 64 for its default 32 x 128 variant (1 x 2 subgroups).
+// ops.js defines TM = 32, NSG = 2, WG = 64 for its default 32 x 128 variant (1 x 2 subgroups), and
+// BM = 4, TM = 64, NSG = 2, WG = 64 for a 64 x 128 tile of 1 x 2 subgroups of 64 x 64 (4 x 4 result
+// matrices: 8 loads for 16 products instead of 6 for 8; the BM = 4 blocks drop out at compile time
+// otherwise).
 // Epilogue: each subgroup passes its results through its own slot of workgroup memory (f32), where
 // its invocations apply alpha, bias and activation.
 // Grid: (N / TN, M / TM, batch).
@@ -23,7 +26,8 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 // include: gemm_interface
 
 // include: subgroup_matrix_direct_tile
-const TM: u32 = 64u;       // 2 subgroups down x 2 x SM
+const BM: u32 = 2u;        // result matrices down a subgroup's block: 2 or 4
+const TM: u32 = 64u;       // (NSG / SGN) subgroups down x BM x SM
 const TN: u32 = 128u;      // SGN x 4 x SN
 
 // One result matrix (rows m0.., columns n0..) through this subgroup's slot of Cs: alpha, bias,
@@ -47,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
         @builtin(subgroup_id) s: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
     let z = wid.z;
-    let m0 = wid.y * TM + (s / SGN) * 2u * SM;
+    let m0 = wid.y * TM + (s / SGN) * BM * SM;
     let n0 = wid.x * TN + (s % SGN) * 4u * SN;
     let a0 = (z / A_DIV) * p.a_sz + m0 * p.a_sm;
     let b0 = z * p.b_sz + n0;
@@ -55,7 +59,10 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let sb = p.b_sk;
     var c00: Acc; var c01: Acc; var c02: Acc; var c03: Acc;
     var c10: Acc; var c11: Acc; var c12: Acc; var c13: Acc;
-    // Each K step: 2 left (rows m0, m0 + 16) and 4 right (columns n0 + 16 j) matrices, 8 products.
+    var c20: Acc; var c21: Acc; var c22: Acc; var c23: Acc;
+    var c30: Acc; var c31: Acc; var c32: Acc; var c33: Acc;
+    // Each K step: 2 left (rows m0, m0 + 16) and 4 right (columns n0 + 16 j) matrices, 8 products
+    // (BM = 4: 2 more left, 16 products).
     for (var k = 0u; k < p.K; k += SK) {
         let l0 = subgroupMatrixLoad<Left>(&a, a0 + 0u * SM * sa + k, false, sa);
         let l1 = subgroupMatrixLoad<Left>(&a, a0 + 1u * SM * sa + k, false, sa);
@@ -71,6 +78,18 @@ fn main(@builtin(workgroup_id) wid: vec3u,
         c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
         c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
         c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
+        if (BM == 4u) {
+            let l2 = subgroupMatrixLoad<Left>(&a, a0 + 2u * SM * sa + k, false, sa);
+            let l3 = subgroupMatrixLoad<Left>(&a, a0 + 3u * SM * sa + k, false, sa);
+            c20 = subgroupMatrixMultiplyAccumulate(l2, r0, c20);
+            c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
+            c22 = subgroupMatrixMultiplyAccumulate(l2, r2, c22);
+            c23 = subgroupMatrixMultiplyAccumulate(l2, r3, c23);
+            c30 = subgroupMatrixMultiplyAccumulate(l3, r0, c30);
+            c31 = subgroupMatrixMultiplyAccumulate(l3, r1, c31);
+            c32 = subgroupMatrixMultiplyAccumulate(l3, r2, c32);
+            c33 = subgroupMatrixMultiplyAccumulate(l3, r3, c33);
+        }
     }
     let c_base = z * p.M * p.N;
     let slot = s * SM * SN;
@@ -82,4 +101,14 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     emit(c11, m0 + 1u * SM, n0 + 1u * SN, c_base, slot, lane);
     emit(c12, m0 + 1u * SM, n0 + 2u * SN, c_base, slot, lane);
     emit(c13, m0 + 1u * SM, n0 + 3u * SN, c_base, slot, lane);
+    if (BM == 4u) {
+        emit(c20, m0 + 2u * SM, n0 + 0u * SN, c_base, slot, lane);
+        emit(c21, m0 + 2u * SM, n0 + 1u * SN, c_base, slot, lane);
+        emit(c22, m0 + 2u * SM, n0 + 2u * SN, c_base, slot, lane);
+        emit(c23, m0 + 2u * SM, n0 + 3u * SN, c_base, slot, lane);
+        emit(c30, m0 + 3u * SM, n0 + 0u * SN, c_base, slot, lane);
+        emit(c31, m0 + 3u * SM, n0 + 1u * SN, c_base, slot, lane);
+        emit(c32, m0 + 3u * SM, n0 + 2u * SN, c_base, slot, lane);
+        emit(c33, m0 + 3u * SM, n0 + 3u * SN, c_base, slot, lane);
+    }
 }
