@@ -331,9 +331,9 @@ export function summarize(recs, by = 'label') {
  * MOEBIUS_SUBGROUP_MATRIX=0 in the environment turns the matrix-unit kernels off.
  * @param {{gpu: any, f16: boolean, config?: string, glue?: string, beforeBackend?: (ctx: any) => void}} o
  */
-// MOEBIUS_MATRIX_GEMM=direct|staged: which matrix-unit GEMM takes whole tiles (ops.matrixTuning).
+// MOEBIUS_MATRIX_GEMM=auto|direct|direct-64x64|staged: which matrix-unit GEMM takes whole tiles (ops.matrixTuning).
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
-// MOEBIUS_MATRIX_CONV=direct|staged: which matrix-unit kernel takes the convs that are not 1x1.
+// MOEBIUS_MATRIX_CONV=auto|direct|direct-wide|staged: which matrix-unit kernel takes the convs that are not 1x1.
 if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {

@@ -407,6 +407,7 @@ for (const s of [
     {B: 1, heads: 2, kdim: 3, vdim: 6, H: 17, W: 18, r: 15},  // the model's r
     {B: 1, heads: 2, kdim: 40, vdim: 5, H: 9, W: 11, r: 15},  // the model's k at level 0
     {B: 1, heads: 2, kdim: 40, vdim: 6, H: 16, W: 16, r: 15},  // N % 4 = 0: the QW GEMM on the matrix units (f16)
+    {B: 2, heads: 2, kdim: 8, vdim: 12, H: 20, W: 17, r: 15},  // f16: a whole and a partial group of 8 channels
 ]) {
     const name = `lambda_local_position ${JSON.stringify(s)}`;
     kase(name, async (g) => {

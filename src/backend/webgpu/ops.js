@@ -49,18 +49,25 @@ const REDUCE_K_MIN_K = 128;
  * and MOEBIUS_MATRIX_CONV in bench/webgpu_harness.mjs): `pad` f16 elements added to each
  * workgroup-tile row of the staged kernels (bank conflicts of the matrix loads); `gemm` which kernel
  * takes GEMMs made of whole 32 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1
- * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s), 'direct-64x64' (its 4 x 4 blocks
- * a subgroup where M % 64 == 0) or 'staged' (gemm_subgroup_matrix);
+ * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s) with 32 x 128 tiles, 'direct-64x64'
+ * (its 4 x 4 blocks a subgroup where M % 64 == 0), 'auto' (the default: 4 x 4 blocks where K and the
+ * grid are large, see DIRECT_BLOCK4_MIN_TILES) or 'staged' (gemm_subgroup_matrix);
  * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
  * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes),
- * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0) or
- * 'staged' (conv2d_subgroup_matrix).
+ * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0), 'auto'
+ * (the default: 128 where the grid stays large, see DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged'
+ * (conv2d_subgroup_matrix).
  */
-export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64'} */ gemm: 'direct',
-                             /** @type {'staged' | 'direct' | 'direct-wide'} */ conv: 'direct'};
+export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
+                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
+const DIRECT_CONV_WIDE_MIN_WORKGROUPS = 96;       // its 128-channel variant below this grid: too few workgroups
+// gemm_subgroup_matrix_direct's 4 x 4 blocks (64 x 128 tiles of 2 subgroups): with K >= 512 and at
+// least this many tiles (H100: 1280 -> 6400 @16² 34 -> 51 TFLOP/s, 640 -> 3200 @32² 44 -> 49, matmul
+// 4096³ 54 -> 73; with short K or fewer tiles 0.8-0.97x the 32 x 128 default).
+const DIRECT_BLOCK4_MIN_TILES = 256, DIRECT_BLOCK4_MIN_K = 512;
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
     const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
@@ -107,14 +114,15 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
         // 32 x 128 variant (2 subgroups a workgroup; twice the workgroups) is the default: on an H100
         // it ran the UNet's 1x1 convs 3-15% faster than 64 x 128 (4 subgroups), except 1280 -> 6400
         // at 16x16 (3% slower); tile 'matrix-direct' keeps 64 x 128.
-        // 'matrix-direct-64x64' (or matrixTuning.gemm 'direct-64x64'): 64 x 128 tiles of 2 subgroups
-        // with 4 x 4 result matrices each, where M allows.
+        // 'matrix-direct-64x64' (matrixTuning.gemm 'direct-64x64'; 'auto' where K and the grid are large):
+        // 64 x 128 tiles of 2 subgroups with 4 x 4 result matrices each, where M allows.
         const direct = tile === 'matrix-direct' || tile === 'matrix-direct-32' || tile === 'matrix-direct-64x64' ||
                        (tile === undefined && matrixTuning.gemm !== 'staged');
         if (kernel === 'gemm_tiled' && direct) {
             const ok = N % DIRECT_TN === 0 && u.K % 16 === 0 && smm.M === 16 && smm.N === 16 && smm.K === 16;
-            const block4 = tile === 'matrix-direct-64x64' ||
-                           (tile === undefined && matrixTuning.gemm === 'direct-64x64' && M % DIRECT_TM === 0);
+            const block4 = tile === 'matrix-direct-64x64' || (tile === undefined && M % DIRECT_TM === 0 &&
+                (matrixTuning.gemm === 'direct-64x64' || (matrixTuning.gemm === 'auto' && u.K >= DIRECT_BLOCK4_MIN_K &&
+                                                          (N / DIRECT_TN) * (M / DIRECT_TM) * batch >= DIRECT_BLOCK4_MIN_TILES)));
             const wide = tile === 'matrix-direct' || block4;
             const tm = wide ? DIRECT_TM : DIRECT_TM / 2;
             if (ok && M % tm === 0) {
@@ -200,10 +208,13 @@ export function conv2d(g, a) {
         });
     } else if (a.tile === 'matrix-direct' || a.tile === 'matrix-direct-wide' ||
                (a.tile === undefined && matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN))) {
-        // 64 output channels a workgroup, or 128 (BN = 4: 4 x 4 result matrices a subgroup) where
-        // the tile asks for it or matrixTuning.conv is 'direct-wide' and Cout allows.
-        const wide = a.tile === 'matrix-direct-wide' ||
-                     (a.tile === undefined && matrixTuning.conv === 'direct-wide' && directConvOk(g, a, Ho, Wo, 2 * DIRECT_CONV_TN));
+        // 64 output channels a workgroup, or 128 (BN = 4: 4 x 4 result matrices a subgroup) where Cout
+        // allows and the grid stays large: H100, 3x3 convs of the VAE 34 -> 46-57 TFLOP/s, UNet 640 @64²
+        // and 1280 @32² 1.15-1.2x, but 1280 @16² (40 workgroups) 0.8x. matrixTuning.conv 'direct'
+        // keeps 64, 'direct-wide' takes 128 wherever Cout allows.
+        const wideOk = directConvOk(g, a, Ho, Wo, 2 * DIRECT_CONV_TN);
+        const wide = a.tile === 'matrix-direct-wide' || (a.tile === undefined && wideOk && (matrixTuning.conv === 'direct-wide' ||
+            (matrixTuning.conv === 'auto' && (Ho * Wo / DIRECT_CONV_TM) * (Cout / (2 * DIRECT_CONV_TN)) * B >= DIRECT_CONV_WIDE_MIN_WORKGROUPS)));
         const tn = wide ? 2 * DIRECT_CONV_TN : DIRECT_CONV_TN;
         if (a.tile) check(directConvOk(g, a, Ho, Wo, tn), `conv2d: tile '${a.tile}' needs f16 subgroup matrices (16x16x16), groups 1, ` +
               `Cin % 16 == 0, Cout % ${tn} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
@@ -478,11 +489,14 @@ export function lambda_local_position(g, a) {
         uniforms: {M: rr + 1, N, K: kdim, a_sm: kdim, a_sk: 1, a_sz: 0, b_sk: N, b_sn: 1, b_sz: kdim * N, alpha: 1},
         constants: {ACT: 0, BIAS: 0},
     });
-    const tilesX = Math.ceil(W / 16);
+    // f16: 8 value channels a workgroup (QW read once per 8; the halo in f16 fits the same 14.4 KB).
+    const tilesX = Math.ceil(W / 16), vb = g.dtype === 'f16' ? 8 : 4;
     g.dispatch('lambda_local_position', {
         bindings: {qw, v, y},
-        uniforms: {heads, vdim, H, W, r, tiles_x: tilesX},
-        workgroups: [tilesX * Math.ceil(H / 16), Math.ceil(vdim / 4), B * heads],
+        uniforms: {heads, vdim, H, W, tiles_x: tilesX},
+        constants: {R: r},
+        defines: {VB: vb},
+        workgroups: [tilesX * Math.ceil(H / 16), Math.ceil(vdim / vb), B * heads],
     });
 }
 
