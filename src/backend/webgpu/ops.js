@@ -161,8 +161,8 @@ const groups1d = (n) => Math.ceil(n / WG1D);
  * y = act(conv2d(x, w) + b). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null.
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
  * gemm_tiled; groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
- * on the matrix units with matrixTuning.conv 'direct' (or tile 'matrix-direct' / 'matrix-direct-wide'), whole tiles of
- * groups-1 convs -> conv2d_subgroup_matrix_direct (see directConvOk); anything else ->
+ * on the matrix units (matrixTuning.conv not 'staged', or tile 'matrix-direct' / 'matrix-direct-wide'),
+ * whole tiles of groups-1 convs -> conv2d_subgroup_matrix_direct (see directConvOk); anything else ->
  * conv2d_implicit_gemm.
  * @param {GpuBridge} g
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
