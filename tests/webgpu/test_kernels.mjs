@@ -562,6 +562,49 @@ async function errorCases(gpu, g) {
     await expectThrows('error: later calls throw DeviceLostError', () => gl.createTensor(4), DeviceLostError, 'device-lost');
 }
 
+// ------------------------------------------------------------------ dispatch plans (no GPU)
+
+// Which kernel and variant ops.js picks for the model's shapes on an f16 bridge with 16x16x16 subgroup
+// matrices (the H100's): a stub bridge records the dispatches. The variants' thresholds were measured
+// on the H100 (NOTES.md, "Speed work, session 11"); this keeps the choice from drifting silently.
+function planCases() {
+    const plan = (dtype, call) => {
+        const seen = [];
+        const stub = {dtype, subgroupMatrix: dtype === 'f16' ? {M: 16, N: 16, K: 16} : null, dummyId: 0,
+                      limits: {maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupsPerDimension: 65535},
+                      elemBytes: () => (dtype === 'f16' ? 2 : 4), scratch: () => 1,
+                      dispatch: (kernel, a) => seen.push({kernel, defines: a.defines ?? {}, workgroups: a.workgroups})};
+        call(stub);
+        return seen[seen.length - 1];  // the conv's main dispatch comes last (after pad / weight layout)
+    };
+    const conv = (B, Cin, Cout, side, k) => (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B, Cin, H: side, W: side, Cout,
+                                                                kh: k, kw: k, pad: k === 3 ? [1, 1, 1, 1] : undefined});
+    const expect = (name, dtype, call, kernel, defines) => {  // defines null: any
+        const got = plan(dtype, call);
+        const ok = got?.kernel === kernel && (defines === null || JSON.stringify(got.defines) === JSON.stringify(defines));
+        report(`plan: ${name}`, ok, `${got?.kernel} ${JSON.stringify(got?.defines)} ${JSON.stringify(got?.workgroups)}`);
+    };
+    const wide = {BN: 4}, thin = {}, block4 = {BM: 4, TM: 64, NSG: 2, WG: 64}, tm32 = {TM: 32, NSG: 2, WG: 64};
+    expect('3x3 VAE 128->128 @512 B2: 128 output channels a workgroup', 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', wide);
+    expect('3x3 UNet 1280->1280 @32 B2: 128 (160 workgroups)', 'f16', conv(2, 1280, 1280, 32, 3), 'conv2d_subgroup_matrix_direct', wide);
+    expect('3x3 UNet 1280->1280 @16 B2: 64 (40 workgroups at 128)', 'f16', conv(2, 1280, 1280, 16, 3), 'conv2d_subgroup_matrix_direct', thin);
+    expect('3x3 UNet 320->320 @64 B2: 64 (Cout % 128 != 0)', 'f16', conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
+    expect('1x1 1280->6400 @16 B2: 4 x 4 blocks', 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', block4);
+    expect('1x1 640->3200 @32 B2: 4 x 4 blocks', 'f16', conv(2, 640, 3200, 32, 1), 'gemm_subgroup_matrix_direct', block4);
+    expect('1x1 320->1600 @64 B2: 32 x 128 (K = 320)', 'f16', conv(2, 320, 1600, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
+    expect('1x1 3200->1280 @16 B2: 32 x 128 (80 tiles)', 'f16', conv(2, 3200, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
+    expect('3x3 VAE 128->128 @512 B2 on f32: no matrix units', 'f32', conv(2, 128, 128, 512, 3), 'conv2d_implicit_gemm', null);
+    const saved = {...ops.matrixTuning};
+    try {
+        ops.matrixTuning.conv = 'direct';
+        ops.matrixTuning.gemm = 'direct';
+        expect("matrixTuning.conv 'direct': 64 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', thin);
+        expect("matrixTuning.gemm 'direct': 32 x 128", 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
+    } finally {
+        Object.assign(ops.matrixTuning, saved);
+    }
+}
+
 // ------------------------------------------------------------------ main
 
 const t0 = performance.now();
@@ -628,6 +671,7 @@ if (!filter || filter === 'grid') {
     try { await bigGridCase(g); } catch (e) { report('big grid', false, `threw ${e?.name}: ${e?.message}`); }
     try { await gcCase(); } catch (e) { report('gc case', false, `threw ${e?.name}: ${e?.message}`); }
 }
+if (!filter || filter === 'plan') planCases();
 if (!filter || filter === 'error') {
     try { await errorCases(gpu, g); } catch (e) { report('error cases', false, `threw ${e?.name}: ${e?.message}`); }
 }
