@@ -32,8 +32,8 @@
 // Memory: bytes of the GPUBuffers alive on the device (tracked at device.createBuffer: tensors,
 // scratch, uniforms, readback staging), peak over the timed runs; and nvidia-smi's memory.used where
 // it exists (whole GPU: includes the Vulkan/Dawn context).
-// --memory-only / --record-only: allocations, or the CPU cost of recording, with the GPU's work
-// dropped (see their code below). Note: --memory-only also drops the batching that defers buffer
+// --memory-only / --record-only: allocations, or the CPU cost of recording (with the buffers created and
+// the peak GPU buffer memory per stage), with the GPU's work dropped (see their code below). Note: --memory-only also drops the batching that defers buffer
 // destruction, so it can read lower than a real run.
 // Environment: MOEBIUS_DAWN_ARGS, MOEBIUS_DAWN_FEATURES, MOEBIUS_WASM, MOEBIUS_MATRIX_GEMM / _CONV (see
 // bench/webgpu_harness.mjs).
@@ -273,7 +273,7 @@ if (opt['record-only']) {
     const gpu = createGpu();
     for (const dtype of opt.dtype.split(',').map((s) => s.trim()).filter(Boolean)) {
         const f16 = dtype === 'f16';
-        const {engine, g} = await synthEngine({gpu, f16, config, beforeBackend: (ctx) => {
+        const {engine, g, mem} = await synthEngine({gpu, f16, config, beforeBackend: (ctx) => {
             if (f16 && ctx.g.dtype !== 'f16') { ctx.g.dtype = 'f16'; ctx.g.features.f16 = true; }
             const computePass = ctx.g.computePass.bind(ctx.g);
             ctx.g.computePass = () => {
@@ -291,8 +291,12 @@ if (opt['record-only']) {
             // allocation) and the time spent in the timed WebGPU calls (see timeApiCalls).
             const made = {encode: 0, steps: 0, decode: 0};
             const api = {encode: {}, steps: {}, decode: {}};
+            // Peak bytes of live GPU buffers per stage: the same allocations as a real run (submits and
+            // deferred destroys are real), so pool settings can be compared on any adapter.
+            const peak = {encode: 0, steps: 0, decode: 0};
             let b0 = g.stats.buffersCreated;
             apiTime.reset();
+            mem.resetPeak();
             const r = await pipelinedRun(engine, input, async (stage) => {
                 const key = stage.startsWith('step') ? 'steps' : stage;
                 for (const [name, v] of Object.entries(apiTime.take())) api[key][name] = (api[key][name] ?? 0) + v;
@@ -300,8 +304,10 @@ if (opt['record-only']) {
                 apiTime.take();  // the wait itself is not recording
                 made[key] += g.stats.buffersCreated - b0;
                 b0 = g.stats.buffersCreated;
+                peak[key] = Math.max(peak[key], mem.peak);
+                mem.resetPeak();
             });
-            runs.push({...r.rec, dispatches: g.stats.dispatches - d0, made, api});
+            runs.push({...r.rec, dispatches: g.stats.dispatches - d0, made, api, peak});
             if (i > 0 && g.pipelines.size !== p0) print(`note: run ${i} created ${g.pipelines.size - p0} pipelines`);
         }
         runs.shift();
@@ -313,6 +319,9 @@ if (opt['record-only']) {
         const calls = (a) => Object.entries(a).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ') || 'none';
         print(`  WebGPU calls within the recording (ms, run 1 of ${runs.length}): encode: ${calls(runs[0].api.encode)}; ` +
               `all ${runs[0].steps.length} steps: ${calls(runs[0].api.steps)}; decode: ${calls(runs[0].api.decode)}`);
+        const gb = (b) => (b / 1e9).toFixed(3);
+        print(`  peak GPU buffer memory, weights included (GB, run 1 of ${runs.length}): encode ${gb(runs[0].peak.encode)}, ` +
+              `steps ${gb(runs[0].peak.steps)}, decode ${gb(runs[0].peak.decode)}`);
         await engine.dispose();
     }
     process.exit(0);

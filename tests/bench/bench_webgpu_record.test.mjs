@@ -1,6 +1,7 @@
 // bench/bench_webgpu.mjs --record-only on the tiny model, on whatever WebGPU adapter Dawn gives
 // (SwiftShader in CI): the benchmark program runs end to end and prints its recording figures —
-// CPU time per stage, dispatch count, GPU buffers created and the time in the timed WebGPU calls.
+// CPU time per stage, dispatch count, GPU buffers created, the time in the timed WebGPU calls and the
+// peak GPU buffer memory per stage.
 // Numbers are not checked (a benchmark, not a test); that they are present and well formed is.
 
 import assert from 'node:assert/strict';
@@ -22,4 +23,6 @@ test('bench_webgpu --record-only (tiny model, f32)', () => {
     assert.ok(Number(m[4]) > 1000, `dispatches per inpaint: ${m[4]}`);
     assert.ok(Number(m[5]) > 0 && Number(m[7]) > 0, 'the VAE stages create buffers after a trim');
     assert.match(r.stdout, /WebGPU calls within the recording \(ms, run 1 of 1\): encode: .*createBuffer [\d.]+.*; all 19 steps: .*; decode: .*createBuffer [\d.]+/);
+    const p = /peak GPU buffer memory, weights included \(GB, run 1 of 1\): encode ([\d.]+), steps ([\d.]+), decode ([\d.]+)/.exec(r.stdout);
+    assert.ok(p && [p[1], p[2], p[3]].every((v) => Number(v) > 0), `no peak memory line in:\n${r.stdout}`);
 });
