@@ -60,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let NP = p.Ho * p.Wo;
     let C = p.Cin;
     let n0 = wid.x * TM + (s / SGN) * 4u * SM;   // this subgroup's 64 pixels: 4 runs of 16
-    let co0 = wid.y * TN + (s % SGN) * BN * SN;  // and 16 BN output channels
+    let co0 = wid.y * TN + (s % SGN) * BN * SN;  // and BN x 16 output channels
     let xb = wid.z * p.H * p.W * C;
     let x0 = xb + pixel_offset(n0 + 0u * SM);
     let x1 = xb + pixel_offset(n0 + 1u * SM);
