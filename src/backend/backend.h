@@ -91,6 +91,11 @@ public:
     // encode -> UNet steps -> VAE decode), so buffers of one stage do not stay allocated into the next.
     virtual void trim() {}
 
+    // The model moves to a new level of different tensor sizes within a stage (a VAE level). Buffers
+    // kept from earlier levels may then serve smaller tensors of this one (the encoder shrinks level by
+    // level, so its later levels need no new allocations); the GPU backend's pool acts on it.
+    virtual void next_level() {}
+
     // How many images the pipeline passes through the VAE encoder at once (it encodes two: the image
     // and the masked image). 1 halves the encoder's activation memory (CPU: the WASM heap); 2, as
     // upstream does, halves a GPU's dispatches and buffer allocations. Same result either way.

@@ -220,8 +220,9 @@ Tensor Vae::encode_moments(const Tensor& x) {
     for (const VaeBlock& blk : down_blocks_) {
         for (const VaeResnet& r : blk.resnets) h = r.forward(be_, h, G);
         // Downsample2D(padding=0): F.pad(0,1,0,1) then a 3x3 stride-2 conv.
-        if (!blk.resample_w.empty()) h = be_.conv2d(h, blk.resample_w, blk.resample_b, Conv2dParams{2, 0, 0, 1, 1, 1});
-        be_.trim();  // each level has its own sizes: buffers kept for reuse would only add to the peak
+        if (blk.resample_w.empty()) continue;
+        be_.next_level();  // the downsampled tensors are the next level's
+        h = be_.conv2d(h, blk.resample_w, blk.resample_b, Conv2dParams{2, 0, 0, 1, 1, 1});
     }
     h = enc_mid_.forward(be_, h, G);
     h = be_.group_norm(h, enc_norm_out_w_, enc_norm_out_b_, G, kEps, Act::SiLU);  // conv_norm_out + conv_act
@@ -252,10 +253,10 @@ Tensor Vae::decode(const Tensor& z) {
         for (const VaeResnet& r : blk.resnets) h = r.forward(be_, h, G);
         // Upsample2D: nearest 2x (F.interpolate scale_factor=2) then a 3x3 conv.
         if (!blk.resample_w.empty()) {
+            be_.next_level();  // the upsampled tensors are the next level's
             h = be_.upsample_nearest2x(h);
             h = conv3x3(be_, h, blk.resample_w, blk.resample_b);
         }
-        be_.trim();  // as in encode_moments
     }
     h = be_.group_norm(h, dec_norm_out_w_, dec_norm_out_b_, G, kEps, Act::SiLU);  // conv_norm_out + conv_act
     return conv3x3(be_, h, dec_conv_out_w_, dec_conv_out_b_);

@@ -217,6 +217,7 @@ Tensor InpaintJob::decode() {
     be.trim();  // nor the steps' by the decoder
     Tensor out = inp_.vae_->decode(be.axpby(1.f / sf, latents_, 0.f, latents_));
     latents_ = mask_latent_ = masked_latents_ = preview_ = Tensor();
+    be.trim();  // and the decoder's are not kept after the inpaint (the next encoder would hold them)
     return out;
 }
 

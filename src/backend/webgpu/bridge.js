@@ -489,7 +489,7 @@ export class GpuBridge {
         // A buffer the pending batch uses can only go once the batch is submitted: submit early when
         // much waits, or a stage's intermediates all stay alive to its end (+0.5 GB at the f32 VAE's
         // peak; a flush between ops costs one submit).
-        if (this.deferredBytes > DEFERRED_DESTROY_FLUSH_BYTES && !this.fatal) this.flush();
+        if (this.deferredBytes >= DEFERRED_DESTROY_FLUSH_BYTES && !this.fatal) this.flush();
     }
 
     /**

@@ -5,6 +5,7 @@
 
 #include <emscripten/emscripten.h>
 
+#include <algorithm>
 #include <climits>
 #include <string>
 #include <vector>
@@ -68,100 +69,130 @@ int checked(int rc, const char* op) {
 // fresh GPU buffer per op output costs a createBuffer, an error scope and new bind groups (measured on
 // an H100: recording a full-size step took 400 ms, mostly in those), while a recycled id comes back
 // with the bind groups the bridge cached for it. A buffer whose last Tensor goes away returns here
-// and is handed out again for the same element count (the lowest such id); at most kCapBytesF16/F32
-// are kept (oldest freed first). Reuse is safe while the GPU may still read the old contents: WebGPU
-// runs the queue in order, and the bridge submits a pending batch before a write into a buffer it uses.
+// and is handed out again for the same element count (the lowest such id). Reuse is safe while the
+// GPU may still read the old contents: WebGPU runs the queue in order, and the bridge submits a
+// pending batch before a write into a buffer it uses.
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
 public:
-    // Enough for a UNet step's working set (which recycles step after step); the pipeline trims
-    // the pool between stages (Backend::trim), so VAE activations do not linger into the next one.
+    // Small buffers kept: enough for a UNet step's working set (which recycles step after step); the
+    // pipeline trims the pool between stages (Backend::trim).
     // f16: 512 MiB. At 256 MiB 42 buffers of a full-size step at 512² missed at every step (new
     // buffers, new bind groups; ~800 ms of recording on SwiftShader); at 512 MiB none miss, with the
-    // same peak (0.976 GB, from the first step). f32: 256 MiB, for its memory (~2 GB): a larger cap
-    // holds more (1.69 -> 1.81 GB at 512 MiB) yet still misses 25 large buffers a step (the
-    // large-miss rule below), which made recording slower, not faster, on SwiftShader.
+    // same peak (0.976 GB, from the first step). f32: 256 MiB, for its memory (~2 GB).
     static constexpr double kCapBytesF16 = 512.0 * 1024 * 1024;
     static constexpr double kCapBytesF32 = 256.0 * 1024 * 1024;
-    // A miss for a buffer this large means the working set changed shape (a new VAE level): cached
-    // buffers this large that did not match are freed first, so they do not add to the peak.
+    // Large buffers are outside the cap. A large request that no cached buffer matches means the
+    // working set changed sizes: it takes the smallest cached large buffer of an earlier level
+    // (next_level(); kernels take their sizes from their parameters, so a tensor may live in a larger
+    // buffer), else every cached large buffer is freed before a new one is made. Cached large buffers
+    // thus never sit beside a new one, and large memory peaks with the live working set. The VAE
+    // encoder's later, smaller levels run in its first level's buffers with no new allocations
+    // (recording the encode: 77 -> 21 buffers made, f32). Only earlier levels' buffers, because within
+    // a level a larger buffer given to a smaller tensor is memory the next miss would have freed: the
+    // decoder's 512² level, where 256- and 128-channel tensors alternate, peaked 0.25 GB higher (f32)
+    // when any larger buffer could serve.
     static constexpr double kLargeBytes = 16.0 * 1024 * 1024;
 
     explicit BufferPool(int elem_bytes)
         : elem_bytes_(elem_bytes), cap_bytes_(elem_bytes == 2 ? kCapBytesF16 : kCapBytesF32) {}
     ~BufferPool() {
-        for (const auto& [id, count] : free_) mgpu_destroy(id);
+        for (const Entry& e : free_) mgpu_destroy(e.buffer.id);
     }
 
-    // A buffer of `count` elements: recycled (stale contents) unless `zero`, else new (zero-filled).
-    int get(int64_t count, bool zero, const char* op) {
+    struct Buffer {
+        int id;
+        int64_t capacity;  // elements the buffer holds (>= the tensor's)
+        int level;         // the level it was made in
+    };
+
+    // A buffer for `count` elements: recycled (stale contents) unless `zero`, else new (zero-filled).
+    Buffer get(int64_t count, bool zero, const char* op) {
+        const bool large = bytes(count) >= kLargeBytes;
         if (!zero) {
             // The lowest free id of that count, not the last one freed: the choice then depends only
             // on which buffers are free, so every step gets the same ids as the step before last (the
             // latents alternate between two buffers) and the bridge's cached bind groups hit. Taking
             // the last one freed permuted the ids from step to step: 450-650 of a full-size step's
-            // ~700 bind groups were created anew.
+            // ~700 bind groups were created anew. Large: else the smallest of an earlier level.
             auto best = free_.end();
             for (auto it = free_.begin(); it != free_.end(); ++it) {
-                if (it->second == count && (best == free_.end() || it->first < best->first)) best = it;
+                const Buffer& b = it->buffer;
+                if (b.capacity != count && !(large && it->large && b.capacity > count && b.level < level_)) continue;
+                if (best == free_.end() || b.capacity < best->buffer.capacity ||
+                    (b.capacity == best->buffer.capacity && b.id < best->buffer.id))
+                    best = it;
             }
             if (best != free_.end()) {
-                const int id = best->first;
+                const Buffer b = best->buffer;
+                if (!best->large) cached_small_ -= bytes(b.capacity);
                 free_.erase(best);
-                cached_ -= bytes(count);
-                return id;
+                return b;
             }
         }
-        if (bytes(count) >= kLargeBytes) {
-            std::erase_if(free_, [&](const std::pair<int, int64_t>& f) {
-                if (bytes(f.second) < kLargeBytes) return false;
-                destroy(f);
-                return true;
+        if (large) {
+            std::erase_if(free_, [](const Entry& e) {
+                if (e.large) mgpu_destroy(e.buffer.id);
+                return e.large;
             });
         }
-        return checked(mgpu_tensor((double)count), op);
+        return {checked(mgpu_tensor((double)count), op), count, level_};
+    }
+
+    // Cached small buffers go: they are the previous level's sizes, which the next one does not use.
+    void next_level() {
+        ++level_;
+        std::erase_if(free_, [](const Entry& e) {
+            if (!e.large) mgpu_destroy(e.buffer.id);
+            return !e.large;
+        });
+        cached_small_ = 0;
     }
 
     // Frees every cached buffer (GPU memory back to the system while idle).
     void clear() {
-        for (const auto& [id, count] : free_) mgpu_destroy(id);
+        for (const Entry& e : free_) mgpu_destroy(e.buffer.id);
         free_.clear();
-        cached_ = 0;
+        cached_small_ = 0;
     }
 
-    void put(int id, int64_t count) {
-        free_.emplace_back(id, count);
-        cached_ += bytes(count);
-        while (cached_ > cap_bytes_ && !free_.empty()) {  // oldest first
-            destroy(free_.front());
-            free_.erase(free_.begin());
+    void put(const Buffer& b) {
+        const bool large = bytes(b.capacity) >= kLargeBytes;
+        free_.push_back({b, large});
+        if (large) return;
+        cached_small_ += bytes(b.capacity);
+        while (cached_small_ > cap_bytes_) {  // oldest small ones first
+            auto it = std::find_if(free_.begin(), free_.end(), [](const Entry& e) { return !e.large; });
+            cached_small_ -= bytes(it->buffer.capacity);
+            mgpu_destroy(it->buffer.id);
+            free_.erase(it);
         }
     }
 
 private:
+    struct Entry {
+        Buffer buffer;
+        bool large;
+    };
     double bytes(int64_t count) const { return (double)count * elem_bytes_; }
-    // Destroys a cached buffer (the caller removes it from free_).
-    void destroy(const std::pair<int, int64_t>& f) {
-        cached_ -= bytes(f.second);
-        mgpu_destroy(f.first);
-    }
 
     int elem_bytes_;
     double cap_bytes_;
-    std::vector<std::pair<int, int64_t>> free_;  // (id, elements), oldest first
-    double cached_ = 0;                          // bytes held in free_
+    std::vector<Entry> free_;   // oldest first
+    double cached_small_ = 0;   // bytes of the small buffers in free_
+    int level_ = 0;
 };
 
 // A GPU buffer of the bridge; back to the pool (or freed) when the last Tensor sharing it goes away.
 struct GpuBuffer final : DeviceBuffer {
-    GpuBuffer(int id, int64_t count, std::weak_ptr<BufferPool> pool) : id(id), count(count), pool(std::move(pool)) {}
+    GpuBuffer(BufferPool::Buffer b, std::weak_ptr<BufferPool> pool) : id(b.id), buffer(b), pool(std::move(pool)) {}
     ~GpuBuffer() override {
-        if (auto p = pool.lock()) p->put(id, count);
+        if (auto p = pool.lock()) p->put(buffer);
         else mgpu_destroy(id);
     }
     GpuBuffer(const GpuBuffer&) = delete;
     GpuBuffer& operator=(const GpuBuffer&) = delete;
     const int id;
-    const int64_t count;
+    const BufferPool::Buffer buffer;
     const std::weak_ptr<BufferPool> pool;
 };
 
@@ -420,6 +451,12 @@ public:
 
     // Frees the GPU buffers kept for reuse.
     void release_cached() { pool_->clear(); }
+    // Also frees the ops' scratch (the direct conv's padded input at the encoder's first level is as
+    // large as an activation) and submits the pending batch, as trim() does.
+    void next_level() override {
+        pool_->next_level();
+        checked(mgpu_trim(), "next level");
+    }
     // Between stages: also frees the ops' scratch buffers and submits the pending batch, since the
     // bridge destroys a buffer that batch uses only once it is submitted (until then the old and the
     // next stage's buffers would coexist).
@@ -435,7 +472,7 @@ private:
         for (int64_t d : s)
             MOEBIUS_CHECK(d >= 0, ErrorKind::Internal, std::string(op) + ": negative dimension in " + shape_str(s));
         const int64_t n = numel(s);
-        return Tensor(s, std::make_shared<GpuBuffer>(pool_->get(n, zero, op), n, pool_));
+        return Tensor(s, std::make_shared<GpuBuffer>(pool_->get(n, zero, op), pool_));
     }
 
     bool f16_;
