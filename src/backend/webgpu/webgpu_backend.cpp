@@ -75,12 +75,12 @@ int checked(int rc, const char* op) {
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
 public:
     // Small buffers kept: enough for a UNet step's working set (which recycles step after step); the
-    // pipeline trims the pool between stages (Backend::trim).
-    // f16: 512 MiB. At 256 MiB 42 buffers of a full-size step at 512² missed at every step (new
-    // buffers, new bind groups; ~800 ms of recording on SwiftShader); at 512 MiB none miss, with the
-    // same peak (0.976 GB, from the first step). f32: 256 MiB, for its memory (~2 GB).
-    static constexpr double kCapBytesF16 = 512.0 * 1024 * 1024;
-    static constexpr double kCapBytesF32 = 256.0 * 1024 * 1024;
+    // pipeline trims the pool between stages (Backend::trim). At 256 MiB 42 buffers of a full-size f16
+    // step at 512² missed at every step (new buffers, new bind groups; ~800 ms of recording on
+    // SwiftShader); at 512 MiB none miss, with the same peak (0.976 GB, from the first step). f32 (with
+    // large buffers outside the cap): 256 -> 512 MiB takes the buffers made in 19 steps from 1244 to
+    // 551, the steps' peak from 1.768 to 1.805 GB (below the decoder's 1.915).
+    static constexpr double kCapBytes = 512.0 * 1024 * 1024;
     // Large buffers are outside the cap. A large request that no cached buffer matches means the
     // working set changed sizes: it takes the smallest cached large buffer of an earlier level
     // (next_level(); kernels take their sizes from their parameters, so a tensor may live in a larger
@@ -94,7 +94,7 @@ public:
     static constexpr double kLargeBytes = 16.0 * 1024 * 1024;
 
     explicit BufferPool(int elem_bytes)
-        : elem_bytes_(elem_bytes), cap_bytes_(elem_bytes == 2 ? kCapBytesF16 : kCapBytesF32) {}
+        : elem_bytes_(elem_bytes) {}
     ~BufferPool() {
         for (const Entry& e : free_) mgpu_destroy(e.buffer.id);
     }
@@ -160,7 +160,7 @@ public:
         free_.push_back({b, large});
         if (large) return;
         cached_small_ += bytes(b.capacity);
-        while (cached_small_ > cap_bytes_) {  // oldest small ones first
+        while (cached_small_ > kCapBytes) {  // oldest small ones first
             auto it = std::find_if(free_.begin(), free_.end(), [](const Entry& e) { return !e.large; });
             cached_small_ -= bytes(it->buffer.capacity);
             mgpu_destroy(it->buffer.id);
@@ -176,7 +176,6 @@ private:
     double bytes(int64_t count) const { return (double)count * elem_bytes_; }
 
     int elem_bytes_;
-    double cap_bytes_;
     std::vector<Entry> free_;   // oldest first
     double cached_small_ = 0;   // bytes of the small buffers in free_
     int level_ = 0;
