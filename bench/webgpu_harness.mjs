@@ -335,8 +335,6 @@ export function summarize(recs, by = 'label') {
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
 // MOEBIUS_MATRIX_CONV=auto|direct|direct-wide|staged: which matrix-unit kernel takes the convs that are not 1x1.
 if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
-// MOEBIUS_MATRIX_PREFETCH=1: the direct matrix kernels load the next K step while one multiplies.
-if (process.env.MOEBIUS_MATRIX_PREFETCH) ops.matrixTuning.prefetch = process.env.MOEBIUS_MATRIX_PREFETCH === '1';
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
     const gluePath = path.resolve(glue ?? process.env.MOEBIUS_WASM ?? path.join(root, 'build/wasm/moebius.js'));

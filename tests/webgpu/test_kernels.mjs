@@ -123,15 +123,6 @@ async function expectThrows(name, fn, cls, kind) {
 const cases = [];
 const kase = (name, fn) => cases.push([name, fn]);
 
-// The direct matrix kernels' tiles again with their pipelined K loop (ops.matrixTuning.prefetch).
-/** @param {any} c */
-const withPrefetch = (c) => (c.tile?.startsWith('matrix-direct') ? [c, {...c, pf: true}] : [c]);
-/** Records `run` with ops.matrixTuning.prefetch set as case `s` says. @param {any} s @param {() => any} run */
-function prefetching(s, run) {
-    ops.matrixTuning.prefetch = !!s.pf;
-    try { return run(); } finally { ops.matrixTuning.prefetch = false; }
-}
-
 for (const s of [
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, alpha: 0.7},
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, ta: true},
@@ -156,12 +147,12 @@ for (const s of [
                   ...(s.direct ? [{...s, tile: 'matrix-direct-64x64'}] : []),
                   // the matrix-unit kernel takes row-major A and B with K, N multiples of 4 (vec4 loads)
                   ...(!s.ta && !s.tb && s.K % 4 === 0 && s.N % 4 === 0
-                      ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]).flatMap(withPrefetch)) {
+                      ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])])) {
     kase(`matmul ${JSON.stringify(s)}`, async (g) => {
         if (skipMatrix(g, s.tile)) return;
         const a = quant(g, rand(s.Ba * s.M * s.K, 1)), b = quant(g, rand(s.Bb * s.K * s.N, 2));
         const y = g.createTensor(Math.max(s.Ba, s.Bb) * s.M * s.N);
-        prefetching(s, () => ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, ...s}));
+        ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, ...s});
         compare(g, `matmul ${JSON.stringify(s)}`, await g.readF32(y), ref.matmul(a, b, s));
     });
 }
@@ -217,7 +208,7 @@ for (const s of [
     ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-64x64'}] : []),
     ...(s.direct && s.kh !== 1 && s.Cout % 128 === 0 ? [{...s, tile: 'matrix-direct-wide'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
-        ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])])).flatMap(withPrefetch)) {
+        ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         if (skipMatrix(g, s.tile)) return;
@@ -227,7 +218,7 @@ for (const s of [
         const b = s.bias ? quant(g, rand(s.Cout, 8)) : null;
         const r = ref.conv2d(x, w, b, s);
         const y = g.createTensor(s.B * s.Cout * r.Ho * r.Wo);
-        const shape = prefetching(s, () => ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, ...s}));
+        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, ...s});
         if (shape.Ho !== r.Ho || shape.Wo !== r.Wo) report(name, false, `shape ${shape.Ho}x${shape.Wo} != ${r.Ho}x${r.Wo}`);
         else compare(g, name, await g.readF32(y), r);
     });

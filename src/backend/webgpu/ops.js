@@ -59,9 +59,7 @@ const REDUCE_K_MIN_K = 128;
  * (conv2d_subgroup_matrix).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
-                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
-                             /** the direct kernels load the next K step while one multiplies (PF = 1) */
-                             prefetch: false};
+                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
@@ -131,7 +129,6 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 args.workgroups = [N / DIRECT_TN, M / tm, batch];
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
                 else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64};
-                if (matrixTuning.prefetch) args.defines = {...args.defines, PF: 1};
                 g.dispatch('gemm_subgroup_matrix_direct', args);
                 return;
             }
@@ -233,7 +230,7 @@ export function conv2d(g, a) {
             bindings: {x: xp, w: wt, bias, y},
             uniforms: {Cin, H: Hp, W: Wp, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
             constants: {ACT: act, HAS_BIAS: hasBias},
-            defines: {...(wide ? {BN: 4} : {}), ...(matrixTuning.prefetch ? {PF: 1} : {})},
+            ...(wide ? {defines: {BN: 4}} : {}),
             workgroups: [Ho * Wo / DIRECT_CONV_TM, Cout / tn, B],
         });
     } else {

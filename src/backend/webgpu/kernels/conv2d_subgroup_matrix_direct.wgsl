@@ -29,7 +29,6 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: subgroup_matrix_direct_tile
 const BN: u32 = 2u;        // result matrices across a subgroup's block: 2 or 4
-const PF: u32 = 0u;        // 1: load the next K step while this one multiplies (see the loop)
 const TM: u32 = 128u;      // pixels: 2 subgroups down x 4 x SM
 const TN: u32 = SGN * BN * SN;  // output channels
 
@@ -68,59 +67,43 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let x2 = xb + pixel_offset(n0 + 2u * SM);
     let x3 = xb + pixel_offset(n0 + 3u * SM);
     let sx = p.stride * C;   // left rows: the next output pixel of the run
-    let sw = p.kh * p.kw * C;  // right columns: the next output channel
+    let taps = p.kh * p.kw;
+    let sw = taps * C;       // right columns: the next output channel
     var c00: Acc; var c01: Acc; var c10: Acc; var c11: Acc;
     var c20: Acc; var c21: Acc; var c30: Acc; var c31: Acc;
     var c02: Acc; var c03: Acc; var c12: Acc; var c13: Acc;
     var c22: Acc; var c23: Acc; var c32: Acc; var c33: Acc;
-    // A K step is one tap and 16 input channels: 4 left (pixel runs) and BN right (output channels)
-    // matrices, 4 x BN products. ll*, lr*: the matrices as loaded; l*, r*: those multiplied. PF = 0
-    // multiplies a step's matrices right after loading them (the copies vanish); PF = 1 loads step k
-    // while step k - 1 multiplies, so the loads' latency hides behind the matrix work.
-    var ll0: Left; var ll1: Left; var ll2: Left; var ll3: Left;
-    var lr0: Right; var lr1: Right; var lr2: Right; var lr3: Right;
-    var l0: Left; var l1: Left; var l2: Left; var l3: Left;
-    var r0: Right; var r1: Right; var r2: Right; var r3: Right;
-    let csteps = C / SK;
-    let steps = p.kh * p.kw * csteps;
-    let w0 = co0 * sw;
-    for (var k = 0u; k <= steps; k++) {
-        if (PF == 1u) { l0 = ll0; l1 = ll1; l2 = ll2; l3 = ll3; r0 = lr0; r1 = lr1; r2 = lr2; r3 = lr3; }
-        if (k < steps) {
-            let t = k / csteps;
-            let c = (k % csteps) * SK;
-            let tx = ((t / p.kw) * p.W + t % p.kw) * C + c;  // the tap's shift in the padded input
-            let tw = w0 + t * C + c;
-            ll0 = subgroupMatrixLoad<Left>(&x, x0 + tx, false, sx);
-            ll1 = subgroupMatrixLoad<Left>(&x, x1 + tx, false, sx);
-            ll2 = subgroupMatrixLoad<Left>(&x, x2 + tx, false, sx);
-            ll3 = subgroupMatrixLoad<Left>(&x, x3 + tx, false, sx);
-            lr0 = subgroupMatrixLoad<Right>(&w, tw, true, sw);
-            lr1 = subgroupMatrixLoad<Right>(&w, tw + SN * sw, true, sw);
+    for (var t = 0u; t < taps; t++) {
+        let tx = ((t / p.kw) * p.W + t % p.kw) * C;  // the tap's shift in the padded input
+        let tw = co0 * sw + t * C;
+        // Each K step: 4 left (pixel runs) and 2 right (output channels) matrices, 8 products.
+        for (var c = 0u; c < C; c += SK) {
+            let l0 = subgroupMatrixLoad<Left>(&x, x0 + tx + c, false, sx);
+            let l1 = subgroupMatrixLoad<Left>(&x, x1 + tx + c, false, sx);
+            let l2 = subgroupMatrixLoad<Left>(&x, x2 + tx + c, false, sx);
+            let l3 = subgroupMatrixLoad<Left>(&x, x3 + tx + c, false, sx);
+            let r0 = subgroupMatrixLoad<Right>(&w, tw + c, true, sw);
+            let r1 = subgroupMatrixLoad<Right>(&w, tw + SN * sw + c, true, sw);
+            c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+            c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+            c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+            c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+            c20 = subgroupMatrixMultiplyAccumulate(l2, r0, c20);
+            c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
+            c30 = subgroupMatrixMultiplyAccumulate(l3, r0, c30);
+            c31 = subgroupMatrixMultiplyAccumulate(l3, r1, c31);
             if (BN == 4u) {
-                lr2 = subgroupMatrixLoad<Right>(&w, tw + 2u * SN * sw, true, sw);
-                lr3 = subgroupMatrixLoad<Right>(&w, tw + 3u * SN * sw, true, sw);
+                let r2 = subgroupMatrixLoad<Right>(&w, tw + 2u * SN * sw + c, true, sw);
+                let r3 = subgroupMatrixLoad<Right>(&w, tw + 3u * SN * sw + c, true, sw);
+                c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
+                c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
+                c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
+                c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
+                c22 = subgroupMatrixMultiplyAccumulate(l2, r2, c22);
+                c23 = subgroupMatrixMultiplyAccumulate(l2, r3, c23);
+                c32 = subgroupMatrixMultiplyAccumulate(l3, r2, c32);
+                c33 = subgroupMatrixMultiplyAccumulate(l3, r3, c33);
             }
-        }
-        if (PF == 0u) { l0 = ll0; l1 = ll1; l2 = ll2; l3 = ll3; r0 = lr0; r1 = lr1; r2 = lr2; r3 = lr3; }
-        if ((PF == 0u && k == steps) || (PF == 1u && k == 0u)) { continue; }
-        c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
-        c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
-        c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
-        c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
-        c20 = subgroupMatrixMultiplyAccumulate(l2, r0, c20);
-        c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
-        c30 = subgroupMatrixMultiplyAccumulate(l3, r0, c30);
-        c31 = subgroupMatrixMultiplyAccumulate(l3, r1, c31);
-        if (BN == 4u) {
-            c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
-            c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
-            c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
-            c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
-            c22 = subgroupMatrixMultiplyAccumulate(l2, r2, c22);
-            c23 = subgroupMatrixMultiplyAccumulate(l2, r3, c23);
-            c32 = subgroupMatrixMultiplyAccumulate(l3, r2, c32);
-            c33 = subgroupMatrixMultiplyAccumulate(l3, r3, c33);
         }
     }
     let y_base = wid.z * p.Cout * NP;

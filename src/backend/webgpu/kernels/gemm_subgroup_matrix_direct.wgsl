@@ -29,7 +29,6 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 const BM: u32 = 2u;        // result matrices down a subgroup's block: 2 or 4
 const TM: u32 = 64u;       // (NSG / SGN) subgroups down x BM x SM
 const TN: u32 = 128u;      // SGN x 4 x SN
-const PF: u32 = 0u;        // 1: load the next K step while this one multiplies (see the loop)
 
 // One result matrix (rows m0.., columns n0..) through this subgroup's slot of Cs: alpha, bias,
 // activation, stored as T.
@@ -63,28 +62,14 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     var c20: Acc; var c21: Acc; var c22: Acc; var c23: Acc;
     var c30: Acc; var c31: Acc; var c32: Acc; var c33: Acc;
     // Each K step: 2 left (rows m0, m0 + 16) and 4 right (columns n0 + 16 j) matrices, 8 products
-    // (BM = 4: 2 more left, 16 products). ll*, lr*: the matrices as loaded; l*, r*: those multiplied;
-    // PF = 1 loads step k while step k - 1 multiplies (as conv2d_subgroup_matrix_direct.wgsl).
-    var ll0: Left; var ll1: Left; var ll2: Left; var ll3: Left;
-    var lr0: Right; var lr1: Right; var lr2: Right; var lr3: Right;
-    var l0: Left; var l1: Left; var l2: Left; var l3: Left;
-    var r0: Right; var r1: Right; var r2: Right; var r3: Right;
-    for (var k = 0u; k <= p.K; k += SK) {
-        if (PF == 1u) { l0 = ll0; l1 = ll1; l2 = ll2; l3 = ll3; r0 = lr0; r1 = lr1; r2 = lr2; r3 = lr3; }
-        if (k < p.K) {
-            ll0 = subgroupMatrixLoad<Left>(&a, a0 + 0u * SM * sa + k, false, sa);
-            ll1 = subgroupMatrixLoad<Left>(&a, a0 + 1u * SM * sa + k, false, sa);
-            if (BM == 4u) {
-                ll2 = subgroupMatrixLoad<Left>(&a, a0 + 2u * SM * sa + k, false, sa);
-                ll3 = subgroupMatrixLoad<Left>(&a, a0 + 3u * SM * sa + k, false, sa);
-            }
-            lr0 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 0u * SN, false, sb);
-            lr1 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 1u * SN, false, sb);
-            lr2 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 2u * SN, false, sb);
-            lr3 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 3u * SN, false, sb);
-        }
-        if (PF == 0u) { l0 = ll0; l1 = ll1; l2 = ll2; l3 = ll3; r0 = lr0; r1 = lr1; r2 = lr2; r3 = lr3; }
-        if ((PF == 0u && k == p.K) || (PF == 1u && k == 0u)) { continue; }
+    // (BM = 4: 2 more left, 16 products).
+    for (var k = 0u; k < p.K; k += SK) {
+        let l0 = subgroupMatrixLoad<Left>(&a, a0 + 0u * SM * sa + k, false, sa);
+        let l1 = subgroupMatrixLoad<Left>(&a, a0 + 1u * SM * sa + k, false, sa);
+        let r0 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 0u * SN, false, sb);
+        let r1 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 1u * SN, false, sb);
+        let r2 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 2u * SN, false, sb);
+        let r3 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 3u * SN, false, sb);
         c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
         c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
         c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
@@ -94,6 +79,8 @@ fn main(@builtin(workgroup_id) wid: vec3u,
         c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
         c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
         if (BM == 4u) {
+            let l2 = subgroupMatrixLoad<Left>(&a, a0 + 2u * SM * sa + k, false, sa);
+            let l3 = subgroupMatrixLoad<Left>(&a, a0 + 3u * SM * sa + k, false, sa);
             c20 = subgroupMatrixMultiplyAccumulate(l2, r0, c20);
             c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
             c22 = subgroupMatrixMultiplyAccumulate(l2, r2, c22);
