@@ -33,7 +33,9 @@
 // scratch, uniforms, readback staging), peak over the timed runs; and nvidia-smi's memory.used where
 // it exists (whole GPU: includes the Vulkan/Dawn context).
 // --memory-only / --record-only: allocations, or the CPU cost of recording (with the buffers created and
-// the peak GPU buffer memory per stage), with the GPU's work dropped (see their code below). Note: --memory-only also drops the batching that defers buffer
+// the peak GPU buffer memory per stage), with the GPU's work dropped (see their code below). In f16 on an
+// adapter without shader-f16 they simulate the H100's f16 + subgroup-matrix plan (simulateF16): on
+// SwiftShader the f16 figures (dispatches, buffers made, peaks) match the H100's. Note: --memory-only also drops the batching that defers buffer
 // destruction, so it can read lower than a real run.
 // Environment: MOEBIUS_DAWN_ARGS, MOEBIUS_DAWN_FEATURES, MOEBIUS_WASM, MOEBIUS_MATRIX_GEMM / _CONV (see
 // bench/webgpu_harness.mjs).
@@ -212,7 +214,7 @@ if (opt['memory-only']) {
     for (const dtype of opt.dtype.split(',').map((s) => s.trim()).filter(Boolean)) {
         const f16 = dtype === 'f16';
         const {engine, mem, g} = await synthEngine({gpu, f16, config, beforeBackend: (ctx) => {
-            if (f16 && ctx.g.dtype !== 'f16') { ctx.g.dtype = 'f16'; ctx.g.features.f16 = true; }
+            if (f16) simulateF16(ctx.g);
             ctx.g.dispatch = () => ctx.g.check();
         }});
         const input = makeInput(engine.info.nativeSize);
@@ -239,6 +241,27 @@ if (opt['memory-only']) {
         await engine.dispose();
     }
     process.exit(0);
+}
+
+/**
+ * --memory-only / --record-only in f16 on an adapter without shader-f16 (SwiftShader): the bridge acts
+ * as an f16 one with the H100's 16 x 16 x 16 subgroup matrices, so ops.js plans and allocates as it does
+ * there (the direct matrix conv's padded-input scratch included: the f16 peaks match the H100's).
+ * Shaders are not compiled (pipelines and bind groups are placeholders), which these modes allow
+ * because they drop the GPU's work. Returns whether it simulates.
+ * @param {any} g  the GpuBridge
+ */
+function simulateF16(g) {
+    if (g.dtype === 'f16') return false;
+    g.dtype = 'f16';
+    g.features.f16 = true;
+    g.subgroupMatrix = {M: 16, N: 16, K: 16};
+    const pipeline = {getBindGroupLayout: () => ({})};
+    g.device.createShaderModule = () => ({});
+    g.device.createComputePipeline = () => pipeline;
+    g.device.createComputePipelineAsync = async () => pipeline;
+    g.device.createBindGroup = () => ({});
+    return true;
 }
 
 /**
@@ -274,11 +297,15 @@ if (opt['record-only']) {
     for (const dtype of opt.dtype.split(',').map((s) => s.trim()).filter(Boolean)) {
         const f16 = dtype === 'f16';
         const {engine, g, mem} = await synthEngine({gpu, f16, config, beforeBackend: (ctx) => {
-            if (f16 && ctx.g.dtype !== 'f16') { ctx.g.dtype = 'f16'; ctx.g.features.f16 = true; }
+            const simulated = f16 && simulateF16(ctx.g);
             const computePass = ctx.g.computePass.bind(ctx.g);
             ctx.g.computePass = () => {
                 const pass = computePass();
-                if (!pass.moebiusDropped) { pass.dispatchWorkgroups = () => {}; pass.moebiusDropped = true; }
+                if (!pass.moebiusDropped) {
+                    pass.dispatchWorkgroups = () => {};
+                    if (simulated) pass.setPipeline = pass.setBindGroup = () => {};
+                    pass.moebiusDropped = true;
+                }
                 return pass;
             };
             timeApiCalls(ctx.g.device);

@@ -221,8 +221,9 @@ Tensor Vae::encode_moments(const Tensor& x) {
         for (const VaeResnet& r : blk.resnets) h = r.forward(be_, h, G);
         // Downsample2D(padding=0): F.pad(0,1,0,1) then a 3x3 stride-2 conv.
         if (blk.resample_w.empty()) continue;
-        be_.next_level();  // the downsampled tensors are the next level's
+        be_.next_level();  // the downsampled tensor is the next level's: it may take a buffer of this one
         h = be_.conv2d(h, blk.resample_w, blk.resample_b, Conv2dParams{2, 0, 0, 1, 1, 1});
+        be_.next_level();  // and the downsample's scratch (a padded copy of this level's tensor) goes
     }
     h = enc_mid_.forward(be_, h, G);
     h = be_.group_norm(h, enc_norm_out_w_, enc_norm_out_b_, G, kEps, Act::SiLU);  // conv_norm_out + conv_act

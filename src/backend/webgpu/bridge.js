@@ -578,7 +578,12 @@ export class GpuBridge {
     scratch(tag, bytes, dtype = null) {
         const id = this.scratchIds.get(tag);
         if (id !== undefined && this.buf(id).size >= bytes) return id;
-        if (id !== undefined) this.destroyBuffer(id);
+        if (id !== undefined) {
+            // Growing (a larger conv at a new level): submit, so the old one goes before the new one is
+            // made instead of lingering to the next flush (34 MB at the f16 VAE encoder's peak).
+            this.destroyBuffer(id);
+            if (!this.fatal) this.flush();
+        }
         const nid = this.createBuffer(bytes, dtype);
         this.scratchIds.set(tag, nid);
         return nid;
