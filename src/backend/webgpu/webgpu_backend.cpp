@@ -97,7 +97,7 @@ public:
     explicit BufferPool(int elem_bytes)
         : elem_bytes_(elem_bytes) {}
     ~BufferPool() {
-        for (const Entry& e : free_) mgpu_destroy(e.buffer.id);
+        for (const Buffer& b : free_) mgpu_destroy(b.id);
     }
 
     struct Buffer {
@@ -108,7 +108,7 @@ public:
 
     // A buffer for `count` elements: recycled (stale contents) unless `zero`, else new (zero-filled).
     Buffer get(int64_t count, bool zero, const char* op) {
-        const bool large = bytes(count) >= kLargeBytes;
+        const bool large = is_large(count);
         if (!zero) {
             // The lowest free id of that count, not the last one freed: the choice then depends only
             // on which buffers are free, so every step gets the same ids as the step before last (the
@@ -117,15 +117,14 @@ public:
             // ~700 bind groups were created anew. Large: else the smallest of an earlier level.
             auto best = free_.end();
             for (auto it = free_.begin(); it != free_.end(); ++it) {
-                const Buffer& b = it->buffer;
-                if (b.capacity != count && !(large && it->large && b.capacity > count && b.level < level_)) continue;
-                if (best == free_.end() || b.capacity < best->buffer.capacity ||
-                    (b.capacity == best->buffer.capacity && b.id < best->buffer.id))
+                if (it->capacity != count && !(large && it->capacity > count && it->level < level_)) continue;
+                if (best == free_.end() || it->capacity < best->capacity ||
+                    (it->capacity == best->capacity && it->id < best->id))
                     best = it;
             }
             if (best != free_.end()) {
-                const Buffer b = best->buffer;
-                if (!best->large) cached_small_ -= bytes(b.capacity);
+                const Buffer b = *best;
+                if (!is_large(b.capacity)) cached_small_ -= bytes(b.capacity);
                 free_.erase(best);
                 return b;
             }
@@ -133,9 +132,9 @@ public:
         // A miss: cached large buffers go before a new buffer is made. A large miss frees them all; a
         // small one those of earlier levels (the encoder's deepest level, where the tensors are small
         // again, would otherwise hold its first level's buffers beside its own: +67 MB at the peak).
-        std::erase_if(free_, [&](const Entry& e) {
-            const bool drop = e.large && (large || e.buffer.level < level_);
-            if (drop) mgpu_destroy(e.buffer.id);
+        std::erase_if(free_, [&](const Buffer& b) {
+            const bool drop = is_large(b.capacity) && (large || b.level < level_);
+            if (drop) mgpu_destroy(b.id);
             return drop;
         });
         return {checked(mgpu_tensor((double)count), op), count, level_};
@@ -144,56 +143,51 @@ public:
     // Cached small buffers go: they are the previous level's sizes, which the next one does not use.
     void next_level() {
         ++level_;
-        std::erase_if(free_, [](const Entry& e) {
-            if (!e.large) mgpu_destroy(e.buffer.id);
-            return !e.large;
+        std::erase_if(free_, [&](const Buffer& b) {
+            if (!is_large(b.capacity)) mgpu_destroy(b.id);
+            return !is_large(b.capacity);
         });
         cached_small_ = 0;
     }
 
     // Frees every cached buffer (GPU memory back to the system while idle).
     void clear() {
-        for (const Entry& e : free_) mgpu_destroy(e.buffer.id);
+        for (const Buffer& b : free_) mgpu_destroy(b.id);
         free_.clear();
         cached_small_ = 0;
     }
 
     void put(const Buffer& b) {
-        const bool large = bytes(b.capacity) >= kLargeBytes;
-        free_.push_back({b, large});
-        if (large) return;
+        free_.push_back(b);
+        if (is_large(b.capacity)) return;
         cached_small_ += bytes(b.capacity);
         while (cached_small_ > kCapBytes) {  // oldest small ones first
-            auto it = std::find_if(free_.begin(), free_.end(), [](const Entry& e) { return !e.large; });
-            cached_small_ -= bytes(it->buffer.capacity);
-            mgpu_destroy(it->buffer.id);
+            auto it = std::find_if(free_.begin(), free_.end(), [&](const Buffer& f) { return !is_large(f.capacity); });
+            cached_small_ -= bytes(it->capacity);
+            mgpu_destroy(it->id);
             free_.erase(it);
         }
     }
 
 private:
-    struct Entry {
-        Buffer buffer;
-        bool large;
-    };
     double bytes(int64_t count) const { return (double)count * elem_bytes_; }
+    bool is_large(int64_t count) const { return bytes(count) >= kLargeBytes; }
 
     int elem_bytes_;
-    std::vector<Entry> free_;   // oldest first
+    std::vector<Buffer> free_;  // oldest first
     double cached_small_ = 0;   // bytes of the small buffers in free_
     int level_ = 0;
 };
 
 // A GPU buffer of the bridge; back to the pool (or freed) when the last Tensor sharing it goes away.
 struct GpuBuffer final : DeviceBuffer {
-    GpuBuffer(BufferPool::Buffer b, std::weak_ptr<BufferPool> pool) : id(b.id), buffer(b), pool(std::move(pool)) {}
+    GpuBuffer(BufferPool::Buffer b, std::weak_ptr<BufferPool> pool) : buffer(b), pool(std::move(pool)) {}
     ~GpuBuffer() override {
         if (auto p = pool.lock()) p->put(buffer);
-        else mgpu_destroy(id);
+        else mgpu_destroy(buffer.id);
     }
     GpuBuffer(const GpuBuffer&) = delete;
     GpuBuffer& operator=(const GpuBuffer&) = delete;
-    const int id;
     const BufferPool::Buffer buffer;
     const std::weak_ptr<BufferPool> pool;
 };
@@ -209,7 +203,7 @@ int id_of(const Tensor& t, const char* op, const char* what) {
     const auto* g = dynamic_cast<const GpuBuffer*>(t.device());
     MOEBIUS_CHECK(g != nullptr, ErrorKind::Internal,
                   std::string(op) + ": " + what + " is not a WebGPU tensor (shape " + shape_str(t.shape()) + ")");
-    return g->id;
+    return g->buffer.id;
 }
 
 // Bias or other optional input: 0 = absent.
@@ -491,7 +485,7 @@ void webgpu_release_cached(Backend& be) {
 
 uint32_t webgpu_buffer_id(const Tensor& t) {
     const auto* g = dynamic_cast<const GpuBuffer*>(t.device());
-    return g ? (uint32_t)g->id : 0;
+    return g ? (uint32_t)g->buffer.id : 0;
 }
 
 }  // namespace moebius
