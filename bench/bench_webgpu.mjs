@@ -3,7 +3,7 @@
 // weights' download size and achieved TFLOP/s against upstream's FLOP counts, with the ratios to
 // upstream PyTorch eager on an H100 (../shared/notes/toolchain.md).
 //
-//   node bench/bench_webgpu.mjs [--dtype f16,f32] [--runs 3] [--profile] [--model-bytes N | --model-file F]
+//   node bench/bench_webgpu.mjs [--dtype f16,f32] [--runs 3] [--profile] [--timeline] [--model-bytes N | --model-file F]
 //                               [--config full|tiny|FILE.json] [--steps 20] [--json FILE] [--fixtures DIR]
 //   node bench/bench_webgpu.mjs --memory-only | --record-only [--dtype ...] [--config ...]   (any adapter)
 //
@@ -26,6 +26,8 @@
 //   - "pipelined": the same job with no wait between steps (all 19 recorded back to back, one wait at
 //     the end): what the GPU needs when JS recording overlaps GPU work.
 //   - CPU recording time per step: wasm + JS time to record one step's dispatches.
+//   - --timeline: one more engine.inpaint with each batch's GPU start / end beside the CPU's recording
+//     (where the GPU waits for the CPU; timestamp-query as for --profile).
 //   - --profile: GPU time per backend.h op from timestamp queries (one pass per op; needs the
 //     'timestamp-query' feature, and Dawn's timestamp quantization off:
 //     MOEBIUS_DAWN_ARGS="backend=vulkan disable-dawn-features=timestamp_quantization").
@@ -44,13 +46,14 @@ import {readFileSync, statSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import {parseArgs} from 'node:util';
 
-import {createGpu, hookOps, maxAbsDiff, mib, nvidiaSmiSampler, OpProfiler, summarize, synthEngine} from './webgpu_harness.mjs';
+import {BatchTimeline, createGpu, hookOps, maxAbsDiff, mib, nvidiaSmiSampler, OpProfiler, summarize, synthEngine} from './webgpu_harness.mjs';
 import {parseNpy} from '../web/js/npy.js';
 
 const {values: opt} = parseArgs({options: {
     dtype: {type: 'string', default: 'f16,f32'},
     runs: {type: 'string', default: '3'},
     profile: {type: 'boolean', default: false},
+    timeline: {type: 'boolean', default: false},
     'model-bytes': {type: 'string'},
     'model-file': {type: 'string'},
     config: {type: 'string', default: 'full'},
@@ -114,7 +117,7 @@ const fixtures = opt.fixtures ? await fixtureInput(opt.fixtures) : null;
 const makeInput = (S) => fixtures ?? testInput(S);
 
 /** One engine.inpaint with per-step times from the progress events. */
-async function apiRun(engine, input) {
+async function apiRun(engine, input, onEvent) {
     const stepTimes = [];
     let last = 0;
     const t0 = performance.now();
@@ -122,6 +125,7 @@ async function apiRun(engine, input) {
         const t = performance.now();
         if (e.stage === 'step' && e.step > 1) stepTimes.push(t - last);
         last = t;
+        onEvent?.(e, t);
     }});
     return {wall: performance.now() - t0, timings, stepTimes};
 }
@@ -193,6 +197,49 @@ async function checkRun(engine, gpuCtx, input) {
     } finally {
         hookOps(gpuCtx);
     }
+}
+
+/**
+ * --timeline: one engine.inpaint with every batch's GPU start and end (timestamp queries) on the CPU's
+ * clock, beside the CPU times at which each batch began recording and was submitted. Per stage (the
+ * wasm call that recorded it: encode, step, decode): the CPU's recording span, the GPU's span and busy
+ * time, and the GPU's idle time inside its span (it waited for the CPU). null without timestamp-query.
+ */
+async function timelineRun(engine, input) {
+    const tl = new BatchTimeline(engine.gpu);
+    if (!tl.available) return null;
+    await tl.calibrate();
+    const api = engine.api, orig = {count: api.count, status: api.status, handle: api.handle};
+    const label = (name, args) => {
+        if (name === 'mw_job_begin_crop') tl.label = 'encode';
+        else if (name === 'mw_job_step') tl.label = `step ${args[1] + 1}`;
+        else if (name === 'mw_job_decode') tl.label = 'decode';
+    };
+    for (const k of Object.keys(orig)) api[k] = (name, ...args) => { label(name, args); return orig[k].call(api, name, ...args); };
+    const events = [];
+    let recs, t0;
+    try {
+        tl.enabled = true;
+        tl.label = 'other';
+        t0 = performance.now();
+        await apiRun(engine, input, (e, t) => events.push({stage: e.stage, step: e.step, t: t - t0}));
+        recs = await tl.collect();
+    } finally {
+        tl.enabled = false;
+        Object.assign(api, orig);
+    }
+    const rel = recs.map((r) => ({...r, cpuBegin: r.cpuBegin - t0, cpuSubmit: r.cpuSubmit - t0, gpuBegin: r.gpuBegin - t0, gpuEnd: r.gpuEnd - t0}));
+    const stages = {};
+    for (const r of rel) (stages[r.label.startsWith('step') ? 'steps' : r.label] ??= []).push(r);
+    const summary = {};
+    for (const [k, rs] of Object.entries(stages)) {
+        const busy = rs.reduce((s, r) => s + r.gpuEnd - r.gpuBegin, 0);
+        const gpuBegin = Math.min(...rs.map((r) => r.gpuBegin)), gpuEnd = Math.max(...rs.map((r) => r.gpuEnd));
+        summary[k] = {batches: rs.length, dispatches: rs.reduce((s, r) => s + r.dispatches, 0),
+                      cpuBegin: rs[0].cpuBegin, cpuLastSubmit: Math.max(...rs.map((r) => r.cpuSubmit)),
+                      gpuBegin, gpuEnd, gpuBusy: busy, gpuIdle: gpuEnd - gpuBegin - busy};
+    }
+    return {events, summary, batches: rel};
 }
 
 const out = [];
@@ -417,6 +464,13 @@ async function benchDtype(dtype) {
                    recordDecode: median(pipe.map((x) => x.rec.decode))};
 
     if (fixtures) r.check = await checkRun(engine, gpuCtx, input);
+    if (opt.timeline) {
+        try {
+            r.timeline = await timelineRun(engine, input);
+        } catch (e) {
+            print(`${dtype}: timeline failed: ${e.stack ?? e}`);
+        }
+    }
 
     // Per-op GPU time.
     if (opt.profile) {
@@ -504,6 +558,24 @@ for (const [dtype, r] of Object.entries(results.dtypes)) {
               `(max |ref| ${r.check.maxAbsRefLatents.toFixed(2)}), decoded ${e(r.check.maxAbsDiffDecoded)} (max |ref| ${r.check.maxAbsRefDecoded.toFixed(2)})`);
     }
     if (r.smiPeakMiB !== null) print(`- nvidia-smi memory.used: peak ${r.smiPeakMiB} MiB during the timed runs (${r.smiBaseMiB} MiB before the first engine; includes the Vulkan/Dawn context)`);
+    if (r.timeline) {
+        print();
+        print(`### GPU timeline of one engine.inpaint (${dtype}; ms from its start; GPU times mapped to the CPU's clock)`);
+        print();
+        print('| stage | batches | dispatches | CPU records | last submit | GPU span | GPU busy | GPU idle in span |');
+        print('|---|---:|---:|---:|---:|---:|---:|---:|');
+        for (const [k, s] of Object.entries(r.timeline.summary)) {
+            print(`| ${k} | ${s.batches} | ${s.dispatches} | ${ms(s.cpuBegin)} | ${ms(s.cpuLastSubmit)} | ${ms(s.gpuBegin)}–${ms(s.gpuEnd)} | ${ms(s.gpuBusy)} | ${ms(s.gpuIdle)} |`);
+        }
+        print();
+        print(`events: ${r.timeline.events.map((e) => `${e.stage}${e.stage === 'step' ? ' ' + e.step : ''} ${ms(e.t)}`).join(', ')}`);
+        print();
+        print('batches of the encode and the decode (CPU begin / submit → GPU begin–end, dispatches):');
+        print();
+        for (const b of r.timeline.batches.filter((x) => !x.label.startsWith('step'))) {
+            print(`- ${b.label}: ${ms(b.cpuBegin)} / ${ms(b.cpuSubmit)} → ${ms(b.gpuBegin)}–${ms(b.gpuEnd)} (${b.dispatches})`);
+        }
+    }
     if (r.profile) {
         print();
         print(`### GPU time per op (${dtype}, timestamp queries, one pass per op)`);

@@ -300,6 +300,107 @@ export class OpProfiler {
 const QUERIES_PER_SET = 4096;
 
 /**
+ * The GPU's timeline of whole batches, against the CPU's: each compute pass (one per submitted batch,
+ * unless a copy splits it) gets timestampWrites, and its record keeps the CPU times at which it began
+ * recording and was submitted, and the stage that `label` names then. GPU times are mapped onto the
+ * CPU's clock (performance.now) by one timestamped pass submitted while the GPU is idle (its start is
+ * taken as its submit time, so mapped times are late by the submit latency, tens of µs). Up to 2048
+ * passes between collect()s.
+ */
+export class BatchTimeline {
+    /** @param {import('../src/backend/webgpu/bridge.js').GpuBridge} g */
+    constructor(g) {
+        this.g = g;
+        this.available = g.features.timestampQuery;
+        this.enabled = false;
+        this.label = '';
+        /** @type {{label: string, q: number, cpuBegin: number, cpuSubmit: number, dispatches: number}[]} */
+        this.records = [];
+        if (!this.available) return;
+        const dev = g.device;
+        this.qs = dev.createQuerySet({type: 'timestamp', count: QUERIES_PER_SET});
+        this.buf = dev.createBuffer({size: QUERIES_PER_SET * 8, usage: QUERY_RESOLVE | COPY_SRC});
+        this.next = 0;
+        this.resolved = 0;
+        const computePass = g.computePass.bind(g), flush = g.flush.bind(g);
+        g.computePass = () => {
+            if (!this.enabled || g.pass) return computePass();
+            if (this.next + 2 > QUERIES_PER_SET) throw new Error('BatchTimeline: more than 2048 passes; collect() sooner');
+            g.beginBatch();
+            const q = this.next;
+            this.next += 2;
+            g.pass = g.encoder.beginComputePass({timestampWrites: {querySet: this.qs, beginningOfPassWriteIndex: q,
+                                                                   endOfPassWriteIndex: q + 1}});
+            this.records.push({label: this.label, q, cpuBegin: performance.now(), cpuSubmit: NaN, dispatches: g.stats.dispatches});
+            return g.pass;
+        };
+        g.flush = () => {
+            if (this.enabled && g.encoder && this.next > this.resolved) {
+                if (g.pass) { g.pass.end(); g.pass = null; }
+                g.encoder.resolveQuerySet(this.qs, this.resolved, this.next - this.resolved, this.buf, this.resolved * 8);
+                this.next = Math.min(Math.ceil(this.next / 32) * 32, QUERIES_PER_SET);  // 256-byte resolve offsets
+                this.resolved = this.next;
+            }
+            flush();
+            const t = performance.now();
+            for (let i = this.records.length - 1; i >= 0 && Number.isNaN(this.records[i].cpuSubmit); i--) this.records[i].cpuSubmit = t;
+        };
+    }
+
+    /** Reads the queries back: BigUint64Array of the first `count` queries. */
+    async read(count) {
+        const dev = this.g.device;
+        const staging = dev.createBuffer({size: Math.max(count * 8, 8), usage: MAP_READ | COPY_DST});
+        const enc = dev.createCommandEncoder();
+        enc.copyBufferToBuffer(this.buf, 0, staging, 0, count * 8);
+        dev.queue.submit([enc.finish()]);
+        await staging.mapAsync(MAP_READ);
+        const t = new BigUint64Array(staging.getMappedRange().slice(0, count * 8));
+        staging.unmap();
+        staging.destroy();
+        return t;
+    }
+
+    /**
+     * GPU time (ns, BigInt) minus CPU time (ms): timestamped empty passes on an idle GPU, each taken as
+     * starting when it was submitted; the smallest of 5 (a later start only overstates the offset).
+     */
+    async calibrate() {
+        const g = this.g, dev = g.device;
+        await g.sync();
+        for (let i = 0; i < 5; i++) {
+            const enc = dev.createCommandEncoder();
+            enc.beginComputePass({timestampWrites: {querySet: this.qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1}}).end();
+            enc.resolveQuerySet(this.qs, 0, 2, this.buf, 0);
+            const c0 = performance.now();
+            dev.queue.submit([enc.finish()]);
+            await dev.queue.onSubmittedWorkDone();
+            const off = (await this.read(2))[0] - BigInt(Math.round(c0 * 1e6));
+            if (i === 0 || off < this.offsetNs) this.offsetNs = off;
+        }
+        this.next = this.resolved = 0;
+    }
+
+    /**
+     * The passes recorded since calibrate() / the last collect(), GPU work awaited:
+     * [{label, cpuBegin, cpuSubmit, gpuBegin, gpuEnd, dispatches}] (ms on the CPU's clock).
+     */
+    async collect() {
+        await this.g.sync();
+        const t = await this.read(this.next);
+        const cpu = (/** @type {bigint} */ ns) => Number(ns - this.offsetNs) / 1e6;
+        const recs = this.records;
+        const end = this.g.stats.dispatches;
+        const out = recs.map((r, i) => ({label: r.label, cpuBegin: r.cpuBegin, cpuSubmit: r.cpuSubmit,
+                                         gpuBegin: cpu(t[r.q]), gpuEnd: cpu(t[r.q + 1]),
+                                         dispatches: (recs[i + 1]?.dispatches ?? end) - r.dispatches}));
+        this.records = [];
+        this.next = this.resolved = 0;
+        return out;
+    }
+}
+
+/**
  * Sums profiler records by a key: [{key, n, ms, flops}], largest time first. A pass split by a batch
  * flush counts its op once (n counts op calls, not passes).
  * @param {{label: string, name: string, flops: number, ms: number}[]} recs @param {'label' | 'name'} by
@@ -363,7 +464,9 @@ export async function synthEngine({gpu, f16, config = 'full', glue, beforeBacken
     const engine = await createEngine({
         gpu: trackedGpu(gpu, mem), model: hasSynth ? {synth: config} : new Uint8Array(1), preferF16: f16,
         // MOEBIUS_SUBGROUP_MATRIX=0 keeps the f16 path on the plain kernels (A/B against the matrix units).
-        bridgeOptions: process.env.MOEBIUS_SUBGROUP_MATRIX === '0' ? {subgroupMatrix: false} : {},
+        // MOEBIUS_MAX_BATCH=N: dispatches per submitted batch (the bridge's maxBatchDispatches, default 128).
+        bridgeOptions: {...(process.env.MOEBIUS_SUBGROUP_MATRIX === '0' ? {subgroupMatrix: false} : {}),
+                        ...(process.env.MOEBIUS_MAX_BATCH ? {maxBatchDispatches: Number(process.env.MOEBIUS_MAX_BATCH)} : {})},
         glueUrl: pathToFileURL(gluePath), wasmBinary, moduleFactory,
     });
     return {engine, gpuCtx, mem, g: engine.gpu};
