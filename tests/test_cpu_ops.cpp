@@ -72,16 +72,27 @@ std::string sh(std::initializer_list<int64_t> d) {
 
 // --- case builders ---
 
-OpCase conv(int B, int Cin, int H, int W, int Cout, int kh, int kw, Conv2dParams p, bool bias, Act a) {
+// residual: the conv's skip input (y's shape), added after the activation.
+OpCase conv(int B, int Cin, int H, int W, int Cout, int kh, int kw, Conv2dParams p, bool bias, Act a,
+            bool residual = false) {
     std::string name = "conv2d_" + sh({B, Cin, H, W}) + "_to" + std::to_string(Cout) + "_k" + sh({kh, kw}) + "_s" +
                        std::to_string(p.stride) + "_p" + sh({p.pad_top, p.pad_left, p.pad_bottom, p.pad_right}) +
-                       "_g" + std::to_string(p.groups) + (bias ? "_bias_" : "_nobias_") + act_name(a);
+                       "_g" + std::to_string(p.groups) + (bias ? "_bias_" : "_nobias_") + act_name(a) +
+                       (residual ? "_residual" : "");
     return {name, [=](Backend& be, Rng& rng) {
                 const Shape xs{B, Cin, H, W}, ws{Cout, Cin / p.groups, kh, kw};
                 Vec x = rng.uniform(numel(xs)), w = rng.uniform(numel(ws)), b = bias ? rng.uniform(Cout) : Vec{};
                 Tensor bt = bias ? be.upload({Cout}, b) : Tensor{};
-                Vec got = be.download(be.conv2d(be.upload(xs, x), be.upload(ws, w), bt, p, a));
                 Vec r = ref::conv2d(x, xs, w, ws, b, p, a);
+                Vec skip = residual ? rng.uniform(r.size()) : Vec{};
+                Tensor st;
+                if (residual) {
+                    st = be.upload({B, Cout, (int64_t)(H + p.pad_top + p.pad_bottom - kh) / p.stride + 1,
+                                    (int64_t)(W + p.pad_left + p.pad_right - kw) / p.stride + 1},
+                                   skip);
+                    for (size_t i = 0; i < r.size(); ++i) r[i] += skip[i];
+                }
+                Vec got = be.download(be.conv2d(be.upload(xs, x), be.upload(ws, w), bt, p, a, st));
                 return OpResult{got, r, kDot * std::sqrt((double)ws[1] * kh * kw) * max_abs(r)};
             }};
 }
@@ -297,6 +308,12 @@ std::vector<OpCase> all_cases() {
     c.push_back(conv(1, 40, 35, 31, 12, 3, 3, P{2, 0, 0, 1, 1, 1}, true, Act::None));
     c.push_back(conv(2, 96, 45, 43, 24, 1, 1, P{}, true, Act::None));
     c.push_back(conv(2, 21, 13, 11, 21, 3, 3, P::same(3, 1, 21), true, Act::None));  // depthwise
+    // With a residual (skip connection) added after the activation: 1x1, 3x3, strided, depthwise.
+    c.push_back(conv(2, 20, 13, 11, 24, 1, 1, P{}, true, Act::None, true));
+    c.push_back(conv(1, 9, 7, 9, 17, 1, 1, P{}, false, Act::SiLU, true));
+    c.push_back(conv(2, 13, 13, 11, 19, 3, 3, P::same(3), true, Act::SiLU, true));
+    c.push_back(conv(2, 12, 17, 15, 10, 3, 3, P{2, 0, 0, 1, 1, 1}, true, Act::None, true));
+    c.push_back(conv(2, 21, 13, 11, 21, 3, 3, P::same(3, 1, 21), true, Act::ReLU, true));
     c.push_back(conv(1, 40, 64, 64, 40, 3, 3, P::same(3, 1, 40), true, Act::SiLU));
     c.push_back(conv(2, 16, 9, 12, 16, 3, 3, P::same(3, 2, 16), true, Act::None));
     c.push_back(conv(1, 10, 9, 9, 10, 3, 3, P{2, 0, 0, 1, 1, 10}, false, Act::ReLU));
@@ -462,6 +479,8 @@ TEST(CpuOpsErrors, ShapeMismatchesNameOpAndShapes) {
     Tensor x = be.zeros({1, 4, 5, 5});
     expect_msg([&] { be.conv2d(x, be.zeros({8, 3, 3, 3}), {}, Conv2dParams::same(3)); }, "conv2d");
     expect_msg([&] { be.conv2d(x, be.zeros({8, 3, 3, 3}), {}, Conv2dParams::same(3)); }, "[8,3,3,3]");
+    expect_msg([&] { be.conv2d(x, be.zeros({8, 4, 3, 3}), {}, Conv2dParams::same(3), Act::None, be.zeros({1, 8, 5, 4})); },
+               "residual must be the output's shape [1,8,5,5]");
     expect_msg([&] { be.linear(be.zeros({2, 5}), be.zeros({3, 4}), {}); }, "linear: x (..., K)");
     expect_msg([&] { be.matmul(be.zeros({2, 3, 4}), be.zeros({3, 5, 6}), false, false); }, "matmul");
     expect_msg([&] { be.matmul(be.zeros({4, 3, 4}), be.zeros({2, 4, 6}), false, false); }, "do not broadcast");

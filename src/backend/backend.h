@@ -34,9 +34,10 @@ public:
     virtual Tensor zeros(const Shape& shape) = 0;
 
     // --- dense ---
-    // y = conv2d(x, w) + b, then act. x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or empty.
+    // y = act(conv2d(x, w) + b) + residual. x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or empty,
+    // residual of y's shape or empty: a skip connection, added in the conv's own pass over y.
     virtual Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
-                          Act act = Act::None) = 0;
+                          Act act = Act::None, const Tensor& residual = Tensor()) = 0;
     // y = x · wᵀ + b over the last dim. x (..., K), w (N, K), b (N) or empty -> (..., N).
     virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act = Act::None) = 0;
     // Batched matmul: a (Bt, M, K) or (Bt, K, M) if ta; b (Bt, K, N) or (Bt, N, K) if tb -> (Bt, M, N) * alpha.

@@ -25,7 +25,8 @@ int64_t spatial(const Tensor& x) {
 
 }  // namespace
 
-Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                        const Tensor& residual) {
     const char* op = "conv2d";
     const auto shapes = [&] {
         return "x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) + ", b " + shape_str(b.shape()) +
@@ -45,6 +46,9 @@ Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const
     CHECK_SHAPE(hp >= d.kh && wp >= d.kw, op, "kernel larger than padded input: " + shapes());
     d.OH = (hp - d.kh) / p.stride + 1;
     d.OW = (wp - d.kw) / p.stride + 1;
+    CHECK_SHAPE(residual.empty() || residual.shape() == d.out(), op,
+                "residual must be the output's shape " + shape_str(d.out()) + ": residual " +
+                    shape_str(residual.shape()) + ", " + shapes());
     return d;
 }
 

@@ -14,7 +14,8 @@ struct Conv2dDims {
     int64_t OH, OW;        // y (B, Cout, OH, OW)
     Shape out() const { return {B, Cout, OH, OW}; }
 };
-Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                        const Tensor& residual = Tensor());
 
 struct LinearDims {
     int64_t M, K, N;  // M rows of K in x, N outputs

@@ -107,8 +107,7 @@ DWSeparableConv load_dw_separable(const WeightLoader& ld, const std::string& pre
 }
 
 Tensor DWSeparableConv::operator()(Backend& be, const Tensor& x) const {
-    Tensor y = pw(be, dw(be, x));
-    return has_skip ? be.add(y, x) : y;
+    return pw(be, dw(be, x), has_skip ? x : Tensor());  // + x (skip) in pw's epilogue
 }
 
 // --- parameter tables ---

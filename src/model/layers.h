@@ -44,7 +44,10 @@ struct Conv2d {
     Tensor w, b;  // w (Cout, Cin/groups, kh, kw), b (Cout) or empty
     Conv2dParams p;
     Act act = Act::None;
-    Tensor operator()(Backend& be, const Tensor& x) const { return be.conv2d(x, w, b, p, act); }
+    // conv(x), plus a skip connection `residual` (y's shape) where given.
+    Tensor operator()(Backend& be, const Tensor& x, const Tensor& residual = Tensor()) const {
+        return be.conv2d(x, w, b, p, act, residual);
+    }
 };
 // prefix.weight (+ prefix.bias); "same" zero padding k/2; groups == Cout for a depthwise conv.
 Conv2d load_conv2d(const WeightLoader& ld, const std::string& prefix, bool bias = true, Act act = Act::None,

@@ -144,9 +144,9 @@ Tensor ResnetBlock::forward(Backend& be, const Tensor& x, const Tensor& temb_act
     return be.add(conv_shortcut ? (*conv_shortcut)(be, x) : x, h);  // output_scale_factor 1
 }
 
-Tensor MixFFN::forward(Backend& be, const Tensor& x) const {
+Tensor MixFFN::forward(Backend& be, const Tensor& x, const Tensor& residual) const {
     Tensor h = depth_conv(be, inverted_conv(be, x));  // (B, 2·hidden, H, W)
-    return point_conv(be, be.glu_silu(h));            // chunk(2): x * silu(gate)
+    return point_conv(be, be.glu_silu(h), residual);  // chunk(2): x * silu(gate)
 }
 
 Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const {
@@ -163,7 +163,7 @@ Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const CrossCon
         taps->put("cross_lambda", a2);
     }
     h = be.add(a2, h);
-    return be.add(ff.forward(be, norm3(be, h)), h);
+    return ff.forward(be, norm3(be, h), h);  // ff(norm3(h)) + h
 }
 
 Tensor MixTransformer2D::forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const {
@@ -172,7 +172,7 @@ Tensor MixTransformer2D::forward(Backend& be, const Tensor& x, const CrossContex
         h = b.forward(be, h, ctx, taps);
         taps = nullptr;  // only the first block is tapped
     }
-    return be.add(proj_out(be, h), x);
+    return proj_out(be, h, x);  // proj_out(h) + x
 }
 
 // --- loading ---

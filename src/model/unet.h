@@ -49,7 +49,8 @@ struct ResnetBlock {
 // GLUMBConv (layers/sana/basic_modules.py): 1×1 + SiLU, 3×3 depthwise, x * silu(gate), 1×1 (no bias).
 struct MixFFN {
     Conv2d inverted_conv, depth_conv, point_conv;
-    Tensor forward(Backend& be, const Tensor& x) const;
+    // point_conv(...) + residual (the block's skip, added in point_conv's epilogue).
+    Tensor forward(Backend& be, const Tensor& x, const Tensor& residual) const;
 };
 
 // MixTransformerBlock = diffusers BasicTransformerBlock (norm_type "layer_norm") with lambda attention

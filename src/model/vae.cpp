@@ -142,9 +142,9 @@ Tensor VaeResnet::forward(Backend& be, const Tensor& x, int groups) const {
     Tensor h = be.group_norm(x, norm1_w, norm1_b, groups, kEps, Act::SiLU);
     h = conv3x3(be, h, conv1_w, conv1_b);
     h = be.group_norm(h, norm2_w, norm2_b, groups, kEps, Act::SiLU);
-    h = conv3x3(be, h, conv2_w, conv2_b);  // dropout is identity at inference
-    if (shortcut_w.empty()) return be.add(x, h);
-    return be.add(be.conv2d(x, shortcut_w, shortcut_b, Conv2dParams{}), h);
+    // dropout is identity at inference; the skip (x, or its 1x1 shortcut) is added in conv2's epilogue
+    Tensor skip = shortcut_w.empty() ? x : be.conv2d(x, shortcut_w, shortcut_b, Conv2dParams{});
+    return be.conv2d(h, conv2_w, conv2_b, Conv2dParams::same(3), Act::None, skip);
 }
 
 Tensor VaeAttention::forward(Backend& be, const Tensor& x, int groups) const {

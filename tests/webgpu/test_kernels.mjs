@@ -202,6 +202,12 @@ for (const s of [
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},
     {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
     {B: 1, Cin: 5, H: 30, W: 18, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1]},
+    // With a residual added in the epilogue (res): each kernel family once.
+    {B: 2, Cin: 5, H: 7, W: 9, Cout: 70, kh: 1, kw: 1, bias: true, act: 1, res: true},
+    {B: 2, Cin: 64, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, res: true},
+    {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, res: true, direct: true},
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, res: true, direct: true},
+    {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 2, res: true},
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
     ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
@@ -217,8 +223,13 @@ for (const s of [
         const w = quant(g, rand(s.Cout * (s.Cin / groups) * s.kh * s.kw, 7));
         const b = s.bias ? quant(g, rand(s.Cout, 8)) : null;
         const r = ref.conv2d(x, w, b, s);
+        const res = s.res ? quant(g, rand(s.B * s.Cout * r.Ho * r.Wo, 9)) : null;
+        if (res) {
+            for (let i = 0; i < res.length; i++) { r.out[i] += res[i]; r.mag[i] += Math.abs(res[i]); }
+            r.terms++;
+        }
         const y = g.createTensor(s.B * s.Cout * r.Ho * r.Wo);
-        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, ...s});
+        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, r: res && upload(g, res), ...s});
         if (shape.Ho !== r.Ho || shape.Wo !== r.Wo) report(name, false, `shape ${shape.Ho}x${shape.Wo} != ${r.Ho}x${r.Wo}`);
         else compare(g, name, await g.readF32(y), r);
     });

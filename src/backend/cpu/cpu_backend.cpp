@@ -107,15 +107,23 @@ public:
     Tensor zeros(const Shape& shape) override { return alloc(shape, true); }
 
     // --- dense ---
-    Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) override {
+    Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act,
+                  const Tensor& residual) override {
         const char* op = "conv2d";
         in(x, op, "x");
         in(w, op, "w");
-        const Conv2dDims s = conv2d_shape(x, w, b, p);
+        const Conv2dDims s = conv2d_shape(x, w, b, p, residual);
         const cpu::ConvDims d{(int)s.B, (int)s.Cin, (int)s.H, (int)s.W, (int)s.Cout, (int)s.kh, (int)s.kw,
                               (int)s.OH, (int)s.OW};
         Tensor y = alloc(s.out());
         cpu::conv2d(x.data(), w.data(), b.empty() ? nullptr : in(b, op, "b"), y.data(), d, p, act, nt_);
+        if (!residual.empty()) {
+            const float* pr = in(residual, op, "residual");
+            float* py = y.data();
+            const int64_t n = y.numel();
+#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
+            for (int64_t i = 0; i < n; ++i) py[i] += pr[i];
+        }
         return y;
     }
 

@@ -100,10 +100,10 @@ var LibraryMoebiusGpu = {
     // --- ops: ids and shape numbers as ops.js takes them (see bridge.js's table) ---
 
     mgpu_conv2d__deps: ['$MGPU'],
-    mgpu_conv2d: function(x, w, b, y, B, Cin, H, W, Cout, kh, kw, stride, pt, pl, pb, pr, groups, act) {
+    mgpu_conv2d: function(x, w, b, y, B, Cin, H, W, Cout, kh, kw, stride, pt, pl, pb, pr, groups, act, r) {
         return MGPU.run(function(g, ops) {
             ops['conv2d'](g, {x: x, w: w, b: MGPU.opt(b), y: y, B: B, Cin: Cin, H: H, W: W, Cout: Cout, kh: kh, kw: kw,
-                              stride: stride, pad: [pt, pl, pb, pr], groups: groups, act: act});
+                              stride: stride, pad: [pt, pl, pb, pr], groups: groups, act: act, r: MGPU.opt(r)});
         });
     },
 

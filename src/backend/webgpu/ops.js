@@ -158,7 +158,9 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
 const groups1d = (n) => Math.ceil(n / WG1D);
 
 /**
- * y = act(conv2d(x, w) + b). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null.
+ * y = act(conv2d(x, w) + b) (+ r). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null, r a
+ * residual of y's shape or null (added after the activation, in each kernel's epilogue; not on the
+ * depthwise path).
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
  * gemm_tiled; groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
  * on the matrix units (matrixTuning.conv not 'staged', or tile 'matrix-direct' / 'matrix-direct-wide'),
@@ -168,7 +170,7 @@ const groups1d = (n) => Math.ceil(n / WG1D);
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
  *          W: number, Cout: number, kh: number, kw: number, stride?: number,
  *          pad?: [number, number, number, number], groups?: number, act?: number | string,
- *          tile?: Tile}} a
+ *          r?: number | null, tile?: Tile}} a
  *   pad = [top, left, bottom, right] as Conv2dParams.
  */
 export function conv2d(g, a) {
@@ -181,8 +183,11 @@ export function conv2d(g, a) {
     const act = actCode(a.act);
     const hasBias = a.b !== undefined && a.b !== null;
     const bias = hasBias ? /** @type {number} */ (a.b) : g.dummyId;
+    const hasRes = a.r !== undefined && a.r !== null;  // residual added after the activation (y's layout)
+    const res = hasRes ? /** @type {number} */ (a.r) : g.dummyId;
 
     if (groups > 1 && groups === Cin && groups === Cout) {
+        check(!hasRes, 'conv2d: the depthwise kernel takes no residual (add it separately)');
         g.dispatch('conv_depthwise', {
             bindings: {x, w, bias, y},
             uniforms: {C: Cin, H, W, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, total: B * Cin * Ho * Wo},
@@ -193,17 +198,17 @@ export function conv2d(g, a) {
         // y[b] (Cout, HW) = w (Cout, Cin) * x[b] (Cin, HW) + bias per row
         const S = H * W;
         dispatchTiled(g, 'gemm_tiled', Cout, S, B, {
-            bindings: {a: w, b: x, bias, c: y},
+            bindings: {a: w, b: x, bias, c: y, res},
             uniforms: {M: Cout, N: S, K: Cin, a_sm: Cin, a_sk: 1, a_sz: 0, b_sk: S, b_sn: 1, b_sz: Cin * S, alpha: 1},
-            constants: {ACT: act, BIAS: hasBias ? 1 : 0},
+            constants: {ACT: act, BIAS: hasBias ? 1 : 0, HAS_RES: hasRes},
         }, a.tile);
     } else if (a.tile === 'few-outputs' || (a.tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) {
         check(fewOutputsOk(g, groups, Cout, Ho, Wo), `conv2d: tile 'few-outputs' needs groups 1, Cout <= ${FEW_OUTPUTS} and ` +
               `ceil(Ho*Wo / 32) <= ${g.limits.maxComputeWorkgroupsPerDimension} (got groups ${groups}, Cout ${Cout}, output ${Ho}x${Wo})`);
         g.dispatch('conv2d_few_outputs', {
-            bindings: {x, w, bias, y},
+            bindings: {x, w, bias, y, res},
             uniforms: {Cin, H, W, Cout, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, groups: 1},
-            constants: {ACT: act, HAS_BIAS: hasBias},
+            constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
             workgroups: [Math.ceil(Ho * Wo / 32), B, 1],
         });
     } else if (a.tile === 'matrix-direct' || a.tile === 'matrix-direct-wide' ||
@@ -227,17 +232,17 @@ export function conv2d(g, a) {
                                 workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(Cin / 16), B]});
         transpose12(g, {x: w, y: wt, B: Cout, M: Cin, N: kh * kw});
         g.dispatch('conv2d_subgroup_matrix_direct', {
-            bindings: {x: xp, w: wt, bias, y},
+            bindings: {x: xp, w: wt, bias, y, res},
             uniforms: {Cin, H: Hp, W: Wp, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
-            constants: {ACT: act, HAS_BIAS: hasBias},
+            constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
             ...(wide ? {defines: {BN: 4}} : {}),
             workgroups: [Ho * Wo / DIRECT_CONV_TM, Cout / tn, B],
         });
     } else {
         dispatchTiled(g, 'conv2d_implicit_gemm', Cout / groups, Ho * Wo, B * groups, {
-            bindings: {x, w, bias, y},
+            bindings: {x, w, bias, y, res},
             uniforms: {Cin, H, W, Cout, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, groups},
-            constants: {ACT: act, HAS_BIAS: hasBias},
+            constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
         }, a.tile, (Cin / groups) % SUBGROUP_MATRIX_CONV_CHANNELS === 0);
     }
     return {Ho, Wo};
@@ -279,7 +284,7 @@ export function linear(g, a) {
     const {x, w, y, rows, K, N} = a;
     const hasBias = a.b !== undefined && a.b !== null;
     dispatchTiled(g, 'gemm_tiled', rows, N, 1, {
-        bindings: {a: x, b: w, bias: hasBias ? /** @type {number} */ (a.b) : g.dummyId, c: y},
+        bindings: {a: x, b: w, bias: hasBias ? /** @type {number} */ (a.b) : g.dummyId, c: y, res: g.dummyId},
         uniforms: {M: rows, N, K, a_sm: K, a_sk: 1, a_sz: 0, b_sk: 1, b_sn: K, b_sz: 0, alpha: 1},
         constants: {ACT: actCode(a.act), BIAS: hasBias ? 2 : 0},
     }, a.tile);
@@ -298,7 +303,7 @@ export function matmul(g, p) {
     const batch = Math.max(Ba, Bb);
     const aDiv = Ba === 1 ? 1 : batch / Ba;  // A item z / aDiv (grouped broadcast)
     dispatchTiled(g, 'gemm_tiled', M, N, batch, {
-        bindings: {a, b, bias: g.dummyId, c: y},
+        bindings: {a, b, bias: g.dummyId, c: y, res: g.dummyId},
         uniforms: {
             M, N, K,
             a_sm: ta ? 1 : K, a_sk: ta ? M : 1, a_sz: Ba === 1 ? 0 : M * K,
@@ -485,7 +490,7 @@ export function lambda_local_position(g, a) {
                                         workgroups: [Math.ceil((rr + 1) * kdim / 256), 1, 1]});
     const qw = g.scratch('lambda_local.qw', B * heads * (rr + 1) * N * g.elemBytes(), g.dtype);
     dispatchTiled(g, 'gemm_tiled', rr + 1, N, B * heads, {
-        bindings: {a: wt, b: q, bias: g.dummyId, c: qw},
+        bindings: {a: wt, b: q, bias: g.dummyId, c: qw, res: g.dummyId},
         uniforms: {M: rr + 1, N, K: kdim, a_sm: kdim, a_sk: 1, a_sz: 0, b_sk: N, b_sn: 1, b_sz: kdim * N, alpha: 1},
         constants: {ACT: 0, BIAS: 0},
     });

@@ -31,7 +31,7 @@ int mgpu_trim();
 int mgpu_error_message(char* buf, int cap);
 
 int mgpu_conv2d(int x, int w, int b, int y, int B, int Cin, int H, int W, int Cout, int kh, int kw, int stride,
-                int pad_t, int pad_l, int pad_b, int pad_r, int groups, int act);
+                int pad_t, int pad_l, int pad_b, int pad_r, int groups, int act, int residual);
 int mgpu_linear(int x, int w, int b, int y, int rows, int K, int N, int act);
 int mgpu_matmul(int a, int b, int y, int Ba, int Bb, int M, int K, int N, int ta, int tb, float alpha);
 int mgpu_group_norm(int x, int gamma, int beta, int y, int B, int C, int S, int groups, float eps, int act);
@@ -234,13 +234,18 @@ public:
     Tensor zeros(const Shape& shape) override { return alloc(shape, "zeros", true); }
 
     // --- dense ---
-    Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) override {
+    Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act,
+                  const Tensor& residual) override {
         const char* op = "conv2d";
-        const Conv2dDims d = conv2d_shape(x, w, b, p);
+        const Conv2dDims d = conv2d_shape(x, w, b, p, residual);
+        // The depthwise kernel has no residual in its epilogue (the UNet adds none after one).
+        if (!residual.empty() && p.groups > 1 && p.groups == d.Cin && p.groups == d.Cout)
+            return add(conv2d(x, w, b, p, act, Tensor()), residual);
         Tensor y = alloc(d.out(), op);
         checked(mgpu_conv2d(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(d.B, op),
                             i32(d.Cin, op), i32(d.H, op), i32(d.W, op), i32(d.Cout, op), i32(d.kh, op), i32(d.kw, op),
-                            p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.groups, (int)act),
+                            p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.groups, (int)act,
+                            opt_id(residual, op, "residual")),
                 op);
         return y;
     }

@@ -64,6 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     for (var co = 0u; co < p.Cout; co++) {
         var sum = select(hi[co % 4u], lo[co % 4u], co < 4u);
         if (HAS_BIAS) { sum += f32(bias[co]); }
-        y[(b * p.Cout + co) * NP + n] = T(apply_act(sum, ACT));
+        let i = (b * p.Cout + co) * NP + n;
+        y[i] = out_value(sum, i);
     }
 }

@@ -1,4 +1,4 @@
-// conv2d_implicit_gemm.wgsl: y = act(conv2d(x, w) + bias) for a general kh x kw kernel, stride,
+// conv2d_implicit_gemm.wgsl: y = act(conv2d(x, w) + bias) (+ res: HAS_RES) for a general kh x kw kernel, stride,
 // asymmetric zero padding and groups, as an implicit GEMM (no im2col buffer):
 //   per (batch b, group g):  Y(co, n) = sum_kk W(co, kk) * X(kk, n)
 //   co in [0, Cout/groups), n = oy*Wo + ox, kk = (ci*kh + ky)*kw + kx over Cin/groups input channels,
@@ -93,7 +93,8 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             if (n >= NP) { continue; }
             var v = acc[i][j];
             if (HAS_BIAS) { v += f32(bias[oc]); }
-            y[(b * p.Cout + oc) * NP + n] = T(apply_act(v, ACT));
+            let i = (b * p.Cout + oc) * NP + n;
+            y[i] = out_value(v, i);
         }
     }
 }

@@ -98,7 +98,8 @@ fn main(@builtin(workgroup_id) wid: vec3u,
                     let oc = g * cout_g + co;
                     var v = Cs[slot + e];
                     if (HAS_BIAS) { v += f32(bias[oc]); }
-                    y[(b * p.Cout + oc) * NP + n] = T(apply_act(v, ACT));
+                    let i = (b * p.Cout + oc) * NP + n;
+                    y[i] = out_value(v, i);
                 }
             }
             workgroupBarrier();

@@ -48,7 +48,8 @@ fn emit(acc: Acc, n0: u32, co0: u32, y_base: u32, NP: u32, slot: u32, lane: u32)
         let co = co0 + e / SM;
         var v = Cs[slot + e];
         if (HAS_BIAS) { v += f32(bias[co]); }
-        y[y_base + co * NP + n0 + e % SM] = T(apply_act(v, ACT));
+        let i = y_base + co * NP + n0 + e % SM;
+        y[i] = out_value(v, i);
     }
     workgroupBarrier();
 }

@@ -44,6 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
         var v = p.alpha * partial[li];
         if (BIAS == 1u) { v += f32(bias[m]); }
         if (BIAS == 2u) { v += f32(bias[n]); }
-        c[z * p.M * p.N + m * p.N + n] = T(apply_act(v, ACT));
+        let i = z * p.M * p.N + m * p.N + n;
+        c[i] = out_value(v, i);
     }
 }

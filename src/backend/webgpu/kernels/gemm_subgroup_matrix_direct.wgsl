@@ -41,7 +41,8 @@ fn emit(acc: Acc, m0: u32, n0: u32, c_base: u32, slot: u32, lane: u32) {
         var v = p.alpha * Cs[slot + e];
         if (BIAS == 1u) { v += f32(bias[m]); }
         if (BIAS == 2u) { v += f32(bias[n]); }
-        c[c_base + m * p.N + n] = T(apply_act(v, ACT));
+        let i = c_base + m * p.N + n;
+        c[i] = out_value(v, i);
     }
     workgroupBarrier();
 }

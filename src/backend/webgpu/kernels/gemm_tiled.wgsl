@@ -1,4 +1,4 @@
-// gemm_tiled.wgsl: batched C[z] = act(alpha * op(A[z]) * op(B[z]) + bias).
+// gemm_tiled.wgsl: batched C[z] = act(alpha * op(A[z]) * op(B[z]) + bias) (+ res[z]: HAS_RES).
 // Used by backend ops matmul (with transposes, alpha, batch broadcast), linear (y = x*w^T + b) and
 // 1x1 stride-1 unpadded conv2d (y[b] = W * x[b] + b, W broadcast over the batch).
 //
@@ -86,7 +86,8 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             var v = p.alpha * acc[i][j];
             if (BIAS == 1u) { v += f32(bias[m]); }
             if (BIAS == 2u) { v += f32(bias[n]); }
-            c[c_base + m * p.N + n] = T(apply_act(v, ACT));
+            let i = c_base + m * p.N + n;
+            c[i] = out_value(v, i);
         }
     }
 }
