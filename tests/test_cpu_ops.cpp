@@ -113,15 +113,25 @@ OpCase linear(Shape xs, int N, bool bias, Act a) {
             }};
 }
 
-OpCase matmul(int Ba, int Bb, int M, int K, int N, bool ta, bool tb, float alpha) {
+// An op's residual input (added to its output): uniform values of the output's shape, uploaded, and
+// added to the reference.
+Tensor residual_for(Backend& be, Rng& rng, const Shape& s, Vec& ref) {
+    Vec r = rng.uniform(numel(s));
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] += r[i];
+    return be.upload(s, r);
+}
+
+OpCase matmul(int Ba, int Bb, int M, int K, int N, bool ta, bool tb, float alpha, bool residual = false) {
     std::string name = "matmul_B" + sh({Ba, Bb}) + "_MKN" + sh({M, K, N}) + (ta ? "_ta" : "") + (tb ? "_tb" : "") +
-                       "_alpha" + std::to_string((int)(alpha * 100));
+                       "_alpha" + std::to_string((int)(alpha * 100)) + (residual ? "_residual" : "");
     return {name, [=](Backend& be, Rng& rng) {
                 Vec a = rng.uniform(Ba * M * K), b = rng.uniform(Bb * K * N);
                 Shape as = ta ? Shape{Ba, K, M} : Shape{Ba, M, K}, bs = tb ? Shape{Bb, N, K} : Shape{Bb, K, N};
-                Tensor y = be.matmul(be.upload(as, a), be.upload(bs, b), ta, tb, alpha);
-                EXPECT_EQ(y.shape(), (Shape{std::max(Ba, Bb), M, N}));
+                const Shape ys{std::max(Ba, Bb), M, N};
                 Vec r = ref::matmul(a, Ba, b, Bb, M, K, N, ta, tb, alpha);
+                Tensor res = residual ? residual_for(be, rng, ys, r) : Tensor();
+                Tensor y = be.matmul(be.upload(as, a), be.upload(bs, b), ta, tb, alpha, res);
+                EXPECT_EQ(y.shape(), ys);
                 return OpResult{be.download(y), r, kDot * std::sqrt((double)K) * max_abs(r)};
             }};
 }
@@ -253,28 +263,32 @@ OpCase resize(int B, int C, int H, int W, int oh, int ow) {
             }};
 }
 
-OpCase lambda_local(int B, int h, int k, int vd, int H, int W, int r) {
-    return {"lambda_local_position_" + sh({B, h, k, vd}) + "_" + sh({H, W}) + "_r" + std::to_string(r),
+OpCase lambda_local(int B, int h, int k, int vd, int H, int W, int r, bool residual = false) {
+    return {"lambda_local_position_" + sh({B, h, k, vd}) + "_" + sh({H, W}) + "_r" + std::to_string(r) +
+                (residual ? "_residual" : ""),
             [=](Backend& be, Rng& rng) {
                 const int64_t N = (int64_t)H * W;
                 Vec q = rng.uniform(B * h * k * N), v = rng.uniform(B * vd * N), w = rng.uniform(k * r * r),
                     bias = rng.uniform(k);
-                Tensor y = be.lambda_local_position(be.upload({B, h, k, N}, q), be.upload({B, vd, N}, v),
-                                                    be.upload({k, r * r}, w), be.upload({k}, bias), H, W, r);
-                EXPECT_EQ(y.shape(), (Shape{B, h, vd, N}));
                 Vec rf = ref::lambda_local_position(q, v, w, bias, B, h, k, vd, H, W, r);
+                Tensor res = residual ? residual_for(be, rng, {B, h, vd, N}, rf) : Tensor();
+                Tensor y = be.lambda_local_position(be.upload({B, h, k, N}, q), be.upload({B, vd, N}, v),
+                                                    be.upload({k, r * r}, w), be.upload({k}, bias), H, W, r, res);
+                EXPECT_EQ(y.shape(), (Shape{B, h, vd, N}));
                 // A sum over k·(r·r + 1) products.
                 return OpResult{be.download(y), rf, kDot * std::sqrt((double)k * (r * r + 1)) * max_abs(rf)};
             }};
 }
 
-OpCase lambda_global(int B, int h, int k, int vd, int N, int L) {
-    return {"lambda_global_position_" + sh({B, h, k, vd, N, L}), [=](Backend& be, Rng& rng) {
+OpCase lambda_global(int B, int h, int k, int vd, int N, int L, bool residual = false) {
+    return {"lambda_global_position_" + sh({B, h, k, vd, N, L}) + (residual ? "_residual" : ""),
+            [=](Backend& be, Rng& rng) {
                 Vec q = rng.uniform(B * h * k * N), v = rng.uniform(B * vd * L), e = rng.uniform(N * L * k);
-                Tensor y = be.lambda_global_position(be.upload({B, h, k, N}, q), be.upload({B, vd, L}, v),
-                                                     be.upload({L, k, N}, e));
-                EXPECT_EQ(y.shape(), (Shape{B, h, vd, N}));
                 Vec r = ref::lambda_global_position(q, v, e, B, h, k, vd, N, L);
+                Tensor res = residual ? residual_for(be, rng, {B, h, vd, N}, r) : Tensor();
+                Tensor y = be.lambda_global_position(be.upload({B, h, k, N}, q), be.upload({B, vd, L}, v),
+                                                     be.upload({L, k, N}, e), res);
+                EXPECT_EQ(y.shape(), (Shape{B, h, vd, N}));
                 return OpResult{be.download(y), r, kDot * std::sqrt((double)k * L) * max_abs(r)};
             }};
 }
@@ -337,6 +351,8 @@ std::vector<OpCase> all_cases() {
     c.push_back(matmul(1, 1, 1100, 16, 37, true, false, 1.0f));  // cut into row blocks
     c.push_back(matmul(2, 1, 20, 8, 1100, false, true, 2.0f));   // cut into column blocks
     c.push_back(matmul(2, 6, 7, 5, 9, true, false, 1.0f));        // grouped broadcast: a item i/3 with b item i
+    c.push_back(matmul(2, 6, 7, 5, 9, true, false, 1.0f, true));  // + residual (the λ content term's skip)
+    c.push_back(matmul(1, 1, 1100, 16, 37, true, false, 0.5f, true));
     // normalisation
     c.push_back(group_norm(2, 64, 9, 7, 32, 1e-5f, Act::None, 0));
     c.push_back(group_norm(1, 96, 16, 16, 32, 1e-6f, Act::SiLU, 0));
@@ -391,6 +407,9 @@ std::vector<OpCase> all_cases() {
     c.push_back(lambda_global(2, 2, 5, 7, 63, 10));
     c.push_back(lambda_global(1, 4, 40, 40, 130, 10));
     c.push_back(lambda_global(2, 1, 3, 1, 1, 1));
+    c.push_back(lambda_local(2, 2, 6, 9, 7, 9, 3, true));  // + residual (the content term)
+    c.push_back(lambda_global(2, 2, 5, 7, 63, 10, true));
+    c.push_back(lambda_global(1, 1, 3, 5, 20, 40, true));  // L > 16: the residual starts the first chunk
     c.push_back(cfg({2, 4, 9, 7}, 2.5f));
     c.push_back(cfg({4, 4, 64, 64}, 7.5f));
     return c;

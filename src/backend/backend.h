@@ -43,8 +43,9 @@ public:
     // Batched matmul: a (Bt, M, K) or (Bt, K, M) if ta; b (Bt, K, N) or (Bt, N, K) if tb -> (Bt, M, N) * alpha.
     // A batch of Ba items with Bb = g·Ba broadcasts in groups: a item i / g multiplies b item i (Ba = 1
     // is the plain broadcast; the lambda layers multiply each image's λ by its h heads' queries).
-    // A batch dim of 1 broadcasts.
-    virtual Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha = 1.0f) = 0;
+    // A batch dim of 1 broadcasts. residual (the output's shape) or empty is added to the product.
+    virtual Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha = 1.0f,
+                          const Tensor& residual = Tensor()) = 0;
 
     // --- normalisation ---
     // GroupNorm over (B, C, ...) with per-channel affine; optional fused activation.
@@ -73,13 +74,16 @@ public:
 
     // --- lambda layers (see model/lambda.h for the maths) ---
     // Local positional lambda, computed as (Q·W) then an r×r gather over V (no materialised pos_conv):
-    // q (B, h, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> (B, h, vdim, H*W)
+    // q (B, h, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> (B, h, vdim, H*W), plus `residual`
+    // (that shape) where given (the lambda's content term, added in the same pass).
     virtual Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias,
-                                         int H, int W, int r) = 0;
+                                         int H, int W, int r, const Tensor& residual = Tensor()) = 0;
     // Global cross positional lambda: q (B, h, k, N), v (B, vdim, L), e (L, k, N) -> (B, h, vdim, N).
     // e is upstream's rel_pos_emb (N, L, k) stored pixel-minor (CrossLambda permutes it at load), so
     // that a GPU thread per pixel reads it coalesced.
-    virtual Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) = 0;
+    // residual as for lambda_local_position.
+    virtual Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e,
+                                          const Tensor& residual = Tensor()) = 0;
 
     // --- sampler ---
     // Classifier-free guidance: x (2B, ...) = [uncond; cond] -> uncond + g * (cond - uncond), (B, ...).

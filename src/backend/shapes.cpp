@@ -25,6 +25,11 @@ int64_t spatial(const Tensor& x) {
 
 }  // namespace
 
+void check_residual(const char* op, const Tensor& residual, const Shape& out) {
+    CHECK_SHAPE(residual.empty() || residual.shape() == out, op,
+                "residual must be the output's shape " + shape_str(out) + ", got " + shape_str(residual.shape()));
+}
+
 Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
                         const Tensor& residual) {
     const char* op = "conv2d";
@@ -46,9 +51,7 @@ Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const
     CHECK_SHAPE(hp >= d.kh && wp >= d.kw, op, "kernel larger than padded input: " + shapes());
     d.OH = (hp - d.kh) / p.stride + 1;
     d.OW = (wp - d.kw) / p.stride + 1;
-    CHECK_SHAPE(residual.empty() || residual.shape() == d.out(), op,
-                "residual must be the output's shape " + shape_str(d.out()) + ": residual " +
-                    shape_str(residual.shape()) + ", " + shapes());
+    check_residual(op, residual, d.out());
     return d;
 }
 

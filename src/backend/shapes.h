@@ -14,6 +14,9 @@ struct Conv2dDims {
     int64_t OH, OW;        // y (B, Cout, OH, OW)
     Shape out() const { return {B, Cout, OH, OW}; }
 };
+// An op's optional residual (added to its output): empty, or exactly the output's shape.
+void check_residual(const char* op, const Tensor& residual, const Shape& out);
+
 Conv2dDims conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
                         const Tensor& residual = Tensor());
 

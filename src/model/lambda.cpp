@@ -6,12 +6,13 @@
 
 namespace moebius {
 
-Tensor lambda_content(Backend& be, const Tensor& q, const Tensor& lambda_c) {
-    const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3);
+Tensor lambda_content(Backend& be, const Tensor& q, const Tensor& lambda_c, const Tensor& residual) {
+    const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3), v = lambda_c.dim(2);
     // λc of image b (k, v) is shared by its h heads: λcᵀ (v, k) · q[b, hh] (k, N) for the B·h items
     // (matmul's grouped broadcast: λc item i / h).
-    Tensor y = be.matmul(lambda_c, q.reshape({B * h, k, N}), /*ta=*/true, /*tb=*/false);  // (B·h, v, N)
-    return y.reshape({B, h, y.dim(1), N});
+    const Tensor r = residual.empty() ? residual : residual.reshape({B * h, v, N});
+    Tensor y = be.matmul(lambda_c, q.reshape({B * h, k, N}), /*ta=*/true, /*tb=*/false, 1.0f, r);  // (B·h, v, N)
+    return y.reshape({B, h, v, N});
 }
 
 // --- self ---
@@ -30,15 +31,15 @@ SelfLambda::SelfLambda(const WeightLoader& ld, const std::string& prefix, int he
     pos_b = ld.tensor(prefix + ".pos_conv.bias");
 }
 
-Tensor SelfLambda::forward(Backend& be, const Tensor& x) const {
+Tensor SelfLambda::forward(Backend& be, const Tensor& x, const Tensor& residual) const {
     const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), N = H * W;
     Tensor q = to_q(be, x).reshape({B, heads, dim_k, N});
     Tensor k = be.softmax(to_k(be, x).reshape({B, dim_k, N}));  // softmax over positions
     Tensor v = to_v(be, x).reshape({B, dim_v, N});
     Tensor lambda_c = be.matmul(k, v, false, /*tb=*/true);  // (B, k, v) = Σ_m K[k,m] V[v,m]
-    Tensor yc = lambda_content(be, q, lambda_c);
-    Tensor yp = be.lambda_local_position(q, v, pos_w, pos_b, (int)H, (int)W, r);  // (B, h, v, N)
-    return be.add(yc, yp).reshape({B, (int64_t)heads * dim_v, H, W});
+    Tensor yc = lambda_content(be, q, lambda_c, residual);                           // (+ residual)
+    Tensor y = be.lambda_local_position(q, v, pos_w, pos_b, (int)H, (int)W, r, yc);  // Yp + Yc, (B, h, v, N)
+    return y.reshape({B, (int64_t)heads * dim_v, H, W});
 }
 
 // --- cross ---
@@ -73,7 +74,7 @@ uint64_t CrossContext::next_stamp() {
     return ++stamp;
 }
 
-Tensor CrossLambda::forward(Backend& be, const Tensor& x, const CrossContext& context) const {
+Tensor CrossLambda::forward(Backend& be, const Tensor& x, const CrossContext& context, const Tensor& residual) const {
     const Tensor& c = context.states;
     const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), N = H * W;
     MOEBIUS_CHECK(N == rel_pos.dim(2) && c.dim(1) == rel_pos.dim(0), ErrorKind::Invalid,
@@ -87,9 +88,9 @@ Tensor CrossLambda::forward(Backend& be, const Tensor& x, const CrossContext& co
         cached_stamp_ = context.stamp;
     }
     Tensor q = to_q(be, x).reshape({B, heads, dim_k, N});
-    Tensor yc = lambda_content(be, q, cached_lambda_c_);
-    Tensor yp = be.lambda_global_position(q, cached_v_, rel_pos);  // (B, h, v, N)
-    return be.add(yc, yp).reshape({B, (int64_t)heads * dim_v, H, W});
+    Tensor yc = lambda_content(be, q, cached_lambda_c_, residual);  // (+ residual)
+    Tensor y = be.lambda_global_position(q, cached_v_, rel_pos, yc);  // Yp + Yc, (B, h, v, N)
+    return y.reshape({B, (int64_t)heads * dim_v, H, W});
 }
 
 // --- parameter tables ---

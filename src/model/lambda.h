@@ -20,8 +20,9 @@
 
 namespace moebius {
 
-// Yc = λcᵀ Q per image: q (B, h, k, N), lambda_c (B, k, v) -> (B, h, v, N).
-Tensor lambda_content(Backend& be, const Tensor& q, const Tensor& lambda_c);
+// Yc = λcᵀ Q per image: q (B, h, k, N), lambda_c (B, k, v) -> (B, h, v, N), plus `residual`
+// ((B, h·v, H, W), H·W = N) where given.
+Tensor lambda_content(Backend& be, const Tensor& q, const Tensor& lambda_c, const Tensor& residual = Tensor());
 
 // MQSλ with r set (local contexts): pos_conv = Conv3d(1, k, (1, r, r), padding (0, r/2, r/2)).
 struct SelfLambda {
@@ -31,7 +32,9 @@ struct SelfLambda {
 
     SelfLambda() = default;
     SelfLambda(const WeightLoader& ld, const std::string& prefix, int heads);
-    Tensor forward(Backend& be, const Tensor& x) const;  // (B, C, H, W) -> (B, h·v, H, W)
+    // (B, C, H, W) -> (B, h·v, H, W), plus `residual` (that shape; the block's skip) where given: it
+    // rides in the content GEMM's epilogue, and the content term in the position kernel's.
+    Tensor forward(Backend& be, const Tensor& x, const Tensor& residual = Tensor()) const;
 };
 
 // The cross-λ context: encoder hidden states (B, M, dim_cross) and a stamp that is new whenever the
@@ -54,8 +57,9 @@ struct CrossLambda {
 
     CrossLambda() = default;
     CrossLambda(const WeightLoader& ld, const std::string& prefix, int heads);
-    // x (B, C, H, W) with H·W == N, context states (B, M, dim_cross) -> (B, h·v, H, W)
-    Tensor forward(Backend& be, const Tensor& x, const CrossContext& context) const;
+    // x (B, C, H, W) with H·W == N, context states (B, M, dim_cross) -> (B, h·v, H, W), plus
+    // `residual` as for SelfLambda::forward.
+    Tensor forward(Backend& be, const Tensor& x, const CrossContext& context, const Tensor& residual = Tensor()) const;
 
 private:
     mutable uint64_t cached_stamp_ = 0;  // context whose V and λc are below (0: none)

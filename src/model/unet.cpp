@@ -150,20 +150,19 @@ Tensor MixFFN::forward(Backend& be, const Tensor& x, const Tensor& residual) con
 }
 
 Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const {
+    // Each skip is added inside the layer it follows (the attentions' last kernels, ff's point_conv).
     Tensor n1 = norm1(be, x);
-    Tensor a1 = attn1.forward(be, n1);
-    Tensor h = be.add(a1, x);
-    Tensor n2 = norm2(be, h);
-    Tensor a2 = attn2.forward(be, n2, ctx);
-    if (taps) {
+    Tensor h1 = attn1.forward(be, n1, x);  // attn1(norm1 x) + x
+    Tensor n2 = norm2(be, h1);
+    Tensor h2 = attn2.forward(be, n2, ctx, h1);  // attn2(norm2 h1) + h1
+    if (taps) {  // the attentions' own outputs, recovered from the sums
         taps->put("self_lambda_in", n1);
-        taps->put("self_lambda", a1);
+        taps->put("self_lambda", be.axpby(1.0f, h1, -1.0f, x));
         taps->put("cross_lambda_in", n2);
         taps->put("cross_lambda_ctx", ctx.states);
-        taps->put("cross_lambda", a2);
+        taps->put("cross_lambda", be.axpby(1.0f, h2, -1.0f, h1));
     }
-    h = be.add(a2, h);
-    return ff.forward(be, norm3(be, h), h);  // ff(norm3(h)) + h
+    return ff.forward(be, norm3(be, h2), h2);  // ff(norm3 h2) + h2
 }
 
 Tensor MixTransformer2D::forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const {

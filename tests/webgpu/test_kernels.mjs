@@ -123,6 +123,17 @@ async function expectThrows(name, fn, cls, kind) {
 const cases = [];
 const kase = (name, fn) => cases.push([name, fn]);
 
+/**
+ * A case's residual input (its `residual` flag): n values added to the reference r ({out, mag, terms}).
+ * @returns {Float32Array}
+ */
+function residualFor(g, r, n, seed) {
+    const res = quant(g, rand(n, seed));
+    for (let i = 0; i < n; i++) { r.out[i] += res[i]; r.mag[i] += Math.abs(res[i]); }
+    r.terms++;
+    return res;
+}
+
 for (const s of [
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, alpha: 0.7},
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, ta: true},
@@ -141,6 +152,8 @@ for (const s of [
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true},        // grouped broadcast (lambda_content: A item z / 3)
     {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, direct: true},   // the same on the matrix kernels
     {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true}, // whole 32 x 128 tiles only: matrix-direct-32
+    {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true, residual: true},  // lambda_content with the block's skip
+    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true},
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
                   ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
                   ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
@@ -151,9 +164,12 @@ for (const s of [
     kase(`matmul ${JSON.stringify(s)}`, async (g) => {
         if (skipMatrix(g, s.tile)) return;
         const a = quant(g, rand(s.Ba * s.M * s.K, 1)), b = quant(g, rand(s.Bb * s.K * s.N, 2));
-        const y = g.createTensor(Math.max(s.Ba, s.Bb) * s.M * s.N);
-        ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, ...s});
-        compare(g, `matmul ${JSON.stringify(s)}`, await g.readF32(y), ref.matmul(a, b, s));
+        const n = Math.max(s.Ba, s.Bb) * s.M * s.N;
+        const y = g.createTensor(n);
+        const r = ref.matmul(a, b, s);
+        const res = s.residual ? residualFor(g, r, n, 3) : null;
+        ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, res: res && upload(g, res), ...s});
+        compare(g, `matmul ${JSON.stringify(s)}`, await g.readF32(y), r);
     });
 }
 
@@ -203,11 +219,11 @@ for (const s of [
     {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
     {B: 1, Cin: 5, H: 30, W: 18, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1]},
     // With a residual added in the epilogue (res): each kernel family once.
-    {B: 2, Cin: 5, H: 7, W: 9, Cout: 70, kh: 1, kw: 1, bias: true, act: 1, res: true},
-    {B: 2, Cin: 64, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, res: true},
-    {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, res: true, direct: true},
-    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, res: true, direct: true},
-    {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 2, res: true},
+    {B: 2, Cin: 5, H: 7, W: 9, Cout: 70, kh: 1, kw: 1, bias: true, act: 1, residual: true},
+    {B: 2, Cin: 64, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, residual: true},
+    {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, residual: true, direct: true},
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, direct: true},
+    {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 2, residual: true},
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
     ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
@@ -223,13 +239,9 @@ for (const s of [
         const w = quant(g, rand(s.Cout * (s.Cin / groups) * s.kh * s.kw, 7));
         const b = s.bias ? quant(g, rand(s.Cout, 8)) : null;
         const r = ref.conv2d(x, w, b, s);
-        const res = s.res ? quant(g, rand(s.B * s.Cout * r.Ho * r.Wo, 9)) : null;
-        if (res) {
-            for (let i = 0; i < res.length; i++) { r.out[i] += res[i]; r.mag[i] += Math.abs(res[i]); }
-            r.terms++;
-        }
+        const res = s.residual ? residualFor(g, r, s.B * s.Cout * r.Ho * r.Wo, 9) : null;
         const y = g.createTensor(s.B * s.Cout * r.Ho * r.Wo);
-        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, r: res && upload(g, res), ...s});
+        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, res: res && upload(g, res), ...s});
         if (shape.Ho !== r.Ho || shape.Wo !== r.Wo) report(name, false, `shape ${shape.Ho}x${shape.Wo} != ${r.Ho}x${r.Wo}`);
         else compare(g, name, await g.readF32(y), r);
     });
@@ -419,6 +431,7 @@ for (const s of [
     {B: 1, heads: 2, kdim: 40, vdim: 5, H: 9, W: 11, r: 15},  // the model's k at level 0
     {B: 1, heads: 2, kdim: 40, vdim: 6, H: 16, W: 16, r: 15},  // N % 4 = 0: the QW GEMM on the matrix units (f16)
     {B: 2, heads: 2, kdim: 8, vdim: 12, H: 20, W: 17, r: 15},  // f16: a whole and a partial group of 8 channels
+    {B: 2, heads: 2, kdim: 8, vdim: 12, H: 20, W: 17, r: 15, residual: true},  // + the content term
 ]) {
     const name = `lambda_local_position ${JSON.stringify(s)}`;
     kase(name, async (g) => {
@@ -426,8 +439,11 @@ for (const s of [
         const q = quant(g, rand(s.B * s.heads * s.kdim * N, 29)), v = quant(g, rand(s.B * s.vdim * N, 30));
         const w = quant(g, rand(s.kdim * s.r * s.r, 31)), bias = quant(g, rand(s.kdim, 32));
         const y = g.createTensor(s.B * s.heads * s.vdim * N);
-        ops.lambda_local_position(g, {q: upload(g, q), v: upload(g, v), w: upload(g, w), bias: upload(g, bias), y, ...s});
-        compare(g, name, await g.readF32(y), ref.lambdaLocalPosition(q, v, w, bias, s));
+        const r = ref.lambdaLocalPosition(q, v, w, bias, s);
+        const res = s.residual ? residualFor(g, r, s.B * s.heads * s.vdim * N, 36) : null;
+        ops.lambda_local_position(g, {q: upload(g, q), v: upload(g, v), w: upload(g, w), bias: upload(g, bias), y,
+                                      res: res && upload(g, res), ...s});
+        compare(g, name, await g.readF32(y), r);
     });
 }
 
@@ -435,14 +451,18 @@ for (const s of [
     {B: 2, heads: 2, kdim: 5, vdim: 11, N: 70, L: 10},
     {B: 1, heads: 3, kdim: 8, vdim: 9, N: 33, L: 70},
     {B: 2, heads: 2, kdim: 40, vdim: 37, N: 100, L: 10},  // the model's k at level 0 (k = 40..160, L = 10)
+    {B: 2, heads: 2, kdim: 5, vdim: 11, N: 70, L: 10, residual: true},  // + the content term
+    {B: 1, heads: 3, kdim: 8, vdim: 9, N: 33, L: 70, residual: true},   // L > 16: it starts the first chunk
 ]) {
     const name = `lambda_global_position ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         const q = quant(g, rand(s.B * s.heads * s.kdim * s.N, 33)), v = quant(g, rand(s.B * s.vdim * s.L, 34));
         const e = quant(g, rand(s.N * s.L * s.kdim, 35));
         const y = g.createTensor(s.B * s.heads * s.vdim * s.N);
-        ops.lambda_global_position(g, {q: upload(g, q), v: upload(g, v), e: upload(g, e), y, ...s});
-        compare(g, name, await g.readF32(y), ref.lambdaGlobalPosition(q, v, e, s));
+        const r = ref.lambdaGlobalPosition(q, v, e, s);
+        const res = s.residual ? residualFor(g, r, s.B * s.heads * s.vdim * s.N, 37) : null;
+        ops.lambda_global_position(g, {q: upload(g, q), v: upload(g, v), e: upload(g, e), y, res: res && upload(g, res), ...s});
+        compare(g, name, await g.readF32(y), r);
     });
 }
 

@@ -117,13 +117,7 @@ public:
                               (int)s.OH, (int)s.OW};
         Tensor y = alloc(s.out());
         cpu::conv2d(x.data(), w.data(), b.empty() ? nullptr : in(b, op, "b"), y.data(), d, p, act, nt_);
-        if (!residual.empty()) {
-            const float* pr = in(residual, op, "residual");
-            float* py = y.data();
-            const int64_t n = y.numel();
-#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
-            for (int64_t i = 0; i < n; ++i) py[i] += pr[i];
-        }
+        add_residual(y, residual, op);
         return y;
     }
 
@@ -137,11 +131,12 @@ public:
         return y;
     }
 
-    Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha) override {
+    Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha, const Tensor& residual) override {
         const char* op = "matmul";
         in(a, op, "a");
         in(b, op, "b");
         const auto [Ba, Bb, Bt, M, K, N, out] = matmul_shape(a, b, ta, tb);
+        check_residual(op, residual, out);
         Tensor y = alloc(out);
         cpu::Gemm g;
         g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K, g.alpha = alpha;
@@ -149,6 +144,7 @@ public:
         g.B = b.data(), g.ldb = tb ? K : N, g.strideB = Bb == 1 ? 0 : K * N;
         g.C = y.data(), g.ldc = N, g.strideC = M * N;
         cpu::gemm(g, Bt, nt_);
+        add_residual(y, residual, op);
         return y;
     }
 
@@ -312,26 +308,32 @@ public:
 
     // --- lambda layers ---
     Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias, int H, int W,
-                                 int r) override {
+                                 int r, const Tensor& residual) override {
         const char* op = "lambda_local_position";
         in(q, op, "q");
         in(v, op, "v");
-        Tensor y = alloc(lambda_local_position_shape(q, v, w, bias, H, W, r));
+        const Shape out = lambda_local_position_shape(q, v, w, bias, H, W, r);
+        check_residual(op, residual, out);
+        Tensor y = alloc(out);
         const int B = (int)q.dim(0), h = (int)q.dim(1), k = (int)q.dim(2), vd = (int)v.dim(1);
         cpu::lambda_local_position(q.data(), v.data(), in(w, op, "w"), in(bias, op, "bias"), y.data(), B, h, k, vd,
                                    H, W, r, nt_);
+        add_residual(y, residual, op);
         return y;
     }
 
-    Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) override {
+    Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e, const Tensor& residual) override {
         const char* op = "lambda_global_position";
         in(q, op, "q");
         in(v, op, "v");
         in(e, op, "e");
-        Tensor y = alloc(lambda_global_position_shape(q, v, e));
+        const Shape out = lambda_global_position_shape(q, v, e);
+        check_residual(op, residual, out);
+        Tensor y = alloc(out);
         const int B = (int)q.dim(0), h = (int)q.dim(1), k = (int)q.dim(2), N = (int)q.dim(3);
         const int vd = (int)v.dim(1), L = (int)v.dim(2);
         cpu::lambda_global_position(q.data(), v.data(), e.data(), y.data(), B, h, k, vd, N, L, nt_);
+        add_residual(y, residual, op);
         return y;
     }
 
@@ -363,6 +365,16 @@ private:
 
     // Output storage, from the pool; uninitialised unless zero.
     Tensor alloc(const Shape& s, bool zero = false) { return Tensor(s, pool_->get(numel(s), zero)); }
+
+    // y += residual (checked by the op's shape rule), where given.
+    void add_residual(Tensor& y, const Tensor& residual, const char* op) const {
+        if (residual.empty()) return;
+        const float* pr = in(residual, op, "residual");
+        float* py = y.data();
+        const int64_t n = y.numel();
+#pragma omp parallel for num_threads(nt_) schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; ++i) py[i] += pr[i];
+    }
 
     int nt_;  // OpenMP threads
     std::shared_ptr<BufferPool> pool_;

@@ -103,7 +103,7 @@ var LibraryMoebiusGpu = {
     mgpu_conv2d: function(x, w, b, y, B, Cin, H, W, Cout, kh, kw, stride, pt, pl, pb, pr, groups, act, r) {
         return MGPU.run(function(g, ops) {
             ops['conv2d'](g, {x: x, w: w, b: MGPU.opt(b), y: y, B: B, Cin: Cin, H: H, W: W, Cout: Cout, kh: kh, kw: kw,
-                              stride: stride, pad: [pt, pl, pb, pr], groups: groups, act: act, r: MGPU.opt(r)});
+                              stride: stride, pad: [pt, pl, pb, pr], groups: groups, act: act, res: MGPU.opt(r)});
         });
     },
 
@@ -115,9 +115,10 @@ var LibraryMoebiusGpu = {
     },
 
     mgpu_matmul__deps: ['$MGPU'],
-    mgpu_matmul: function(a, b, y, Ba, Bb, M, K, N, ta, tb, alpha) {
+    mgpu_matmul: function(a, b, y, Ba, Bb, M, K, N, ta, tb, alpha, r) {
         return MGPU.run(function(g, ops) {
-            ops['matmul'](g, {a: a, b: b, y: y, Ba: Ba, Bb: Bb, M: M, K: K, N: N, ta: !!ta, tb: !!tb, alpha: alpha});
+            ops['matmul'](g, {a: a, b: b, y: y, Ba: Ba, Bb: Bb, M: M, K: K, N: N, ta: !!ta, tb: !!tb, alpha: alpha,
+                              res: MGPU.opt(r)});
         });
     },
 
@@ -199,18 +200,18 @@ var LibraryMoebiusGpu = {
     },
 
     mgpu_lambda_local_position__deps: ['$MGPU'],
-    mgpu_lambda_local_position: function(q, v, w, bias, y, B, heads, kdim, vdim, H, W, r) {
+    mgpu_lambda_local_position: function(q, v, w, bias, y, B, heads, kdim, vdim, H, W, r, res) {
         return MGPU.run(function(g, ops) {
             ops['lambda_local_position'](g, {q: q, v: v, w: w, bias: bias, y: y, B: B, heads: heads, kdim: kdim,
-                                             vdim: vdim, H: H, W: W, r: r});
+                                             vdim: vdim, H: H, W: W, r: r, res: MGPU.opt(res)});
         });
     },
 
     mgpu_lambda_global_position__deps: ['$MGPU'],
-    mgpu_lambda_global_position: function(q, v, e, y, B, heads, kdim, vdim, N, L) {
+    mgpu_lambda_global_position: function(q, v, e, y, B, heads, kdim, vdim, N, L, r) {
         return MGPU.run(function(g, ops) {
             ops['lambda_global_position'](g, {q: q, v: v, e: e, y: y, B: B, heads: heads, kdim: kdim, vdim: vdim,
-                                              N: N, L: L});
+                                              N: N, L: L, res: MGPU.opt(r)});
         });
     },
 };

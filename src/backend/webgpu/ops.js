@@ -158,7 +158,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
 const groups1d = (n) => Math.ceil(n / WG1D);
 
 /**
- * y = act(conv2d(x, w) + b) (+ r). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null, r a
+ * y = act(conv2d(x, w) + b) (+ res). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null, res a
  * residual of y's shape or null (added after the activation, in each kernel's epilogue; not on the
  * depthwise path).
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
@@ -170,7 +170,7 @@ const groups1d = (n) => Math.ceil(n / WG1D);
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
  *          W: number, Cout: number, kh: number, kw: number, stride?: number,
  *          pad?: [number, number, number, number], groups?: number, act?: number | string,
- *          r?: number | null, tile?: Tile}} a
+ *          res?: number | null, tile?: Tile}} a
  *   pad = [top, left, bottom, right] as Conv2dParams.
  */
 export function conv2d(g, a) {
@@ -183,8 +183,8 @@ export function conv2d(g, a) {
     const act = actCode(a.act);
     const hasBias = a.b !== undefined && a.b !== null;
     const bias = hasBias ? /** @type {number} */ (a.b) : g.dummyId;
-    const hasRes = a.r !== undefined && a.r !== null;  // residual added after the activation (y's layout)
-    const res = hasRes ? /** @type {number} */ (a.r) : g.dummyId;
+    const hasRes = a.res !== undefined && a.res !== null;  // residual added after the activation (y's layout)
+    const res = hasRes ? /** @type {number} */ (a.res) : g.dummyId;
 
     if (groups > 1 && groups === Cin && groups === Cout) {
         check(!hasRes, 'conv2d: the depthwise kernel takes no residual (add it separately)');
@@ -291,26 +291,27 @@ export function linear(g, a) {
 }
 
 /**
- * Batched y = alpha * op(a) * op(b): a (Ba, M, K) or (Ba, K, M) if ta; b (Bb, K, N) or (Bb, N, K)
- * if tb -> y (max(Ba, Bb), M, N). A batch of 1 broadcasts.
+ * Batched y = alpha * op(a) * op(b) (+ res): a (Ba, M, K) or (Ba, K, M) if ta; b (Bb, K, N) or (Bb, N, K)
+ * if tb -> y (max(Ba, Bb), M, N); res of y's shape or null. A batch of 1 broadcasts.
  * @param {GpuBridge} g
  * @param {{a: number, b: number, y: number, Ba: number, Bb: number, M: number, K: number, N: number,
- *          ta?: boolean, tb?: boolean, alpha?: number, tile?: Tile}} p
+ *          ta?: boolean, tb?: boolean, alpha?: number, res?: number | null, tile?: Tile}} p
  */
 export function matmul(g, p) {
     const {a, b, y, Ba, Bb, M, K, N, ta = false, tb = false, alpha = 1} = p;
     check(Bb % Ba === 0 || Bb === 1, `matmul: batch ${Ba} vs ${Bb} do not broadcast`);
+    const hasRes = p.res !== undefined && p.res !== null;
     const batch = Math.max(Ba, Bb);
     const aDiv = Ba === 1 ? 1 : batch / Ba;  // A item z / aDiv (grouped broadcast)
     dispatchTiled(g, 'gemm_tiled', M, N, batch, {
-        bindings: {a, b, bias: g.dummyId, c: y, res: g.dummyId},
+        bindings: {a, b, bias: g.dummyId, c: y, res: hasRes ? /** @type {number} */ (p.res) : g.dummyId},
         uniforms: {
             M, N, K,
             a_sm: ta ? 1 : K, a_sk: ta ? M : 1, a_sz: Ba === 1 ? 0 : M * K,
             b_sk: tb ? 1 : N, b_sn: tb ? K : 1, b_sz: Bb === 1 ? 0 : K * N,
             alpha,
         },
-        constants: {ACT: 0, BIAS: 0, A_DIV: aDiv},
+        constants: {ACT: 0, BIAS: 0, A_DIV: aDiv, HAS_RES: hasRes},
     }, p.tile);
 }
 
@@ -476,10 +477,12 @@ export function resize_nearest(g, a) {
  * q (B, heads, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> y (B, heads, vdim, H*W).
  * @param {GpuBridge} g
  * @param {{q: number, v: number, w: number, bias: number, y: number, B: number, heads: number,
- *          kdim: number, vdim: number, H: number, W: number, r: number}} a
+ *          kdim: number, vdim: number, H: number, W: number, r: number,
+ *          res?: number | null}} a  res: added to y (the content term)
  */
 export function lambda_local_position(g, a) {
     const {q, v, w, bias, y, B, heads, kdim, vdim, H, W, r} = a;
+    const hasRes = a.res !== undefined && a.res !== null;
     check(r % 2 === 1 && r <= 15, `lambda_local_position: r = ${r} must be odd and <= 15 (halo tile size)`);
     const N = H * W;
     const rr = r * r;
@@ -497,9 +500,9 @@ export function lambda_local_position(g, a) {
     // f16: 8 value channels a workgroup (QW read once per 8; the halo in f16 fits the same 14.4 KB).
     const tilesX = Math.ceil(W / 16), vb = g.dtype === 'f16' ? 8 : 4;
     g.dispatch('lambda_local_position', {
-        bindings: {qw, v, y},
+        bindings: {qw, v, y, res: hasRes ? /** @type {number} */ (a.res) : g.dummyId},
         uniforms: {heads, vdim, H, W, tiles_x: tilesX},
-        constants: {R: r},
+        constants: {R: r, HAS_RES: hasRes},
         defines: {VB: vb},
         workgroups: [tilesX * Math.ceil(H / 16), Math.ceil(vdim / vb), B * heads],
     });
@@ -509,11 +512,13 @@ export function lambda_local_position(g, a) {
  * Global cross positional lambda: q (B, heads, k, N), v (B, vdim, L), e (N, L, k) -> y (B, heads, vdim, N).
  * @param {GpuBridge} g
  * @param {{q: number, v: number, e: number, y: number, B: number, heads: number, kdim: number,
- *          vdim: number, N: number, L: number}} a
+ *          vdim: number, N: number, L: number, res?: number | null}} a  res: added to y
  */
 export function lambda_global_position(g, a) {
     const {q, v, e, y, B, heads, kdim, vdim, N, L} = a;
+    const hasRes = a.res !== undefined && a.res !== null;
     g.dispatch('lambda_global_position', {
-        bindings: {q, v, e, y}, uniforms: {heads, kdim, vdim, N, L}, workgroups: [Math.ceil(N / 16), B * heads, 1],
+        bindings: {q, v, e, y, res: hasRes ? /** @type {number} */ (a.res) : g.dummyId}, uniforms: {heads, kdim, vdim, N, L},
+        constants: {HAS_RES: hasRes}, workgroups: [Math.ceil(N / 16), B * heads, 1],
     });
 }

@@ -33,7 +33,7 @@ int mgpu_error_message(char* buf, int cap);
 int mgpu_conv2d(int x, int w, int b, int y, int B, int Cin, int H, int W, int Cout, int kh, int kw, int stride,
                 int pad_t, int pad_l, int pad_b, int pad_r, int groups, int act, int residual);
 int mgpu_linear(int x, int w, int b, int y, int rows, int K, int N, int act);
-int mgpu_matmul(int a, int b, int y, int Ba, int Bb, int M, int K, int N, int ta, int tb, float alpha);
+int mgpu_matmul(int a, int b, int y, int Ba, int Bb, int M, int K, int N, int ta, int tb, float alpha, int residual);
 int mgpu_group_norm(int x, int gamma, int beta, int y, int B, int C, int S, int groups, float eps, int act);
 int mgpu_layer_norm_channels(int x, int gamma, int beta, int y, int B, int C, int S, float eps);
 int mgpu_softmax(int x, int y, int rows, int L);
@@ -49,8 +49,9 @@ int mgpu_transpose12(int x, int y, int B, int M, int N);
 int mgpu_upsample_nearest2x(int x, int y, int BC, int H, int W);
 int mgpu_resize_nearest(int x, int y, int BC, int H, int W, int OH, int OW);
 int mgpu_lambda_local_position(int q, int v, int w, int bias, int y, int B, int heads, int kdim, int vdim, int H,
-                               int W, int r);
-int mgpu_lambda_global_position(int q, int v, int e, int y, int B, int heads, int kdim, int vdim, int N, int L);
+                               int W, int r, int residual);
+int mgpu_lambda_global_position(int q, int v, int e, int y, int B, int heads, int kdim, int vdim, int N, int L,
+                                int residual);
 }
 
 namespace moebius {
@@ -260,12 +261,13 @@ public:
         return y;
     }
 
-    Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha) override {
+    Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, float alpha, const Tensor& residual) override {
         const char* op = "matmul";
         const MatmulDims d = matmul_shape(a, b, ta, tb);
+        check_residual(op, residual, d.out);
         Tensor y = alloc(d.out, op);
         checked(mgpu_matmul(id_of(a, op, "a"), id_of(b, op, "b"), id_of(y, op, "y"), i32(d.Ba, op), i32(d.Bb, op),
-                            i32(d.M, op), i32(d.K, op), i32(d.N, op), ta, tb, alpha),
+                            i32(d.M, op), i32(d.K, op), i32(d.N, op), ta, tb, alpha, opt_id(residual, op, "residual")),
                 op);
         return y;
     }
@@ -415,25 +417,30 @@ public:
 
     // --- lambda layers ---
     Tensor lambda_local_position(const Tensor& q, const Tensor& v, const Tensor& w, const Tensor& bias, int H, int W,
-                                 int r) override {
+                                 int r, const Tensor& residual) override {
         const char* op = "lambda_local_position";
-        Tensor y = alloc(lambda_local_position_shape(q, v, w, bias, H, W, r), op);
+        const Shape out = lambda_local_position_shape(q, v, w, bias, H, W, r);
+        check_residual(op, residual, out);
+        Tensor y = alloc(out, op);
         if (y.numel() == 0) return y;
         const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), vd = v.dim(1);
         checked(mgpu_lambda_local_position(id_of(q, op, "q"), id_of(v, op, "v"), id_of(w, op, "w"),
                                            id_of(bias, op, "bias"), id_of(y, op, "y"), i32(B, op), i32(h, op),
-                                           i32(k, op), i32(vd, op), H, W, r),
+                                           i32(k, op), i32(vd, op), H, W, r, opt_id(residual, op, "residual")),
                 op);
         return y;
     }
 
-    Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e) override {
+    Tensor lambda_global_position(const Tensor& q, const Tensor& v, const Tensor& e, const Tensor& residual) override {
         const char* op = "lambda_global_position";
-        Tensor y = alloc(lambda_global_position_shape(q, v, e), op);
+        const Shape out = lambda_global_position_shape(q, v, e);
+        check_residual(op, residual, out);
+        Tensor y = alloc(out, op);
         if (y.numel() == 0) return y;
         const int64_t B = q.dim(0), h = q.dim(1), k = q.dim(2), N = q.dim(3), vd = v.dim(1), L = v.dim(2);
         checked(mgpu_lambda_global_position(id_of(q, op, "q"), id_of(v, op, "v"), id_of(e, op, "e"), id_of(y, op, "y"),
-                                            i32(B, op), i32(h, op), i32(k, op), i32(vd, op), i32(N, op), i32(L, op)),
+                                            i32(B, op), i32(h, op), i32(k, op), i32(vd, op), i32(N, op), i32(L, op),
+                                            opt_id(residual, op, "residual")),
                 op);
         return y;
     }

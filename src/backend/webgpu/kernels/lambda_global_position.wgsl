@@ -5,7 +5,8 @@
 //   QE[n,m] = sum_k Q[b,h,k,n] e[m,k,n]     (phase 1, into workgroup memory)
 //   Yp[b,h,v,n] = sum_m QE[n,m] V[b,v,m]    (phase 2)
 // Layout: q (B, h, k, N), v (B, vdim, L), e (L, k, N) (upstream's (N, L, k) table stored
-// pixel-minor), y (B, h, vdim, N).
+// pixel-minor), y (B, h, vdim, N). With HAS_RES, y = Yp + res (res of y's layout: the lambda's
+// content term, added here instead of in a pass of its own).
 // Workgroup: 256 threads = PT = 16 positions n x 16 lanes j, for one (b, h). Phase 1: lane j sums
 //   QE[n, m0 + j] over k (Q and e reads coalesce across n); phase 2: lane j makes Yp[v, n] for
 //   v = j, j + 16, ... (V reads are shared by the 16 positions). The earlier one-thread-per-position
@@ -22,6 +23,9 @@ struct Params { heads: u32, kdim: u32, vdim: u32, N: u32, L: u32 }
 @group(0) @binding(2) var<storage, read> e: array<T>;
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> res: array<T>;  // bind any buffer when !HAS_RES
+
+override HAS_RES: bool = false;
 
 const PT: u32 = 16u;  // positions per workgroup
 const MC: u32 = 16u;  // lanes per position = context positions m per chunk
@@ -49,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
         if (inside) {
             for (var vc = j; vc < p.vdim; vc += MC) {
                 var acc = 0.0;
-                if (m0 > 0u) { acc = f32(y[y_base + vc * p.N]); }
+                if (m0 > 0u) { acc = f32(y[y_base + vc * p.N]); } else if (HAS_RES) { acc = f32(res[y_base + vc * p.N]); }
                 let v_base = (b * p.vdim + vc) * p.L + m0;
                 for (var mm = 0u; mm < mc; mm++) { acc += qe[mm * PT + pn] * f32(v[v_base + mm]); }
                 y[y_base + vc * p.N] = T(acc);

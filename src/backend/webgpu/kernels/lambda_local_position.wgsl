@@ -5,8 +5,9 @@
 //                                   (one GEMM run first by ops.js, A from lambda_local_weights.wgsl)
 //   Yp[b,h,v,n] = QW[b,h,r*r,n] + sum_t QW[b,h,t,n] * V[b, v, y + dy - r/2, x + dx - r/2]
 //                                   (this kernel; V is 0 outside the picture)
-// where n = y*W + x. Conv3d is a cross-correlation, hence +dy, +dx.
-// Layout: qw (B*h, r*r + 1, N), v (B, vdim, N), y (B, h, vdim, N); N = H*W.
+// where n = y*W + x. Conv3d is a cross-correlation, hence +dy, +dx. With HAS_RES, y = Yp + res (the
+// lambda's content term, added here instead of in a pass of its own).
+// Layout: qw (B*h, r*r + 1, N), v (B, vdim, N), y and res (B, h, vdim, N); N = H*W.
 // Workgroup: 16x16 threads = a 16x16 pixel tile of one (b, h) and VB value channels (VB = 4: one
 //   vec4; ops.js defines VB = 8 on the f16 path). The (16+R-1)^2 halo of those channels of V sits in
 //   workgroup memory as T (<= 14,400 B for R <= 15 in f32 with VB = 4 or f16 with VB = 8); each
@@ -22,8 +23,10 @@ struct Params { heads: u32, vdim: u32, H: u32, W: u32, tiles_x: u32 }
 @group(0) @binding(1) var<storage, read> v: array<T>;
 @group(0) @binding(2) var<storage, read_write> y: array<T>;
 @group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> res: array<T>;  // bind any buffer when !HAS_RES
 
 override R: u32 = 15u;
+override HAS_RES: bool = false;
 const TS: u32 = 16u;
 const VB: u32 = 4u;          // value channels a workgroup: 4 or 8
 const NV: u32 = VB / 4u;     // vec4s of them per halo pixel
@@ -77,6 +80,11 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     }
     for (var c = 0u; c < VB; c++) {
         let vc = v0 + c;
-        if (vc < p.vdim) { y[(z * p.vdim + vc) * N + n] = T(select(acc1[c % 4u], acc0[c % 4u], c < 4u)); }
+        if (vc < p.vdim) {
+            let i = (z * p.vdim + vc) * N + n;
+            var o = select(acc1[c % 4u], acc0[c % 4u], c < 4u);
+            if (HAS_RES) { o += f32(res[i]); }
+            y[i] = T(o);
+        }
     }
 }
