@@ -215,7 +215,20 @@ async function timelineRun(engine, input) {
         else if (name === 'mw_job_step') tl.label = `step ${args[1] + 1}`;
         else if (name === 'mw_job_decode') tl.label = 'decode';
     };
-    for (const k of Object.keys(orig)) api[k] = (name, ...args) => { label(name, args); return orig[k].call(api, name, ...args); };
+    // CPU spans of the wasm calls and of the bridge's waits (read, readF32, sync, collectErrors).
+    const spans = [];
+    const span = (name, f) => {
+        const s = performance.now();
+        const r = f();
+        if (r instanceof Promise) return r.finally(() => spans.push({name, start: s, end: performance.now()}));
+        spans.push({name, start: s, end: performance.now()});
+        return r;
+    };
+    for (const k of Object.keys(orig)) {
+        api[k] = (name, ...args) => { label(name, args); return span(name, () => orig[k].call(api, name, ...args)); };
+    }
+    const g = engine.gpu, gOrig = {read: g.read, readF32: g.readF32, sync: g.sync, collectErrors: g.collectErrors};
+    for (const k of Object.keys(gOrig)) g[k] = (...args) => span(k, () => gOrig[k].apply(g, args));
     const events = [];
     let recs, t0;
     try {
@@ -227,6 +240,7 @@ async function timelineRun(engine, input) {
     } finally {
         tl.enabled = false;
         Object.assign(api, orig);
+        for (const k of Object.keys(gOrig)) delete g[k];  // back to the prototype's methods
     }
     const rel = recs.map((r) => ({...r, cpuBegin: r.cpuBegin - t0, cpuSubmit: r.cpuSubmit - t0, gpuBegin: r.gpuBegin - t0, gpuEnd: r.gpuEnd - t0}));
     const stages = {};
@@ -239,7 +253,8 @@ async function timelineRun(engine, input) {
                       cpuBegin: rs[0].cpuBegin, cpuLastSubmit: Math.max(...rs.map((r) => r.cpuSubmit)),
                       gpuBegin, gpuEnd, gpuBusy: busy, gpuIdle: gpuEnd - gpuBegin - busy};
     }
-    return {events, summary, batches: rel};
+    return {events, summary, batches: rel,
+            spans: spans.map((s) => ({name: s.name, start: s.start - t0, end: s.end - t0})).sort((a, b) => a.start - b.start)};
 }
 
 const out = [];
@@ -569,6 +584,9 @@ for (const [dtype, r] of Object.entries(results.dtypes)) {
         }
         print();
         print(`events: ${r.timeline.events.map((e) => `${e.stage}${e.stage === 'step' ? ' ' + e.step : ''} ${ms(e.t)}`).join(', ')}`);
+        print();
+        const long = r.timeline.spans.filter((s) => s.end - s.start >= 0.5 && !s.name.startsWith('mw_job_step'));
+        print(`CPU spans ≥ 0.5 ms but the steps' (wasm calls, bridge waits): ${long.map((s) => `${s.name} ${ms(s.start)}–${ms(s.end)}`).join(', ')}`);
         print();
         print('batches of the encode and the decode (CPU begin / submit → GPU begin–end, dispatches):');
         print();

@@ -1000,15 +1000,45 @@ export function f16BitsToF32(h) {
 }
 
 /** @param {Float32Array} f */
+/**
+ * f32ToF16Bits over an array. Values whose half is normal (the usual case) take an inlined path on the
+ * float's bits: a per-call f32ToF16Bits cost ~16 ns a value, 26 ms for the encoder's two 512x512
+ * images (it ran before the GPU got any work); the rest (zero, subnormal, overflow, NaN) take
+ * f32ToF16Bits. Same bits either way. @param {Float32Array} f
+ */
 export function f32ToF16Array(f) {
     const out = new Uint16Array(f.length);
-    for (let i = 0; i < f.length; i++) out[i] = f32ToF16Bits(f[i]);
+    const u = new Uint32Array(f.buffer, f.byteOffset, f.length);
+    for (let i = 0; i < u.length; i++) {
+        const x = u[i];
+        const e = (x >>> 23) & 0xff;
+        if (e > 112 && e < 143) {  // half exponent 1..30
+            let h = ((x >>> 16) & 0x8000) | ((e - 112) << 10) | ((x >>> 13) & 0x3ff);
+            const rem = x & 0x1fff;
+            if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;  // nearest even; a carry rounds into the exponent
+            out[i] = h;
+        } else {
+            out[i] = f32ToF16Bits(f[i]);
+        }
+    }
     return out;
 }
 
 /** @param {Uint16Array} h */
+/**
+ * f16BitsToF32 over an array. Normal halves (the usual case) become float bits directly (the exponent
+ * rebiased, the mantissa shifted); the rest (zero, subnormal, infinity, NaN) take f16BitsToF32. Value
+ * by value through f16BitsToF32 the decoded 512x512 image took ~45 ms, after the GPU had finished.
+ * @param {Uint16Array} h
+ */
 export function f16ToF32Array(h) {
     const out = new Float32Array(h.length);
-    for (let i = 0; i < h.length; i++) out[i] = f16BitsToF32(h[i]);
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < h.length; i++) {
+        const x = h[i];
+        const e = (x >>> 10) & 0x1f;
+        if (e !== 0 && e !== 31) u[i] = ((x & 0x8000) << 16) | ((e + 112) << 23) | ((x & 0x3ff) << 13);
+        else out[i] = f16BitsToF32(x);
+    }
     return out;
 }
