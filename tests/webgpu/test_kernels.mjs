@@ -23,7 +23,7 @@ import vm from 'node:vm';
 import {create, globals} from 'webgpu';
 
 import {DeviceLostError, GpuBridge, GpuError, LimitError, NoAdapterError, OutOfMemoryError, f16BitsToF32,
-        f32ToF16Bits} from '../../src/backend/webgpu/bridge.js';
+        f16ToF32Array, f32ToF16Array, f32ToF16Bits} from '../../src/backend/webgpu/bridge.js';
 import * as ops from '../../src/backend/webgpu/ops.js';
 import * as ref from './reference.mjs';
 
@@ -122,6 +122,30 @@ async function expectThrows(name, fn, cls, kind) {
 /** Each case: [name, async (g) => void]; names are filtered by argv[2]. */
 const cases = [];
 const kase = (name, fn) => cases.push([name, fn]);
+
+// The array conversions (uploads and readbacks of f16 tensors) take an inlined path for normal values:
+// the same bits as the scalar functions for every half, for each half's float neighbours (the rounding
+// boundaries) and for random float bit patterns (subnormals, infinities, NaNs included).
+kase('f16 conversions: array forms = scalar forms', async () => {
+    const halves = Uint16Array.from({length: 65536}, (_, i) => i);
+    const back = f16ToF32Array(halves);
+    let bad = 0;
+    for (let i = 0; i < 65536; i++) {
+        const want = Math.fround(f16BitsToF32(i));
+        if (!(Object.is(back[i], want) || (Number.isNaN(back[i]) && Number.isNaN(want)))) bad++;
+    }
+    const bits = [];
+    for (let i = 0; i < 65536; i++) {
+        const u = new Uint32Array(new Float32Array([f16BitsToF32(i)]).buffer)[0];
+        for (const d of [0, 1, -1, 0xfff, 0x1000, 0x1001, -0x1000]) bits.push((u + d) >>> 0);
+    }
+    let seed = 12345;
+    for (let i = 0; i < 200000; i++) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; bits.push(seed); }
+    const f = new Float32Array(Uint32Array.from(bits).buffer);
+    const h = f32ToF16Array(f);
+    for (let i = 0; i < f.length; i++) if (h[i] !== f32ToF16Bits(f[i])) bad++;
+    report('f16 conversions: array forms = scalar forms', bad === 0, `${bad} of ${65536 + f.length} differ`);
+});
 
 /**
  * A case's residual input (its `residual` flag): n values added to the reference r ({out, mag, terms}).
