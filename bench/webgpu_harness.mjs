@@ -436,8 +436,6 @@ export function summarize(recs, by = 'label') {
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
 // MOEBIUS_MATRIX_CONV=auto|direct|direct-wide|staged: which matrix-unit kernel takes the convs that are not 1x1.
 if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
-// MOEBIUS_SPLIT_K=auto|N: split-K parts of the direct matrix GEMM (ops.matrixTuning.splitK; 1 = off).
-if (process.env.MOEBIUS_SPLIT_K) ops.matrixTuning.splitK = process.env.MOEBIUS_SPLIT_K === 'auto' ? 'auto' : Number(process.env.MOEBIUS_SPLIT_K);
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
     const gluePath = path.resolve(glue ?? process.env.MOEBIUS_WASM ?? path.join(root, 'build/wasm/moebius.js'));

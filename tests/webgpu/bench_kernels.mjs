@@ -19,14 +19,12 @@ const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=
 /** [name, flops, bytes moved (ideal), setup(g) -> run()] */
 const cases = [];
 // Tile configurations, MOEBIUS_BENCH_TILES=a,b,...: a tile name (ops.js Tile), optionally with the
-// staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0', or the direct
-// GEMM's split-K part count (ops.matrixTuning.splitK): 'matrix-direct-32:split=1' (default 'auto').
+// staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0'.
 const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
 /** Sets the knobs of a tile configuration and returns the Tile name. */
 function applyTile(spec) {
     const [tile, opt] = spec.split(':');
     ops.matrixTuning.pad = opt?.startsWith('pad=') ? Number(opt.slice(4)) : 8;
-    ops.matrixTuning.splitK = opt?.startsWith('split=') ? Number(opt.slice(6)) : 'auto';
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles

@@ -147,17 +147,6 @@ kase('f16 conversions: array forms = scalar forms', async () => {
     report('f16 conversions: array forms = scalar forms', bad === 0, `${bad} of ${65536 + f.length} differ`);
 });
 
-/** Runs f with ops.matrixTuning.splitK = split (a case's `split` flag; 'auto' when undefined). */
-function withSplitK(split, f) {
-    const saved = ops.matrixTuning.splitK;
-    ops.matrixTuning.splitK = split ?? saved;
-    try {
-        return f();
-    } finally {
-        ops.matrixTuning.splitK = saved;
-    }
-}
-
 /**
  * A case's residual input (its `residual` flag): n values added to the reference r ({out, mag, terms}).
  * @returns {Float32Array}
@@ -189,9 +178,6 @@ for (const s of [
     {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true}, // whole 32 x 128 tiles only: matrix-direct-32
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true, residual: true},  // lambda_content with the block's skip
     {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true},
-    // Split-K (split: ops.matrixTuning.splitK for the direct tiles): parts in an f32 scratch, then the reduce.
-    {Ba: 2, Bb: 2, M: 96, N: 256, K: 128, alpha: 0.5, direct32: true, split: 4},
-    {Ba: 2, Bb: 4, M: 64, N: 128, K: 64, residual: true, direct: true, split: 2},  // grouped broadcast
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
                   ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
                   ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
@@ -206,7 +192,7 @@ for (const s of [
         const y = g.createTensor(n);
         const r = ref.matmul(a, b, s);
         const res = s.residual ? residualFor(g, r, n, 3) : null;
-        withSplitK(s.split, () => ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, res: res && upload(g, res), ...s}));
+        ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, res: res && upload(g, res), ...s});
         compare(g, `matmul ${JSON.stringify(s)}`, await g.readF32(y), r);
     });
 }
@@ -261,7 +247,6 @@ for (const s of [
     {B: 2, Cin: 64, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, residual: true},
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, residual: true, direct: true},
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, direct: true},
-    {B: 2, Cin: 64, H: 16, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, residual: true, direct: true, split: 4},
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 2, residual: true},
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
     ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
@@ -280,8 +265,7 @@ for (const s of [
         const r = ref.conv2d(x, w, b, s);
         const res = s.residual ? residualFor(g, r, s.B * s.Cout * r.Ho * r.Wo, 9) : null;
         const y = g.createTensor(s.B * s.Cout * r.Ho * r.Wo);
-        const shape = withSplitK(s.split, () => ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y,
-                                                               res: res && upload(g, res), ...s}));
+        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, res: res && upload(g, res), ...s});
         if (shape.Ho !== r.Ho || shape.Wo !== r.Wo) report(name, false, `shape ${shape.Ho}x${shape.Wo} != ${r.Ho}x${r.Wo}`);
         else compare(g, name, await g.readF32(y), r);
     });
@@ -644,22 +628,16 @@ function planCases() {
         const stub = {dtype, subgroupMatrix: dtype === 'f16' ? {M: 16, N: 16, K: 16} : null, dummyId: 0,
                       limits: {maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupsPerDimension: 65535},
                       elemBytes: () => (dtype === 'f16' ? 2 : 4), scratch: () => 1,
-                      dispatch: (kernel, a) => seen.push({kernel, defines: a.defines ?? {}, workgroups: a.workgroups,
-                                                          split: a.constants?.SPLIT ?? 1})};
+                      dispatch: (kernel, a) => seen.push({kernel, defines: a.defines ?? {}, workgroups: a.workgroups})};
         call(stub);
-        // The conv's main dispatch comes last (after pad / weight layout), or before a split-K reduce.
-        const last = seen[seen.length - 1];
-        if (last?.kernel !== 'gemm_split_k_reduce') return last;
-        const main = seen[seen.length - 2];
-        return {...main, reduced: main.split === last.split};
+        return seen[seen.length - 1];  // the conv's main dispatch comes last (after pad / weight layout)
     };
     const conv = (B, Cin, Cout, side, k) => (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B, Cin, H: side, W: side, Cout,
                                                                 kh: k, kw: k, pad: k === 3 ? [1, 1, 1, 1] : undefined});
-    const expect = (name, dtype, call, kernel, defines, split = 1) => {  // defines null: any
+    const expect = (name, dtype, call, kernel, defines) => {  // defines null: any
         const got = plan(dtype, call);
-        const ok = got?.kernel === kernel && (defines === null || JSON.stringify(got.defines) === JSON.stringify(defines)) &&
-                   got.split === split && (split === 1 || got.reduced === true);
-        report(`plan: ${name}`, ok, `${got?.kernel} ${JSON.stringify(got?.defines)} ${JSON.stringify(got?.workgroups)} split ${got?.split}`);
+        const ok = got?.kernel === kernel && (defines === null || JSON.stringify(got.defines) === JSON.stringify(defines));
+        report(`plan: ${name}`, ok, `${got?.kernel} ${JSON.stringify(got?.defines)} ${JSON.stringify(got?.workgroups)}`);
     };
     const wide = {BN: 4}, thin = {}, block4 = {BM: 4, TM: 64, NSG: 2, WG: 64}, tm32 = {TM: 32, NSG: 2, WG: 64};
     expect('3x3 VAE 128->128 @512 B2: 128 output channels a workgroup', 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', wide);
@@ -669,11 +647,7 @@ function planCases() {
     expect('1x1 1280->6400 @16 B2: 4 x 4 blocks', 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 640->3200 @32 B2: 4 x 4 blocks', 'f16', conv(2, 640, 3200, 32, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 320->1600 @64 B2: 32 x 128 (K = 320)', 'f16', conv(2, 320, 1600, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
-    expect('1x1 3200->1280 @16 B2: 32 x 128, split-K 4 (160 tiles)', 'f16', conv(2, 3200, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32, 4);
-    expect('1x1 1280->1280 @16 B2: 32 x 128, split-K 4', 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32, 4);
-    expect('1x1 1280->160 @16 B2 (to_k / to_v): split-K 8 (20 tiles)', 'f16', conv(2, 1280, 160, 16, 1), 'gemm_subgroup_matrix_direct', tm32, 8);
-    expect('1x1 640->640 @32 B2: split-K 2 (320 tiles)', 'f16', conv(2, 640, 640, 32, 1), 'gemm_subgroup_matrix_direct', tm32, 2);
-    expect('1x1 320->320 @64 B2: no split (640 tiles)', 'f16', conv(2, 320, 320, 64, 1), 'gemm_subgroup_matrix_direct', tm32, 1);
+    expect('1x1 3200->1280 @16 B2: 32 x 128 (80 tiles)', 'f16', conv(2, 3200, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
     expect('3x3 VAE 128->128 @512 B2 on f32: no matrix units', 'f32', conv(2, 128, 128, 512, 3), 'conv2d_implicit_gemm', null);
     const saved = {...ops.matrixTuning};
     try {

@@ -59,8 +59,7 @@ const REDUCE_K_MIN_K = 128;
  * (conv2d_subgroup_matrix).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
-                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
-                             /** @type {'auto' | number} */ splitK: 'auto'};
+                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto'};
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
@@ -69,26 +68,6 @@ const DIRECT_CONV_WIDE_MIN_WORKGROUPS = 96;       // its 128-channel variant bel
 // least this many tiles (H100: 1280 -> 6400 @16² 34 -> 51 TFLOP/s, 640 -> 3200 @32² 44 -> 49, matmul
 // 4096³ 54 -> 73; with short K or fewer tiles 0.8-0.97x the 32 x 128 default).
 const DIRECT_BLOCK4_MIN_TILES = 256, DIRECT_BLOCK4_MIN_K = 512;
-// Split-K of gemm_subgroup_matrix_direct where its grid leaves most of the GPU idle: the 16²-level 1x1
-// convs (1280 -> 1280 and 3200 -> 1280: 160 workgroups of 2 subgroups for 132 SMs, K = 1280..3200)
-// and to_k / to_v (1280 -> 160: 20). The K range is halved while the grid has fewer than
-// SPLIT_K_MAX_TILES workgroups, each part keeps >= SPLIT_K_MIN_PART of K and at most SPLIT_K_MAX
-// parts; each part's f32 results go to a scratch buffer that gemm_split_k_reduce adds up. Only the
-// 32 x 128 tiles: the 4 x 4 blocks are chosen where the grid is large already (1280 -> 6400 @16²,
-// 400 tiles, ran at 51 TFLOP/s unsplit).
-// matrixTuning.splitK: 'auto' (this rule) or a part count (1 = off; tests and benchmarks).
-const SPLIT_K_MAX_TILES = 512, SPLIT_K_MIN_PART = 128, SPLIT_K_MAX = 8;
-/** @param {number} K @param {number} tiles  workgroups of the unsplit grid @param {boolean} block4 */
-function splitK(K, tiles, block4) {
-    if (matrixTuning.splitK !== 'auto') {
-        const s = matrixTuning.splitK;
-        check(Number.isInteger(s) && s >= 1 && K % (16 * s) === 0, `split-K: ${s} parts need K (${K}) a multiple of ${16 * s}`);
-        return s;
-    }
-    let s = 1;
-    while (!block4 && s < SPLIT_K_MAX && tiles * s < SPLIT_K_MAX_TILES && K % (32 * s) === 0 && K / (2 * s) >= SPLIT_K_MIN_PART) s *= 2;
-    return s;
-}
 /** @param {{M: number, N: number, K: number}} c @param {boolean} large */
 function subgroupMatrixDefines(c, large) {
     const [TM, TN, WG, SGN] = large ? [128, 128, 256, 2] : [64, 64, 128, 2];
@@ -147,23 +126,10 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
             const wide = tile === 'matrix-direct' || block4;
             const tm = wide ? DIRECT_TM : DIRECT_TM / 2;
             if (ok && M % tm === 0) {
-                const split = splitK(u.K, (N / DIRECT_TN) * (M / tm) * batch, block4);
-                // The parts (f32), or any writable buffer for the unsplit kernel (which never touches it).
-                const parts = g.scratch('gemm.split_k_parts', 4 * Math.max(4, split > 1 ? split * batch * M * N : 0), 'f32');
-                const bindings = args.bindings;
-                args.bindings = {...bindings, parts};
-                args.workgroups = [N / DIRECT_TN, M / tm, batch * split];
+                args.workgroups = [N / DIRECT_TN, M / tm, batch];
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
                 else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64};
-                const constants = args.constants ?? {};
-                if (split > 1) args.constants = {...constants, SPLIT: split};
                 g.dispatch('gemm_subgroup_matrix_direct', args);
-                if (split > 1) {
-                    const {a: _a, b: _b, ...rest} = bindings;
-                    g.dispatch('gemm_split_k_reduce', {bindings: {...rest, parts}, uniforms: u,
-                                                       constants: {...constants, SPLIT: split},
-                                                       workgroups: [Math.ceil(M * N / 256), batch, 1]});
-                }
                 return;
             }
             if (tile) throw new GpuError('usage', `${kernel}: tile '${tile}' needs whole ${tm}x${DIRECT_TN} tiles of 16x16x16 matrices`);

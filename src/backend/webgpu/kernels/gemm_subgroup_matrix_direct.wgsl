@@ -17,12 +17,7 @@
 // otherwise).
 // Epilogue: each subgroup passes its results through its own slot of workgroup memory (f32), where
 // its invocations apply alpha, bias and activation.
-// Split-K (override SPLIT > 1, for grids too small to fill the GPU): workgroup z = item * SPLIT + part
-// sums K / SPLIT of K (K a multiple of 16 * SPLIT) and stores its f32 results straight into `parts`
-// (part z: row-major M x N at z * M * N; no epilogue here); gemm_split_k_reduce.wgsl adds the parts
-// and applies alpha, bias, activation and residual. `parts` is bound either way (any writable buffer
-// when SPLIT = 1).
-// Grid: (N / TN, M / TM, batch * SPLIT).
+// Grid: (N / TN, M / TM, batch).
 
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -34,9 +29,6 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 const BM: u32 = 2u;        // result matrices down a subgroup's block: 2 or 4
 const TM: u32 = 64u;       // (NSG / SGN) subgroups down x BM x SM
 const TN: u32 = 128u;      // SGN x 4 x SN
-
-override SPLIT: u32 = 1u;
-@group(0) @binding(6) var<storage, read_write> parts: array<f32>;
 
 // One result matrix (rows m0.., columns n0..) through this subgroup's slot of Cs: alpha, bias,
 // activation, stored as T.
@@ -59,9 +51,7 @@ fn emit(acc: Acc, m0: u32, n0: u32, c_base: u32, slot: u32, lane: u32) {
 fn main(@builtin(workgroup_id) wid: vec3u,
         @builtin(subgroup_id) s: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
-    let z = wid.z / SPLIT;  // batch item
-    let kp = p.K / SPLIT;   // this part's K range: [k0, k0 + kp)
-    let k0 = (wid.z % SPLIT) * kp;
+    let z = wid.z;
     let m0 = wid.y * TM + (s / SGN) * BM * SM;
     let n0 = wid.x * TN + (s % SGN) * 4u * SN;
     let a0 = (z / A_DIV) * p.a_sz + m0 * p.a_sm;
@@ -74,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     var c30: Acc; var c31: Acc; var c32: Acc; var c33: Acc;
     // Each K step: 2 left (rows m0, m0 + 16) and 4 right (columns n0 + 16 j) matrices, 8 products
     // (BM = 4: 2 more left, 16 products).
-    for (var k = k0; k < k0 + kp; k += SK) {
+    for (var k = 0u; k < p.K; k += SK) {
         let l0 = subgroupMatrixLoad<Left>(&a, a0 + 0u * SM * sa + k, false, sa);
         let l1 = subgroupMatrixLoad<Left>(&a, a0 + 1u * SM * sa + k, false, sa);
         let r0 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 0u * SN, false, sb);
@@ -101,28 +91,6 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             c32 = subgroupMatrixMultiplyAccumulate(l3, r2, c32);
             c33 = subgroupMatrixMultiplyAccumulate(l3, r3, c33);
         }
-    }
-    if (SPLIT > 1u) {
-        let pb = wid.z * p.M * p.N + m0 * p.N + n0;
-        subgroupMatrixStore(&parts, pb + 0u * SM * p.N + 0u * SN, c00, false, p.N);
-        subgroupMatrixStore(&parts, pb + 0u * SM * p.N + 1u * SN, c01, false, p.N);
-        subgroupMatrixStore(&parts, pb + 0u * SM * p.N + 2u * SN, c02, false, p.N);
-        subgroupMatrixStore(&parts, pb + 0u * SM * p.N + 3u * SN, c03, false, p.N);
-        subgroupMatrixStore(&parts, pb + 1u * SM * p.N + 0u * SN, c10, false, p.N);
-        subgroupMatrixStore(&parts, pb + 1u * SM * p.N + 1u * SN, c11, false, p.N);
-        subgroupMatrixStore(&parts, pb + 1u * SM * p.N + 2u * SN, c12, false, p.N);
-        subgroupMatrixStore(&parts, pb + 1u * SM * p.N + 3u * SN, c13, false, p.N);
-        if (BM == 4u) {
-            subgroupMatrixStore(&parts, pb + 2u * SM * p.N + 0u * SN, c20, false, p.N);
-            subgroupMatrixStore(&parts, pb + 2u * SM * p.N + 1u * SN, c21, false, p.N);
-            subgroupMatrixStore(&parts, pb + 2u * SM * p.N + 2u * SN, c22, false, p.N);
-            subgroupMatrixStore(&parts, pb + 2u * SM * p.N + 3u * SN, c23, false, p.N);
-            subgroupMatrixStore(&parts, pb + 3u * SM * p.N + 0u * SN, c30, false, p.N);
-            subgroupMatrixStore(&parts, pb + 3u * SM * p.N + 1u * SN, c31, false, p.N);
-            subgroupMatrixStore(&parts, pb + 3u * SM * p.N + 2u * SN, c32, false, p.N);
-            subgroupMatrixStore(&parts, pb + 3u * SM * p.N + 3u * SN, c33, false, p.N);
-        }
-        return;
     }
     let c_base = z * p.M * p.N;
     let slot = s * SM * SN;
