@@ -72,6 +72,14 @@ std::string sh(std::initializer_list<int64_t> d) {
 
 // --- case builders ---
 
+// An op's residual input (added to its output): uniform values of the output's shape, uploaded, and
+// added to the reference.
+Tensor residual_for(Backend& be, Rng& rng, const Shape& s, Vec& ref) {
+    Vec r = rng.uniform(numel(s));
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] += r[i];
+    return be.upload(s, r);
+}
+
 // residual: the conv's skip input (y's shape), added after the activation.
 OpCase conv(int B, int Cin, int H, int W, int Cout, int kh, int kw, Conv2dParams p, bool bias, Act a,
             bool residual = false) {
@@ -84,14 +92,9 @@ OpCase conv(int B, int Cin, int H, int W, int Cout, int kh, int kw, Conv2dParams
                 Vec x = rng.uniform(numel(xs)), w = rng.uniform(numel(ws)), b = bias ? rng.uniform(Cout) : Vec{};
                 Tensor bt = bias ? be.upload({Cout}, b) : Tensor{};
                 Vec r = ref::conv2d(x, xs, w, ws, b, p, a);
-                Vec skip = residual ? rng.uniform(r.size()) : Vec{};
-                Tensor st;
-                if (residual) {
-                    st = be.upload({B, Cout, (int64_t)(H + p.pad_top + p.pad_bottom - kh) / p.stride + 1,
-                                    (int64_t)(W + p.pad_left + p.pad_right - kw) / p.stride + 1},
-                                   skip);
-                    for (size_t i = 0; i < r.size(); ++i) r[i] += skip[i];
-                }
+                const Shape ys{B, Cout, (H + p.pad_top + p.pad_bottom - kh) / p.stride + 1,
+                               (W + p.pad_left + p.pad_right - kw) / p.stride + 1};
+                Tensor st = residual ? residual_for(be, rng, ys, r) : Tensor();
                 Vec got = be.download(be.conv2d(be.upload(xs, x), be.upload(ws, w), bt, p, a, st));
                 return OpResult{got, r, kDot * std::sqrt((double)ws[1] * kh * kw) * max_abs(r)};
             }};
@@ -111,14 +114,6 @@ OpCase linear(Shape xs, int N, bool bias, Act a) {
                 Vec r = ref::linear(x, M, K, w, N, b, a);
                 return OpResult{be.download(y), r, kDot * std::sqrt((double)K) * max_abs(r)};
             }};
-}
-
-// An op's residual input (added to its output): uniform values of the output's shape, uploaded, and
-// added to the reference.
-Tensor residual_for(Backend& be, Rng& rng, const Shape& s, Vec& ref) {
-    Vec r = rng.uniform(numel(s));
-    for (size_t i = 0; i < ref.size(); ++i) ref[i] += r[i];
-    return be.upload(s, r);
 }
 
 OpCase matmul(int Ba, int Bb, int M, int K, int N, bool ta, bool tb, float alpha, bool residual = false) {

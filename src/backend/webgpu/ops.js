@@ -158,6 +158,16 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
 const groups1d = (n) => Math.ceil(n / WG1D);
 
 /**
+ * An optional input (bias, residual): whether it is given, and the buffer to bind (the bridge's dummy
+ * when not: a kernel's bindings are all bound, its overrides skip the unused ones).
+ * @param {GpuBridge} g @param {number | null | undefined} id
+ */
+function optional(g, id) {
+    const has = id !== undefined && id !== null;
+    return {has, id: has ? /** @type {number} */ (id) : g.dummyId};
+}
+
+/**
  * y = act(conv2d(x, w) + b) (+ res). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null, res a
  * residual of y's shape or null (added after the activation, in each kernel's epilogue; not on the
  * depthwise path).
@@ -181,10 +191,8 @@ export function conv2d(g, a) {
     const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;
     check(Ho > 0 && Wo > 0, `conv2d: empty output for ${H}x${W} input, ${kh}x${kw} kernel`);
     const act = actCode(a.act);
-    const hasBias = a.b !== undefined && a.b !== null;
-    const bias = hasBias ? /** @type {number} */ (a.b) : g.dummyId;
-    const hasRes = a.res !== undefined && a.res !== null;  // residual added after the activation (y's layout)
-    const res = hasRes ? /** @type {number} */ (a.res) : g.dummyId;
+    const {has: hasBias, id: bias} = optional(g, a.b);
+    const {has: hasRes, id: res} = optional(g, a.res);  // residual added after the activation (y's layout)
 
     if (groups > 1 && groups === Cin && groups === Cout) {
         check(!hasRes, 'conv2d: the depthwise kernel takes no residual (add it separately)');
@@ -282,9 +290,9 @@ function directConvOk(g, a, Ho, Wo, tn) {
  */
 export function linear(g, a) {
     const {x, w, y, rows, K, N} = a;
-    const hasBias = a.b !== undefined && a.b !== null;
+    const {has: hasBias, id: bias} = optional(g, a.b);
     dispatchTiled(g, 'gemm_tiled', rows, N, 1, {
-        bindings: {a: x, b: w, bias: hasBias ? /** @type {number} */ (a.b) : g.dummyId, c: y, res: g.dummyId},
+        bindings: {a: x, b: w, bias, c: y, res: g.dummyId},
         uniforms: {M: rows, N, K, a_sm: K, a_sk: 1, a_sz: 0, b_sk: 1, b_sn: K, b_sz: 0, alpha: 1},
         constants: {ACT: actCode(a.act), BIAS: hasBias ? 2 : 0},
     }, a.tile);
@@ -300,18 +308,18 @@ export function linear(g, a) {
 export function matmul(g, p) {
     const {a, b, y, Ba, Bb, M, K, N, ta = false, tb = false, alpha = 1} = p;
     check(Bb % Ba === 0 || Bb === 1, `matmul: batch ${Ba} vs ${Bb} do not broadcast`);
-    const hasRes = p.res !== undefined && p.res !== null;
+    const res = optional(g, p.res);
     const batch = Math.max(Ba, Bb);
     const aDiv = Ba === 1 ? 1 : batch / Ba;  // A item z / aDiv (grouped broadcast)
     dispatchTiled(g, 'gemm_tiled', M, N, batch, {
-        bindings: {a, b, bias: g.dummyId, c: y, res: hasRes ? /** @type {number} */ (p.res) : g.dummyId},
+        bindings: {a, b, bias: g.dummyId, c: y, res: res.id},
         uniforms: {
             M, N, K,
             a_sm: ta ? 1 : K, a_sk: ta ? M : 1, a_sz: Ba === 1 ? 0 : M * K,
             b_sk: tb ? 1 : N, b_sn: tb ? K : 1, b_sz: Bb === 1 ? 0 : K * N,
             alpha,
         },
-        constants: {ACT: 0, BIAS: 0, A_DIV: aDiv, HAS_RES: hasRes},
+        constants: {ACT: 0, BIAS: 0, A_DIV: aDiv, HAS_RES: res.has},
     }, p.tile);
 }
 
@@ -482,7 +490,7 @@ export function resize_nearest(g, a) {
  */
 export function lambda_local_position(g, a) {
     const {q, v, w, bias, y, B, heads, kdim, vdim, H, W, r} = a;
-    const hasRes = a.res !== undefined && a.res !== null;
+    const res = optional(g, a.res);
     check(r % 2 === 1 && r <= 15, `lambda_local_position: r = ${r} must be odd and <= 15 (halo tile size)`);
     const N = H * W;
     const rr = r * r;
@@ -500,9 +508,9 @@ export function lambda_local_position(g, a) {
     // f16: 8 value channels a workgroup (QW read once per 8; the halo in f16 fits the same 14.4 KB).
     const tilesX = Math.ceil(W / 16), vb = g.dtype === 'f16' ? 8 : 4;
     g.dispatch('lambda_local_position', {
-        bindings: {qw, v, y, res: hasRes ? /** @type {number} */ (a.res) : g.dummyId},
+        bindings: {qw, v, y, res: res.id},
         uniforms: {heads, vdim, H, W, tiles_x: tilesX},
-        constants: {R: r, HAS_RES: hasRes},
+        constants: {R: r, HAS_RES: res.has},
         defines: {VB: vb},
         workgroups: [tilesX * Math.ceil(H / 16), Math.ceil(vdim / vb), B * heads],
     });
@@ -516,9 +524,9 @@ export function lambda_local_position(g, a) {
  */
 export function lambda_global_position(g, a) {
     const {q, v, e, y, B, heads, kdim, vdim, N, L} = a;
-    const hasRes = a.res !== undefined && a.res !== null;
+    const res = optional(g, a.res);
     g.dispatch('lambda_global_position', {
-        bindings: {q, v, e, y, res: hasRes ? /** @type {number} */ (a.res) : g.dummyId}, uniforms: {heads, kdim, vdim, N, L},
-        constants: {HAS_RES: hasRes}, workgroups: [Math.ceil(N / 16), B * heads, 1],
+        bindings: {q, v, e, y, res: res.id}, uniforms: {heads, kdim, vdim, N, L},
+        constants: {HAS_RES: res.has}, workgroups: [Math.ceil(N / 16), B * heads, 1],
     });
 }

@@ -6,7 +6,6 @@ alias T = f32;
 
 override ACT: u32 = 0u;
 override HAS_BIAS: bool = false;
-override HAS_RES: bool = false;  // y += res (y's layout); bind any buffer when false
 
 struct Params {
     Cin: u32, H: u32, W: u32,
@@ -20,12 +19,3 @@ struct Params {
 @group(0) @binding(2) var<storage, read> bias: array<T>;
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read> res: array<T>;
-
-// The value stored for output element i: act(v), plus res[i] where HAS_RES (a residual added after
-// the activation, in f32, rounded once).
-fn out_value(v: f32, i: u32) -> T {
-    var o = apply_act(v, ACT);
-    if (HAS_RES) { o += f32(res[i]); }
-    return T(o);
-}

@@ -18,6 +18,7 @@ enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: conv2d_interface
+// include: residual
 
 // include: subgroup_matrix_tile
 const LA: u32 = 16u;       // A (weight) elements per invocation and step: TM * TK / WG

@@ -26,6 +26,7 @@ enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: conv2d_interface
+// include: residual
 
 // include: subgroup_matrix_direct_tile
 const BN: u32 = 2u;        // result matrices across a subgroup's block: 2 or 4

@@ -12,6 +12,7 @@
 // Grid: (ceil(N/CN), M, batch).
 
 // include: gemm_interface
+// include: residual
 
 const CN: u32 = 8u;      // output columns per workgroup
 const LANES: u32 = 32u;  // invocations per output

@@ -29,7 +29,6 @@ alias T = f32;
 
 override ACT: u32 = 0u;
 override BIAS: u32 = 0u;
-override HAS_RES: bool = false;  // C += res (C's layout); bind any buffer when false
 override A_DIV: u32 = 1u;  // batch item z multiplies A item z / A_DIV (grouped broadcast)
 
 struct Params {
@@ -44,15 +43,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> bias: array<T>;
 @group(0) @binding(3) var<storage, read_write> c: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read> res: array<T>;
 
-// The value stored for output element i: act(v), plus res[i] where HAS_RES (a residual added after
-// the activation, in f32, rounded once).
-fn out_value(v: f32, i: u32) -> T {
-    var o = apply_act(v, ACT);
-    if (HAS_RES) { o += f32(res[i]); }
-    return T(o);
-}
+// include: residual
 
 // include: subgroup_matrix_tile
 const LA: u32 = 4u;        // vec4 loads of the A tile per invocation: TM * TK / 4 / WG

@@ -24,6 +24,7 @@ enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: gemm_interface
+// include: residual
 
 // include: subgroup_matrix_direct_tile
 const BM: u32 = 2u;        // result matrices down a subgroup's block: 2 or 4
