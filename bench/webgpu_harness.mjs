@@ -275,17 +275,7 @@ export class OpProfiler {
         await this.g.sync();
         const dev = this.g.device;
         const times = [];
-        for (const s of this.sets) {
-            const bytes = s.next * 8;
-            const staging = dev.createBuffer({size: Math.max(bytes, 8), usage: MAP_READ | COPY_DST});
-            const enc = dev.createCommandEncoder();
-            if (bytes) enc.copyBufferToBuffer(s.buf, 0, staging, 0, bytes);
-            dev.queue.submit([enc.finish()]);
-            await staging.mapAsync(MAP_READ);
-            times.push(new BigUint64Array(staging.getMappedRange().slice(0, bytes)));
-            staging.unmap();
-            staging.destroy();
-        }
+        for (const s of this.sets) times.push(await readTimestamps(dev, s.buf, s.next));
         const out = this.records.map((r) => {
             const t = times[r.set];
             return {label: r.label, name: r.name, flops: r.flops, call: r.call, ms: Number(t[r.q + 1] - t[r.q]) / 1e6};
@@ -298,6 +288,23 @@ export class OpProfiler {
 }
 
 const QUERIES_PER_SET = 4096;
+
+/**
+ * The first `count` resolved timestamps of a query-resolve buffer, read back (ns, BigUint64Array).
+ * @param {any} dev @param {any} buf @param {number} count
+ */
+async function readTimestamps(dev, buf, count) {
+    const bytes = count * 8;
+    const staging = dev.createBuffer({size: Math.max(bytes, 8), usage: MAP_READ | COPY_DST});
+    const enc = dev.createCommandEncoder();
+    if (bytes) enc.copyBufferToBuffer(buf, 0, staging, 0, bytes);
+    dev.queue.submit([enc.finish()]);
+    await staging.mapAsync(MAP_READ);
+    const t = new BigUint64Array(staging.getMappedRange().slice(0, bytes));
+    staging.unmap();
+    staging.destroy();
+    return t;
+}
 
 /**
  * The GPU's timeline of whole batches, against the CPU's: each compute pass (one per submitted batch,
@@ -347,20 +354,6 @@ export class BatchTimeline {
         };
     }
 
-    /** Reads the queries back: BigUint64Array of the first `count` queries. */
-    async read(count) {
-        const dev = this.g.device;
-        const staging = dev.createBuffer({size: Math.max(count * 8, 8), usage: MAP_READ | COPY_DST});
-        const enc = dev.createCommandEncoder();
-        enc.copyBufferToBuffer(this.buf, 0, staging, 0, count * 8);
-        dev.queue.submit([enc.finish()]);
-        await staging.mapAsync(MAP_READ);
-        const t = new BigUint64Array(staging.getMappedRange().slice(0, count * 8));
-        staging.unmap();
-        staging.destroy();
-        return t;
-    }
-
     /**
      * GPU time (ns, BigInt) minus CPU time (ms): timestamped empty passes on an idle GPU, each taken as
      * starting when it was submitted; the smallest of 5 (a later start only overstates the offset).
@@ -375,7 +368,7 @@ export class BatchTimeline {
             const c0 = performance.now();
             dev.queue.submit([enc.finish()]);
             await dev.queue.onSubmittedWorkDone();
-            const off = (await this.read(2))[0] - BigInt(Math.round(c0 * 1e6));
+            const off = (await readTimestamps(dev, this.buf, 2))[0] - BigInt(Math.round(c0 * 1e6));
             if (i === 0 || off < this.offsetNs) this.offsetNs = off;
         }
         this.next = this.resolved = 0;
@@ -387,7 +380,7 @@ export class BatchTimeline {
      */
     async collect() {
         await this.g.sync();
-        const t = await this.read(this.next);
+        const t = await readTimestamps(this.g.device, this.buf, this.next);
         const cpu = (/** @type {bigint} */ ns) => Number(ns - this.offsetNs) / 1e6;
         const recs = this.records;
         const end = this.g.stats.dispatches;
