@@ -429,6 +429,13 @@ export function summarize(recs, by = 'label') {
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
 // MOEBIUS_MATRIX_CONV=auto|direct|direct-wide|staged: which matrix-unit kernel takes the convs that are not 1x1.
 if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
+// MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
+if (process.env.MOEBIUS_SPLIT_K) {
+    const v = process.env.MOEBIUS_SPLIT_K;
+    ops.matrixTuning.splitK = /^\d+$/.test(v) ? Number(v) : /** @type {any} */ (v);
+}
+// MOEBIUS_GEMM_EPILOGUE=per-matrix|one-barrier: the direct GEMM's epilogue (ops.matrixTuning.gemmEpilogue).
+if (process.env.MOEBIUS_GEMM_EPILOGUE) ops.matrixTuning.gemmEpilogue = /** @type {any} */ (process.env.MOEBIUS_GEMM_EPILOGUE);
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
     const gluePath = path.resolve(glue ?? process.env.MOEBIUS_WASM ?? path.join(root, 'build/wasm/moebius.js'));

@@ -158,6 +158,17 @@ function residualFor(g, r, n, seed) {
     return res;
 }
 
+/** Records `op` with the case's direct-GEMM knobs (s.splitK, s.epilogue) in ops.matrixTuning, then restores them. */
+function withTuning(s, op) {
+    const saved = {...ops.matrixTuning};
+    if (s.splitK !== undefined) ops.matrixTuning.splitK = s.splitK;
+    if (s.epilogue !== undefined) ops.matrixTuning.gemmEpilogue = s.epilogue;
+    try { return op(); } finally { Object.assign(ops.matrixTuning, saved); }
+}
+/** The direct GEMM's variants a case asks for: s.splits (K parts) and s.epi (the one-barrier epilogue). */
+const directVariants = (s) => [...(s.splits ?? []).map((n) => ({...s, tile: 'matrix-direct-32', splitK: n})),
+                               ...(s.epi ? [{...s, tile: 'matrix-direct-32', splitK: 'off', epilogue: 'one-barrier'}] : [])];
+
 for (const s of [
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, alpha: 0.7},
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, ta: true},
@@ -175,12 +186,16 @@ for (const s of [
     {Ba: 1, Bb: 2, M: 64, N: 128, K: 16, direct: true},
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true},        // grouped broadcast (lambda_content: A item z / 3)
     {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, direct: true},   // the same on the matrix kernels
-    {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true}, // whole 32 x 128 tiles only: matrix-direct-32
+    {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true, epi: true}, // whole 32 x 128 tiles only: matrix-direct-32
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true, residual: true},  // lambda_content with the block's skip
-    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true},
+    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true, epi: true},
+    // Split-K (a grid of 4 workgroups; 'auto' splits it in 4): forced 2 and 4 parts, and none.
+    {Ba: 2, Bb: 2, M: 64, N: 128, K: 512, alpha: 0.5, direct32: true, splits: ['off', 2, 4]},
+    {Ba: 1, Bb: 2, M: 96, N: 256, K: 256, residual: true, direct32: true, splits: [2]},
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
                   ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
                   ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
+                  ...directVariants(s),
                   ...(s.direct ? [{...s, tile: 'matrix-direct-64x64'}] : []),
                   // the matrix-unit kernel takes row-major A and B with K, N multiples of 4 (vec4 loads)
                   ...(!s.ta && !s.tb && s.K % 4 === 0 && s.N % 4 === 0
@@ -192,7 +207,7 @@ for (const s of [
         const y = g.createTensor(n);
         const r = ref.matmul(a, b, s);
         const res = s.residual ? residualFor(g, r, n, 3) : null;
-        ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, res: res && upload(g, res), ...s});
+        withTuning(s, () => ops.matmul(g, {a: upload(g, a), b: upload(g, b), y, res: res && upload(g, res), ...s}));
         compare(g, `matmul ${JSON.stringify(s)}`, await g.readF32(y), r);
     });
 }
@@ -232,7 +247,8 @@ for (const s of [
     {B: 2, Cin: 64, H: 7, W: 9, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 2, bias: false, act: 2},
     {B: 1, Cin: 96, H: 30, W: 31, Cout: 150, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // several tiles each way
     {B: 2, Cin: 68, H: 12, W: 10, Cout: 70, kh: 1, kw: 1, bias: true, act: 1},  // 1x1: gemm_subgroup_matrix
-    {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, direct: true},  // 1x1 on whole tiles
+    {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, direct: true, epi: true},  // 1x1 on whole tiles
+    {B: 2, Cin: 256, H: 8, W: 16, Cout: 64, kh: 1, kw: 1, bias: true, act: 1, residual: true, splits: [2]},  // split-K
     // Whole 128-pixel x 64-channel tiles: conv2d_subgroup_matrix_direct too (padded NHWC input).
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
     {B: 1, Cin: 16, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, direct: true},
@@ -252,6 +268,7 @@ for (const s of [
     ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
     ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-64x64'}] : []),
+    ...directVariants(s),
     ...(s.direct && s.kh !== 1 && s.Cout % 128 === 0 ? [{...s, tile: 'matrix-direct-wide'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
@@ -265,7 +282,8 @@ for (const s of [
         const r = ref.conv2d(x, w, b, s);
         const res = s.residual ? residualFor(g, r, s.B * s.Cout * r.Ho * r.Wo, 9) : null;
         const y = g.createTensor(s.B * s.Cout * r.Ho * r.Wo);
-        const shape = ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, res: res && upload(g, res), ...s});
+        const shape = withTuning(s, () => ops.conv2d(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y,
+                                                                res: res && upload(g, res), ...s}));
         if (shape.Ho !== r.Ho || shape.Wo !== r.Wo) report(name, false, `shape ${shape.Ho}x${shape.Wo} != ${r.Ho}x${r.Wo}`);
         else compare(g, name, await g.readF32(y), r);
     });
@@ -630,16 +648,19 @@ function planCases() {
                       elemBytes: () => (dtype === 'f16' ? 2 : 4), scratch: () => 1,
                       dispatch: (kernel, a) => seen.push({kernel, defines: a.defines ?? {}, workgroups: a.workgroups})};
         call(stub);
-        return seen[seen.length - 1];  // the conv's main dispatch comes last (after pad / weight layout)
+        // the conv's main dispatch comes last (after pad / weight layout), or before a split-K reduce
+        return seen.filter((d) => d.kernel !== 'gemm_split_k_reduce').pop();
     };
     const conv = (B, Cin, Cout, side, k) => (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B, Cin, H: side, W: side, Cout,
                                                                 kh: k, kw: k, pad: k === 3 ? [1, 1, 1, 1] : undefined});
-    const expect = (name, dtype, call, kernel, defines) => {  // defines null: any
+    const expect = (name, dtype, call, kernel, defines, workgroups = null) => {  // null: any
         const got = plan(dtype, call);
-        const ok = got?.kernel === kernel && (defines === null || JSON.stringify(got.defines) === JSON.stringify(defines));
+        const ok = got?.kernel === kernel && (defines === null || JSON.stringify(got.defines) === JSON.stringify(defines)) &&
+                   (workgroups === null || JSON.stringify(got.workgroups) === JSON.stringify(workgroups));
         report(`plan: ${name}`, ok, `${got?.kernel} ${JSON.stringify(got?.defines)} ${JSON.stringify(got?.workgroups)}`);
     };
-    const wide = {BN: 4}, thin = {}, block4 = {BM: 4, TM: 64, NSG: 2, WG: 64}, tm32 = {TM: 32, NSG: 2, WG: 64};
+    const wide = {BN: 4}, thin = {}, block4 = {BM: 4, TM: 64, NSG: 2, WG: 64}, tm32 = {TM: 32, NSG: 2, WG: 64, SPLIT: 1};
+    const split = (n) => ({...tm32, SPLIT: n});
     expect('3x3 VAE 128->128 @512 B2: 128 output channels a workgroup', 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', wide);
     expect('3x3 UNet 1280->1280 @32 B2: 128 (160 workgroups)', 'f16', conv(2, 1280, 1280, 32, 3), 'conv2d_subgroup_matrix_direct', wide);
     expect('3x3 UNet 1280->1280 @16 B2: 64 (40 workgroups at 128)', 'f16', conv(2, 1280, 1280, 16, 3), 'conv2d_subgroup_matrix_direct', thin);
@@ -647,7 +668,12 @@ function planCases() {
     expect('1x1 1280->6400 @16 B2: 4 x 4 blocks', 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 640->3200 @32 B2: 4 x 4 blocks', 'f16', conv(2, 640, 3200, 32, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 320->1600 @64 B2: 32 x 128 (K = 320)', 'f16', conv(2, 320, 1600, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
-    expect('1x1 3200->1280 @16 B2: 32 x 128 (80 tiles)', 'f16', conv(2, 3200, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
+    expect('1x1 3200->1280 @16 B2: 32 x 128, K in 4 (160 workgroups)', 'f16', conv(2, 3200, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(4));
+    expect('1x1 1280->1280 @16 B2: K in 4 (160 workgroups)', 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(4));
+    expect('1x1 1280->160 @16 B2: K in 8 (20 workgroups)', 'f16', conv(2, 1280, 160, 16, 1), 'gemm_subgroup_matrix_direct', split(8),
+           [2, 5, 16]);
+    expect('1x1 640->640 @32 B2: K in 2 (320 workgroups)', 'f16', conv(2, 640, 640, 32, 1), 'gemm_subgroup_matrix_direct', split(2));
+    expect('1x1 320->320 @64 B2: no split (640 workgroups)', 'f16', conv(2, 320, 320, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
     expect('3x3 VAE 128->128 @512 B2 on f32: no matrix units', 'f32', conv(2, 128, 128, 512, 3), 'conv2d_implicit_gemm', null);
     const saved = {...ops.matrixTuning};
     try {
@@ -655,6 +681,8 @@ function planCases() {
         ops.matrixTuning.gemm = 'direct';
         expect("matrixTuning.conv 'direct': 64 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', thin);
         expect("matrixTuning.gemm 'direct': 32 x 128", 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
+        ops.matrixTuning.splitK = 'off';
+        expect("matrixTuning.splitK 'off'", 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
     } finally {
         Object.assign(ops.matrixTuning, saved);
     }

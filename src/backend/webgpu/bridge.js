@@ -117,7 +117,7 @@ export const KERNEL_NAMES = [
     'resize_nearest', 'lambda_local_position', 'lambda_global_position',
     'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k', 'gemm_subgroup_matrix_direct',
     'conv2d_subgroup_matrix_direct', 'pad_nhwc', 'lambda_local_weights',
-    'conv2d_few_outputs',
+    'conv2d_few_outputs', 'gemm_split_k_reduce',
 ];
 
 // Limits that matter to the kernels; the device is requested with the adapter's maxima.

@@ -56,10 +56,17 @@ const REDUCE_K_MIN_K = 128;
  * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes),
  * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0), 'auto'
  * (the default: 128 where the grid stays large, see DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged'
- * (conv2d_subgroup_matrix).
+ * (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
+ * 'off' or a number; see splitKParts); `gemmEpilogue` the direct GEMM's 32 x 128 epilogue: 'per-matrix'
+ * (two barriers per result matrix) or 'one-barrier' (all 8 parked in 16 KiB of workgroup memory).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
-                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto'};
+                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
+                             /** @type {'auto' | 'off' | number} */ splitK: 'auto',
+                             /** @type {'per-matrix' | 'one-barrier'} */ gemmEpilogue: 'per-matrix'};
+// Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
+// SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each.
+const SPLIT_K_MIN_WORKGROUPS = 512, SPLIT_K_MAX = 8, SPLIT_K_MIN_PART = 128;
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
@@ -126,10 +133,31 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
             const wide = tile === 'matrix-direct' || block4;
             const tm = wide ? DIRECT_TM : DIRECT_TM / 2;
             if (ok && M % tm === 0) {
-                args.workgroups = [N / DIRECT_TN, M / tm, batch];
+                const split = wide ? 1 : splitKParts(M / tm * (N / DIRECT_TN) * batch, u.K);
+                args.workgroups = [N / DIRECT_TN, M / tm, batch * split];
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
-                else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64};
+                else if (!wide) {
+                    args.defines = matrixTuning.gemmEpilogue === 'one-barrier' && split === 1
+                        ? {TM: tm, NSG: 2, WG: 64, SPLIT: 1, EPI: 1, CS_SLOTS: 8} : {TM: tm, NSG: 2, WG: 64, SPLIT: split};
+                }
+                if (split === 1) {
+                    args.bindings.parts = g.scratch('gemm.split_k_parts', 16);  // bound, never touched
+                    g.dispatch('gemm_subgroup_matrix_direct', args);
+                    return;
+                }
+                // Split-K: the parts in f32 scratch (batch, split, M, N), then one pass adds them
+                // and applies alpha, bias, activation and residual.
+                const {bias, c, res} = args.bindings;
+                const parts = g.scratch('gemm.split_k_parts', batch * split * M * N * 4, 'f32');
+                args.bindings.parts = parts;
                 g.dispatch('gemm_subgroup_matrix_direct', args);
+                const k = /** @type {Record<string, number|boolean>} */ (args.constants);
+                g.dispatch('gemm_split_k_reduce', {
+                    bindings: {bias, c, res, parts},
+                    uniforms: {M, N, batch, alpha: u.alpha},
+                    constants: {ACT: k.ACT ?? 0, BIAS: k.BIAS ?? 0, HAS_RES: k.HAS_RES ?? false, SPLIT: split},
+                    workgroups: groups1d(batch * M * N),
+                });
                 return;
             }
             if (tile) throw new GpuError('usage', `${kernel}: tile '${tile}' needs whole ${tm}x${DIRECT_TN} tiles of 16x16x16 matrices`);
@@ -148,6 +176,24 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
     args.defines = t.defines;
     args.workgroups = [Math.ceil(N / t.tn), Math.ceil(M / t.tm), batch];
     g.dispatch(kernel, args);
+}
+
+/**
+ * K parts for the direct GEMM's 32 x 128 tile (split-K): where its grid of `workgroups` would leave
+ * the GPU's SMs idle (fewer than SPLIT_K_MIN_WORKGROUPS; the 16²-level 1x1 convs: 1280 -> 1280 has
+ * 160 workgroups, 1280 -> 160 has 20), the smallest power of two that fills it, keeping each part at
+ * least SPLIT_K_MIN_PART deep. matrixTuning.splitK: 'auto' (this rule), 'off', or a number of parts
+ * (forced where K allows; tests and benchmarks).
+ * @param {number} workgroups @param {number} K
+ */
+function splitKParts(workgroups, K) {
+    const want = matrixTuning.splitK;
+    if (want === 'off') return 1;
+    const fits = (/** @type {number} */ s) => K % (s * 16) === 0 && K / s >= SPLIT_K_MIN_PART;
+    if (typeof want === 'number') return want > 1 && fits(want) ? want : 1;
+    let s = 1;
+    while (workgroups * s < SPLIT_K_MIN_WORKGROUPS && s < SPLIT_K_MAX && fits(2 * s)) s *= 2;
+    return s;
 }
 
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
