@@ -328,7 +328,6 @@ export class BatchTimeline {
         this.qs = dev.createQuerySet({type: 'timestamp', count: QUERIES_PER_SET});
         this.buf = dev.createBuffer({size: QUERIES_PER_SET * 8, usage: QUERY_RESOLVE | COPY_SRC});
         this.next = 0;
-        this.resolved = 0;
         const computePass = g.computePass.bind(g), flush = g.flush.bind(g);
         g.computePass = () => {
             if (!this.enabled || g.pass) return computePass();
@@ -341,13 +340,9 @@ export class BatchTimeline {
             this.records.push({label: this.label, q, cpuBegin: performance.now(), cpuSubmit: NaN, dispatches: g.stats.dispatches});
             return g.pass;
         };
+        // The queries are resolved once, in collect(): a query set keeps its values, and resolving at
+        // each flush would need 256-byte aligned offsets (32 queries a batch).
         g.flush = () => {
-            if (this.enabled && g.encoder && this.next > this.resolved) {
-                if (g.pass) { g.pass.end(); g.pass = null; }
-                g.encoder.resolveQuerySet(this.qs, this.resolved, this.next - this.resolved, this.buf, this.resolved * 8);
-                this.next = Math.min(Math.ceil(this.next / 32) * 32, QUERIES_PER_SET);  // 256-byte resolve offsets
-                this.resolved = this.next;
-            }
             flush();
             const t = performance.now();
             for (let i = this.records.length - 1; i >= 0 && Number.isNaN(this.records[i].cpuSubmit); i--) this.records[i].cpuSubmit = t;
@@ -371,7 +366,7 @@ export class BatchTimeline {
             const off = (await readTimestamps(dev, this.buf, 2))[0] - BigInt(Math.round(c0 * 1e6));
             if (i === 0 || off < this.offsetNs) this.offsetNs = off;
         }
-        this.next = this.resolved = 0;
+        this.next = 0;
     }
 
     /**
@@ -380,7 +375,13 @@ export class BatchTimeline {
      */
     async collect() {
         await this.g.sync();
-        const t = await readTimestamps(this.g.device, this.buf, this.next);
+        const dev = this.g.device;
+        if (this.next > 0) {
+            const enc = dev.createCommandEncoder();
+            enc.resolveQuerySet(this.qs, 0, this.next, this.buf, 0);
+            dev.queue.submit([enc.finish()]);
+        }
+        const t = await readTimestamps(dev, this.buf, this.next);
         const cpu = (/** @type {bigint} */ ns) => Number(ns - this.offsetNs) / 1e6;
         const recs = this.records;
         const end = this.g.stats.dispatches;
@@ -388,7 +389,7 @@ export class BatchTimeline {
                                          gpuBegin: cpu(t[r.q]), gpuEnd: cpu(t[r.q + 1]),
                                          dispatches: (recs[i + 1]?.dispatches ?? end) - r.dispatches}));
         this.records = [];
-        this.next = this.resolved = 0;
+        this.next = 0;
         return out;
     }
 }
@@ -434,8 +435,6 @@ if (process.env.MOEBIUS_SPLIT_K) {
     const v = process.env.MOEBIUS_SPLIT_K;
     ops.matrixTuning.splitK = /^\d+$/.test(v) ? Number(v) : /** @type {any} */ (v);
 }
-// MOEBIUS_GEMM_EPILOGUE=per-matrix|one-barrier: the direct GEMM's epilogue (ops.matrixTuning.gemmEpilogue).
-if (process.env.MOEBIUS_GEMM_EPILOGUE) ops.matrixTuning.gemmEpilogue = /** @type {any} */ (process.env.MOEBIUS_GEMM_EPILOGUE);
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
     const gluePath = path.resolve(glue ?? process.env.MOEBIUS_WASM ?? path.join(root, 'build/wasm/moebius.js'));

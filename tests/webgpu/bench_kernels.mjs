@@ -20,8 +20,7 @@ const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=
 const cases = [];
 // Tile configurations, MOEBIUS_BENCH_TILES=a,b,...: a tile name (ops.js Tile), optionally with the
 // staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0', and the direct
-// GEMM's split-K (ops.matrixTuning.splitK: auto, off or a number of K parts): 'matrix-direct-32:split=off', and its
-// one-barrier epilogue (ops.matrixTuning.gemmEpilogue): 'matrix-direct-32:split=off:epi=1'.
+// GEMM's split-K (ops.matrixTuning.splitK: auto, off or a number of K parts): 'matrix-direct-32:split=off'.
 const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
 /** Sets the knobs of a tile configuration and returns the Tile name. */
 function applyTile(spec) {
@@ -30,7 +29,6 @@ function applyTile(spec) {
     ops.matrixTuning.pad = Number(opt('pad') ?? 8);
     const split = opt('split') ?? 'auto';
     ops.matrixTuning.splitK = /^\d+$/.test(split) ? Number(split) : /** @type {'auto' | 'off'} */ (split);
-    ops.matrixTuning.gemmEpilogue = opt('epi') === '1' ? 'one-barrier' : 'per-matrix';
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles

@@ -158,16 +158,14 @@ function residualFor(g, r, n, seed) {
     return res;
 }
 
-/** Records `op` with the case's direct-GEMM knobs (s.splitK, s.epilogue) in ops.matrixTuning, then restores them. */
+/** Records `op` with the case's split-K (s.splitK, when given) in ops.matrixTuning, then restores it. */
 function withTuning(s, op) {
-    const saved = {...ops.matrixTuning};
+    const saved = ops.matrixTuning.splitK;
     if (s.splitK !== undefined) ops.matrixTuning.splitK = s.splitK;
-    if (s.epilogue !== undefined) ops.matrixTuning.gemmEpilogue = s.epilogue;
-    try { return op(); } finally { Object.assign(ops.matrixTuning, saved); }
+    try { return op(); } finally { ops.matrixTuning.splitK = saved; }
 }
-/** The direct GEMM's variants a case asks for: s.splits (K parts) and s.epi (the one-barrier epilogue). */
-const directVariants = (s) => [...(s.splits ?? []).map((n) => ({...s, tile: 'matrix-direct-32', splitK: n})),
-                               ...(s.epi ? [{...s, tile: 'matrix-direct-32', splitK: 'off', epilogue: 'one-barrier'}] : [])];
+/** The direct GEMM's split-K variants a case asks for (s.splits: numbers of K parts, or 'off'). */
+const directVariants = (s) => (s.splits ?? []).map((n) => ({...s, tile: 'matrix-direct-32', splitK: n}));
 
 for (const s of [
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, alpha: 0.7},
@@ -186,9 +184,9 @@ for (const s of [
     {Ba: 1, Bb: 2, M: 64, N: 128, K: 16, direct: true},
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true},        // grouped broadcast (lambda_content: A item z / 3)
     {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, direct: true},   // the same on the matrix kernels
-    {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true, epi: true}, // whole 32 x 128 tiles only: matrix-direct-32
+    {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true}, // whole 32 x 128 tiles only: matrix-direct-32
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true, residual: true},  // lambda_content with the block's skip
-    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true, epi: true},
+    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true},
     // Split-K (a grid of 4 workgroups; 'auto' splits it in 4): forced 2 and 4 parts, and none.
     {Ba: 2, Bb: 2, M: 64, N: 128, K: 512, alpha: 0.5, direct32: true, splits: ['off', 2, 4]},
     {Ba: 1, Bb: 2, M: 96, N: 256, K: 256, residual: true, direct32: true, splits: [2]},
@@ -247,7 +245,7 @@ for (const s of [
     {B: 2, Cin: 64, H: 7, W: 9, Cout: 6, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 2, bias: false, act: 2},
     {B: 1, Cin: 96, H: 30, W: 31, Cout: 150, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // several tiles each way
     {B: 2, Cin: 68, H: 12, W: 10, Cout: 70, kh: 1, kw: 1, bias: true, act: 1},  // 1x1: gemm_subgroup_matrix
-    {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, direct: true, epi: true},  // 1x1 on whole tiles
+    {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, direct: true},  // 1x1 on whole tiles
     {B: 2, Cin: 256, H: 8, W: 16, Cout: 64, kh: 1, kw: 1, bias: true, act: 1, residual: true, splits: [2]},  // split-K
     // Whole 128-pixel x 64-channel tiles: conv2d_subgroup_matrix_direct too (padded NHWC input).
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},

@@ -57,15 +57,16 @@ const REDUCE_K_MIN_K = 128;
  * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0), 'auto'
  * (the default: 128 where the grid stays large, see DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged'
  * (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
- * 'off' or a number; see splitKParts); `gemmEpilogue` the direct GEMM's 32 x 128 epilogue: 'per-matrix'
- * (two barriers per result matrix) or 'one-barrier' (all 8 parked in 16 KiB of workgroup memory).
+ * 'off' or a number; see splitKParts).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
                              /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
-                             /** @type {'auto' | 'off' | number} */ splitK: 'auto',
-                             /** @type {'per-matrix' | 'one-barrier'} */ gemmEpilogue: 'per-matrix'};
+                             /** @type {'auto' | 'off' | number} */ splitK: 'auto'};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
-// SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each.
+// SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
+// + reduce against one pass): 1280 -> 1280 @16² 0.078 -> 0.045 ms (4 parts), 3200 -> 1280 @16² 0.190 ->
+// 0.088 (4), 1280 -> 160 @16² 0.071 -> 0.022 (8), 640 -> 640 @32² 0.050 -> 0.046 (2); a UNet step
+// 27.8 -> 24.5 ms.
 const SPLIT_K_MIN_WORKGROUPS = 512, SPLIT_K_MAX = 8, SPLIT_K_MIN_PART = 128;
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
@@ -136,12 +137,9 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 const split = wide ? 1 : splitKParts(M / tm * (N / DIRECT_TN) * batch, u.K);
                 args.workgroups = [N / DIRECT_TN, M / tm, batch * split];
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
-                else if (!wide) {
-                    args.defines = matrixTuning.gemmEpilogue === 'one-barrier' && split === 1
-                        ? {TM: tm, NSG: 2, WG: 64, SPLIT: 1, EPI: 1, CS_SLOTS: 8} : {TM: tm, NSG: 2, WG: 64, SPLIT: split};
-                }
+                else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split};
                 if (split === 1) {
-                    args.bindings.parts = g.scratch('gemm.split_k_parts', 16);  // bound, never touched
+                    args.bindings.parts = g.scratch('gemm.split_k_parts', 1024);  // bound, never touched (one f32 16 x 16 matrix: the shader's minimum binding size)
                     g.dispatch('gemm_subgroup_matrix_direct', args);
                     return;
                 }

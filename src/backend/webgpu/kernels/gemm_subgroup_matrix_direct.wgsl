@@ -16,9 +16,7 @@
 // matrices: 8 loads for 16 products instead of 6 for 8; the BM = 4 blocks drop out at compile time
 // otherwise).
 // Epilogue: each subgroup passes its results through its own slot of workgroup memory (f32), where
-// its invocations apply alpha, bias and activation: one result matrix at a time (two barriers each),
-// or with EPI = 1 (32 x 128 tile only, CS_SLOTS = 8: 16 KiB) all 8 at once behind one barrier, its
-// 32 lanes then storing the subgroup's 32 x 64 block row by row.
+// its invocations apply alpha, bias and activation.
 // Split-K (SPLIT > 1, ops.js where the grid is too small to fill the GPU: the 16²-level 1x1 convs):
 // workgroup z = item * SPLIT + part sums K range [part K / SPLIT, (part + 1) K / SPLIT) and stores its
 // f32 result matrices as they are to `parts` (item, part, M, N); gemm_split_k_reduce.wgsl adds the
@@ -37,7 +35,6 @@ const BM: u32 = 2u;        // result matrices down a subgroup's block: 2 or 4
 const TM: u32 = 64u;       // (NSG / SGN) subgroups down x BM x SM
 const TN: u32 = 128u;      // SGN x 4 x SN
 const SPLIT: u32 = 1u;     // K parts (split-K); K a multiple of SPLIT * SK
-const EPI: u32 = 0u;       // 1: the one-barrier epilogue (BM = 2, CS_SLOTS = 8)
 
 @group(0) @binding(6) var<storage, read_write> parts: array<f32>;
 
@@ -61,28 +58,6 @@ fn emit(acc: Acc, m0: u32, n0: u32, c_base: u32, slot: u32, lane: u32) {
         c[i] = out_value(v, i);
     }
     workgroupBarrier();
-}
-
-// EPI = 1: result matrix j (row block j / 4, column block j % 4) of this subgroup into its slot j.
-fn park(acc: Acc, j: u32, slot: u32) {
-    subgroupMatrixStore(&Cs, slot + j * SM * SN, acc, false, SN);
-}
-
-// EPI = 1, after the barrier: the subgroup's parked 32 x 64 block (rows m0.., columns n0..) through
-// alpha, bias and activation to C, 32 consecutive columns of a row per round.
-fn emit_block(m0: u32, n0: u32, c_base: u32, slot: u32, lane: u32) {
-    for (var e = lane; e < 2u * SM * 4u * SN; e += 32u) {
-        let r = e / (4u * SN);
-        let col = e % (4u * SN);
-        let j = (r / SM) * 4u + col / SN;
-        let m = m0 + r;
-        let n = n0 + col;
-        var v = p.alpha * Cs[slot + j * SM * SN + (r % SM) * SN + col % SN];
-        if (BIAS == 1u) { v += f32(bias[m]); }
-        if (BIAS == 2u) { v += f32(bias[n]); }
-        let i = c_base + m * p.N + n;
-        c[i] = out_value(v, i);
-    }
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -155,14 +130,6 @@ fn main(@builtin(workgroup_id) wid: vec3u,
         return;
     }
     let c_base = z * p.M * p.N;
-    if (EPI == 1u) {
-        let slot8 = s * CS_SLOTS * SM * SN;
-        park(c00, 0u, slot8); park(c01, 1u, slot8); park(c02, 2u, slot8); park(c03, 3u, slot8);
-        park(c10, 4u, slot8); park(c11, 5u, slot8); park(c12, 6u, slot8); park(c13, 7u, slot8);
-        workgroupBarrier();
-        emit_block(m0, n0, c_base, slot8, lane);
-        return;
-    }
     let slot = s * SM * SN;
     emit(c00, m0 + 0u * SM, n0 + 0u * SN, c_base, slot, lane);
     emit(c01, m0 + 0u * SM, n0 + 1u * SN, c_base, slot, lane);

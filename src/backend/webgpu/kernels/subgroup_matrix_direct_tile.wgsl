@@ -14,6 +14,4 @@ alias Left = subgroup_matrix_left<T, SK, SM>;
 alias Right = subgroup_matrix_right<T, SN, SK>;
 alias Acc = subgroup_matrix_result<f32, SN, SM>;
 
-const CS_SLOTS: u32 = 1u;  // result matrices a subgroup parks in Cs at once (the GEMM's EPI = 1: 8)
-
-var<workgroup> Cs: array<f32, NSG * CS_SLOTS * SM * SN>;
+var<workgroup> Cs: array<f32, NSG * SM * SN>;
