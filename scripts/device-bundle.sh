@@ -26,12 +26,14 @@ fi
 
 rm -rf "$b"
 mkdir -p "$b/node_modules/webgpu/dist" "$b/wasm" "$b/fixtures/full"
-xz -T0 -3 -c "$(command -v node)" > "$b/node.xz"
+xz -T0 -9 -c "$(command -v node)" > "$b/node.xz"
 cp node_modules/webgpu/{package.json,index.js,types.d.ts} "$b/node_modules/webgpu/"
-cp -r node_modules/webgpu/dist/linux-x64 "$b/node_modules/webgpu/dist/"
+mkdir -p "$b/node_modules/webgpu/dist/linux-x64"
+xz -T0 -9 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$b/dawn.node.xz"  # unpacked by device-env.sh
 cp -r node_modules/pngjs "$b/node_modules/"
 cp build/wasm/moebius.js build/wasm/moebius.wasm "$b/wasm/"
 for f in unet_in.npy unet_ids.npy unet_out.npy noise.npy latents_steps.npy decoded.npy \
+         vae_moments_image.npy vae_moments_masked.npy keys_unet.json keys_vae.json \
          image.png mask.png result.png meta.json model_config.json; do
     cp "$fixtures/full/$f" "$b/fixtures/full/"
 done

@@ -7,6 +7,8 @@ ldconfig
 [[ -x /tmp/node ]] || xz -dc .device/b/node.xz > /tmp/node
 chmod +x /tmp/node
 export PATH=/tmp:$PATH
+d=.device/b/node_modules/webgpu/dist/linux-x64
+[[ -f $d/dawn.node ]] || xz -dc .device/b/dawn.node.xz > $d/dawn.node
 [[ -e node_modules ]] || ln -s .device/b/node_modules node_modules
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
