@@ -19,6 +19,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url';
 
 import {create, globals} from 'webgpu';
 
+import {bridgeTuning} from '../src/backend/webgpu/bridge.js';
 import * as ops from '../src/backend/webgpu/ops.js';
 import {createEngine, Engine} from '../web/js/moebius.js';
 
@@ -430,6 +431,8 @@ export function summarize(recs, by = 'label') {
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
 // MOEBIUS_MATRIX_CONV=auto|direct|direct-wide|staged: which matrix-unit kernel takes the convs that are not 1x1.
 if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
+// MOEBIUS_CONVERT_ON_GPU=off: f16 uploads and readbacks converted in JS (bridgeTuning.convertOnGpuMin).
+if (process.env.MOEBIUS_CONVERT_ON_GPU === 'off') bridgeTuning.convertOnGpuMin = Infinity;
 // MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
 if (process.env.MOEBIUS_SPLIT_K) {
     const v = process.env.MOEBIUS_SPLIT_K;

@@ -147,6 +147,39 @@ kase('f16 conversions: array forms = scalar forms', async () => {
     report('f16 conversions: array forms = scalar forms', bad === 0, `${bad} of ${65536 + f.length} differ`);
 });
 
+// writeF32 / readF32 of a large tensor (on an f16 bridge: converted on the GPU, kernels/convert.wgsl):
+// the values that come back are the storage type's rounding of those written, as the JS conversion
+// gives them (round to nearest, ties to even; halfway cases and random bits), at an element offset.
+kase('convert: writeF32 / readF32 of a large tensor', async (g) => {
+    const n = 100003, off = 6;
+    const f = new Float32Array(n);
+    let seed = 777;
+    for (let i = 0; i < n; i++) {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        // i % 4 == 0: a value halfway between two halves (ties to even); else random in +-(2^-14 .. 2^10)
+        const h = seed & 0x7bff;
+        f[i] = i % 4 === 0 ? (f16BitsToF32(h) + f16BitsToF32(h + 1)) / 2 : (seed / 2 ** 32 - 0.5) * 2 ** ((seed >>> 3) % 24 - 13);
+    }
+    const want = g.dtype === 'f16' ? f16ToF32Array(f32ToF16Array(f)) : f;
+    const t = g.createTensor(n + off);
+    g.writeF32(t, f, off);
+    const got = (await g.readF32(t)).subarray(off);
+    let bad = 0, first = -1;
+    for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) { bad++; if (first < 0) first = i; }
+    report(`${g.dtype} convert: writeF32 / readF32 of ${n} values at offset ${off}`, bad === 0,
+           bad ? `${bad} differ, first at ${first}: wrote ${f[first]}, got ${got[first]}, want ${want[first]}` : '');
+    if (g.dtype !== 'f32') return;
+    // The f32 bridge converts nothing: run the kernel's f32 variant (a copy each way) for its indexing.
+    const mid = g.createTensor(n + off), back = g.createTensor(n);
+    const groups = Math.ceil(n / 256);
+    g.dispatch('convert', {entry: 'to_storage_main', bindings: {src32: upload(g, f), dst: mid}, uniforms: {n, off}, workgroups: groups});
+    g.dispatch('convert', {entry: 'to_f32_main', bindings: {src: mid, dst32: back}, uniforms: {n, off}, workgroups: groups});
+    const copied = await g.readF32(back);
+    let diff = 0;
+    for (let i = 0; i < n; i++) if (!Object.is(copied[i], f[i])) diff++;
+    report('f32 convert.wgsl: to_storage_main then to_f32_main at an offset', diff === 0, diff ? `${diff} differ` : '');
+});
+
 /**
  * A case's residual input (its `residual` flag): n values added to the reference r ({out, mag, terms}).
  * @returns {Float32Array}

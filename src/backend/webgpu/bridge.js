@@ -117,8 +117,14 @@ export const KERNEL_NAMES = [
     'resize_nearest', 'lambda_local_position', 'lambda_global_position',
     'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k', 'gemm_subgroup_matrix_direct',
     'conv2d_subgroup_matrix_direct', 'pad_nhwc', 'lambda_local_weights',
-    'conv2d_few_outputs', 'gemm_split_k_reduce',
+    'conv2d_few_outputs', 'gemm_split_k_reduce', 'convert',
 ];
+/** f16 uploads / readbacks of at least `convertOnGpuMin` values convert on the GPU (kernels/convert.wgsl);
+ *  benchmarks set Infinity to compare with the conversion in JS (MOEBIUS_CONVERT_ON_GPU=off). */
+export const bridgeTuning = {convertOnGpuMin: 65536};
+/** Their f32 staging buffers are kept for the next one up to this size (a 512x512 RGB image's 3 MB),
+ *  larger ones (the weights, once) freed after use: they would raise the inpaint's peak. */
+const CONVERT_STAGING_KEEP = 4 << 20;
 
 // Limits that matter to the kernels; the device is requested with the adapter's maxima.
 const WANTED_LIMITS = [
@@ -522,8 +528,23 @@ export class GpuBridge {
     writeF32(id, values, elemOffset = 0) {
         const dtype = this.buf(id).dtype ?? 'f32';
         const f = values instanceof Float32Array ? values : Float32Array.from(values);
-        if (dtype === 'f16') this.write(id, f32ToF16Array(f), elemOffset * 2);
-        else this.write(id, f, elemOffset * 4);
+        if (dtype !== 'f16') {
+            this.write(id, f, elemOffset * 4);
+        } else if (this.convertOnGpu(f.length)) {
+            // f32 into a staging buffer, converted there: no per-value work in JS.
+            const staging = this.scratch('convert.upload', f.length * 4, 'f32');
+            this.write(staging, f, 0);
+            this.dispatch('convert', {entry: 'to_storage_main', bindings: {src32: staging, dst: id},
+                                      uniforms: {n: f.length, off: elemOffset}, workgroups: Math.ceil(f.length / 256)});
+            if (f.length * 4 > CONVERT_STAGING_KEEP) this.releaseScratch('convert.upload');
+        } else {
+            this.write(id, f32ToF16Array(f), elemOffset * 2);
+        }
+    }
+
+    /** Whether an f16 upload / readback of n values converts on the GPU: large ones, within the binding limit. */
+    convertOnGpu(n) {
+        return n >= bridgeTuning.convertOnGpuMin && n * 4 <= this.limits.maxStorageBufferBindingSize;
     }
 
     /**
@@ -566,6 +587,15 @@ export class GpuBridge {
         const dtype = rec.dtype ?? 'f32';
         const eb = dtype === 'f16' ? 2 : 4;
         const n = count ?? rec.count ?? Math.floor(rec.size / eb);
+        if (dtype === 'f16' && this.convertOnGpu(n)) {
+            // Converted into an f32 staging buffer on the GPU, read from there.
+            const staging = this.scratch('convert.readback', n * 4, 'f32');
+            this.dispatch('convert', {entry: 'to_f32_main', bindings: {src: id, dst32: staging},
+                                      uniforms: {n, off: 0}, workgroups: Math.ceil(n / 256)});
+            const out = this.read(staging, 0, n * 4);  // the copy is recorded and submitted here
+            if (n * 4 > CONVERT_STAGING_KEEP) this.releaseScratch('convert.readback');
+            return new Float32Array(await out);
+        }
         const raw = await this.read(id, 0, n * eb);
         return dtype === 'f16' ? f16ToF32Array(new Uint16Array(raw)) : new Float32Array(raw);
     }
@@ -589,10 +619,16 @@ export class GpuBridge {
         return nid;
     }
 
-    /** Frees every scratch buffer (between pipeline stages: a VAE conv's padded input is 135 MB). */
-    releaseScratch() {
-        for (const id of this.scratchIds.values()) this.destroyBuffer(id);
-        this.scratchIds.clear();
+    /**
+     * Frees the scratch buffer of `tag`, or every one (between pipeline stages: a VAE conv's padded
+     * input is 135 MB). @param {string} [tag]
+     */
+    releaseScratch(tag) {
+        for (const [t, id] of this.scratchIds) {
+            if (tag !== undefined && t !== tag) continue;
+            this.destroyBuffer(id);
+            this.scratchIds.delete(t);
+        }
     }
 
     /**
