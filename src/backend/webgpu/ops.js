@@ -139,7 +139,8 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
                 else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split};
                 if (split === 1) {
-                    args.bindings.parts = g.scratch('gemm.split_k_parts', 1024);  // bound, never touched (one f32 16 x 16 matrix: the shader's minimum binding size)
+                    // bound, never touched: one f32 16 x 16 matrix, the shader's minimum binding size
+                    args.bindings.parts = g.scratch('gemm.split_k_parts', 1024);
                     g.dispatch('gemm_subgroup_matrix_direct', args);
                     return;
                 }
