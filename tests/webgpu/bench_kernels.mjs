@@ -70,11 +70,15 @@ for (const spec of ['small', 'few-outputs']) {
                convCase(spec, 'UNet out', 2, 320, 4, 64, 3));
 }
 cases.push(
-    ['depthwise 3x3 800ch @64x64 B=2', 2 * 2 * 800 * 9 * 4096, 2 * 2 * 800 * 4096, (g) => {
-        const x = g.createTensor(2 * 800 * 4096), w = g.createTensor(800 * 9), b = g.createTensor(800);
-        const y = g.createTensor(2 * 800 * 4096);
-        return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: 800, H: 64, W: 64, Cout: 800, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 800});
-    }],
+    // The UNet's depthwise 3x3 convs: main_3x3 (four outputs a thread) against the generic entry.
+    ...[[800, 64], [1600, 64], [3200, 32]].flatMap(([C, side]) => [undefined, 'generic'].map((tile) =>
+        [`depthwise 3x3 ${C}ch @${side}x${side} B=2${tile ? ' (generic)' : ''}`, 2 * 2 * C * 9 * side * side,
+         2 * 2 * C * side * side, (g) => {
+            const x = g.createTensor(2 * C * side * side), w = g.createTensor(C * 9), b = g.createTensor(C);
+            const y = g.createTensor(2 * C * side * side);
+            return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: C, H: side, W: side, Cout: C, kh: 3, kw: 3,
+                                        pad: [1, 1, 1, 1], groups: C, tile});
+        }])),
     ['group_norm 128ch @512x512 G=32 silu', 0, 2 * 128 * 512 * 512 + 2 * 128 * 512 * 512, (g) => {
         const n = 128 * 512 * 512;
         const x = g.createTensor(n), gamma = g.createTensor(128), beta = g.createTensor(128), y = g.createTensor(n);

@@ -271,6 +271,10 @@ for (const s of [
     {B: 1, Cin: 5, H: 11, W: 10, Cout: 5, kh: 7, kw: 7, pad: [3, 3, 3, 3], groups: 5, bias: true},
     {B: 2, Cin: 3, H: 7, W: 9, Cout: 3, kh: 3, kw: 3, stride: 2, pad: [0, 1, 1, 0], groups: 3, bias: false},
     {B: 1, Cin: 4, H: 20, W: 70, Cout: 4, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 4, bias: true},  // depthwise, wider plane
+    {B: 2, Cin: 7, H: 8, W: 64, Cout: 7, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 7, act: 2},  // depthwise 3x3, W % 4 == 0
+    {B: 2, Cin: 7, H: 8, W: 64, Cout: 7, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 7, act: 2, tile: 'generic'},
+    {B: 1, Cin: 3, H: 3, W: 2, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: 3, bias: true},  // depthwise 3x3, W < 4
+    {B: 1, Cin: 2, H: 5, W: 5, Cout: 2, kh: 3, kw: 3, pad: [1, 0, 1, 1], groups: 2, bias: true},  // depthwise 3x3, uneven pad: generic
     {B: 1, Cin: 3, H: 13, W: 12, Cout: 130, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},  // > one large tile
     // Input channels per group a multiple of 32: also the matrix-unit kernel's cases.
     {B: 2, Cin: 64, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1},

@@ -197,7 +197,7 @@ function splitKParts(workgroups, K) {
 
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
  *            'matrix-direct-64x64' | 'matrix-direct-wide' |
- *            'reduce-k' | 'few-outputs'} Tile */
+ *            'reduce-k' | 'few-outputs' | 'generic'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);
@@ -241,11 +241,17 @@ export function conv2d(g, a) {
 
     if (groups > 1 && groups === Cin && groups === Cout) {
         check(!hasRes, 'conv2d: the depthwise kernel takes no residual (add it separately)');
+        // 3x3 / stride 1 / padding 1 (the UNet's): four outputs a thread (main_3x3); tile 'generic'
+        // forces the any-shape entry (benchmarks).
+        const same3x3 = kh === 3 && kw === 3 && stride === 1 && pt === 1 && pl === 1 && pb === 1 && pr === 1 &&
+                        a.tile !== 'generic';
+        const quads = B * Cin * H * Math.ceil(W / 4);
         g.dispatch('conv_depthwise', {
+            entry: same3x3 ? 'main_3x3' : 'main',
             bindings: {x, w, bias, y},
-            uniforms: {C: Cin, H, W, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, total: B * Cin * Ho * Wo},
+            uniforms: {C: Cin, H, W, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, total: B * Cin * Ho * Wo, quads},
             constants: {ACT: act, HAS_BIAS: hasBias},
-            workgroups: groups1d(B * Cin * Ho * Wo),
+            workgroups: groups1d(same3x3 ? quads : B * Cin * Ho * Wo),
         });
     } else if (kh === 1 && kw === 1 && stride === 1 && pt + pl + pb + pr === 0 && groups === 1) {
         // y[b] (Cout, HW) = w (Cout, Cin) * x[b] (Cin, HW) + bias per row
