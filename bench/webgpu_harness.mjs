@@ -431,13 +431,15 @@ export function summarize(recs, by = 'label') {
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
 // MOEBIUS_MATRIX_CONV=auto|direct|direct-wide|staged: which matrix-unit kernel takes the convs that are not 1x1.
 if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
-// MOEBIUS_CONVERT_ON_GPU=off: f16 uploads and readbacks converted in JS (bridgeTuning.convertOnGpuMin).
-if (process.env.MOEBIUS_CONVERT_ON_GPU === 'off') bridgeTuning.convertOnGpuMin = Infinity;
-// MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
-if (process.env.MOEBIUS_SPLIT_K) {
-    const v = process.env.MOEBIUS_SPLIT_K;
-    ops.matrixTuning.splitK = /^\d+$/.test(v) ? Number(v) : /** @type {any} */ (v);
+// MOEBIUS_CONVERT_ON_GPU=on|off: f16 uploads and readbacks of large tensors converted on the GPU (the
+// default) or in JS (bridgeTuning.convertOnGpuMin).
+const convertOnGpu = process.env.MOEBIUS_CONVERT_ON_GPU;
+if (convertOnGpu !== undefined && convertOnGpu !== 'on' && convertOnGpu !== 'off') {
+    throw new Error(`MOEBIUS_CONVERT_ON_GPU: expected on or off, got '${convertOnGpu}'`);
 }
+if (convertOnGpu === 'off') bridgeTuning.convertOnGpuMin = Infinity;
+// MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
+if (process.env.MOEBIUS_SPLIT_K) ops.matrixTuning.splitK = ops.parseSplitK(process.env.MOEBIUS_SPLIT_K, 'MOEBIUS_SPLIT_K');
 
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
     const gluePath = path.resolve(glue ?? process.env.MOEBIUS_WASM ?? path.join(root, 'build/wasm/moebius.js'));

@@ -27,8 +27,7 @@ function applyTile(spec) {
     const [tile, ...opts] = spec.split(':');
     const opt = (/** @type {string} */ name) => opts.find((o) => o.startsWith(name + '='))?.slice(name.length + 1);
     ops.matrixTuning.pad = Number(opt('pad') ?? 8);
-    const split = opt('split') ?? 'auto';
-    ops.matrixTuning.splitK = /^\d+$/.test(split) ? Number(split) : /** @type {'auto' | 'off'} */ (split);
+    ops.matrixTuning.splitK = ops.parseSplitK(opt('split') ?? 'auto', `MOEBIUS_BENCH_TILES '${spec}' split`);
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles

@@ -718,6 +718,13 @@ function planCases() {
         expect("matrixTuning.gemm 'direct': 32 x 128", 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
         ops.matrixTuning.splitK = 'off';
         expect("matrixTuning.splitK 'off'", 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
+        ops.matrixTuning.splitK = ops.parseSplitK('2', 'test');
+        expect("parseSplitK('2'): K in 2 where auto takes 4", 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(2));
+        for (const bad of ['', '0', '9', '2.5', 'on', '-1']) {
+            let msg = '';
+            try { ops.parseSplitK(bad, 'MOEBIUS_SPLIT_K'); } catch (e) { msg = e instanceof GpuError ? e.message : `wrong error ${e}`; }
+            report(`parseSplitK rejects '${bad}'`, msg.startsWith('MOEBIUS_SPLIT_K: expected auto, off or a number'), msg);
+        }
     } finally {
         Object.assign(ops.matrixTuning, saved);
     }

@@ -178,6 +178,18 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
 }
 
 /**
+ * A split-K setting as text (an environment variable, a benchmark option): 'auto', 'off' or a number of
+ * K parts from 1 to SPLIT_K_MAX; anything else throws, naming `what`.
+ * @param {string} text @param {string} what @returns {'auto' | 'off' | number}
+ */
+export function parseSplitK(text, what) {
+    if (text === 'auto' || text === 'off') return text;
+    const n = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (n >= 1 && n <= SPLIT_K_MAX) return n;
+    throw new GpuError('usage', `${what}: expected auto, off or a number of K parts from 1 to ${SPLIT_K_MAX}, got '${text}'`);
+}
+
+/**
  * K parts for the direct GEMM's 32 x 128 tile (split-K): where its grid of `workgroups` would leave
  * the GPU's SMs idle (fewer than SPLIT_K_MIN_WORKGROUPS; the 16²-level 1x1 convs: 1280 -> 1280 has
  * 160 workgroups, 1280 -> 160 has 20), the smallest power of two that fills it, keeping each part at
