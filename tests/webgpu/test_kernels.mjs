@@ -590,6 +590,33 @@ async function bigGridCase(g) {
     g.destroyBuffer(y);
 }
 
+/**
+ * A loop that repeats its dispatches between flush() calls finds its bind groups again, even when
+ * its first round submits midway (as a UNet step's first round does when it grows a scratch buffer):
+ * those submits keep the uniform slots going, flush() starts them over.
+ */
+async function bindGroupReuseCase(g) {
+    const n = 1000;
+    const x = upload(g, rand(n, 61));
+    const y = g.createTensor(n), z = g.createTensor(n);
+    const round = (submitMidway) => {
+        ops.act(g, {x, y, n, act: 2});
+        if (submitMidway) g.submit();
+        ops.act(g, {x: y, y: z, n, act: 1});
+        ops.act(g, {x: z, y, n, act: 2});
+        g.flush();
+    };
+    g.flush();  // as between the steps: the rounds start at uniform slot 0
+    round(true);
+    const before = g.bindGroups.size;
+    round(false);
+    round(false);
+    report('bind groups: a repeated round after flush() creates none (first round submitted midway)',
+           g.bindGroups.size === before, `${g.bindGroups.size - before} created`);
+    await g.sync();
+    for (const id of [x, y, z]) g.destroyBuffer(id);
+}
+
 /** The bridge must keep the GPU object it was made from alive (npm webgpu crashes otherwise). */
 async function gcCase() {
     v8.setFlagsFromString('--expose-gc');
@@ -794,6 +821,7 @@ for (const br of bridges) {
 if (!filter || filter === 'grid') {
     try { await foldingCases(g.device); } catch (e) { report('folding cases', false, `threw ${e?.name}: ${e?.message}`); }
     try { await bigGridCase(g); } catch (e) { report('big grid', false, `threw ${e?.name}: ${e?.message}`); }
+    try { await bindGroupReuseCase(g); } catch (e) { report('bind group reuse', false, `threw ${e?.name}: ${e?.message}`); }
     try { await gcCase(); } catch (e) { report('gc case', false, `threw ${e?.name}: ${e?.message}`); }
 }
 if (!filter || filter === 'plan') planCases();

@@ -377,6 +377,7 @@ export class GpuBridge {
         this.uniformI32 = new Int32Array(this.uniformStaging);
         this.uniformU32 = new Uint32Array(this.uniformStaging);
         this.uniformUsed = 0;
+        this.uniformBatchStart = 0;  // the pending batch's first slot (flush() starts the arena over)
 
         // Current batch.
         this.encoder = null;
@@ -495,7 +496,7 @@ export class GpuBridge {
         // A buffer the pending batch uses can only go once the batch is submitted: submit early when
         // much waits, or a stage's intermediates all stay alive to its end (+0.5 GB at the f32 VAE's
         // peak; a flush between ops costs one submit).
-        if (this.deferredBytes >= DEFERRED_DESTROY_FLUSH_BYTES && !this.fatal) this.flush();
+        if (this.deferredBytes >= DEFERRED_DESTROY_FLUSH_BYTES && !this.fatal) this.submit();
     }
 
     /**
@@ -517,7 +518,7 @@ export class GpuBridge {
             padded.set(bytes);
             bytes = padded;
         }
-        if (rec.batch === this.batchSerial) this.flush();
+        if (rec.batch === this.batchSerial) this.submit();
         this.device.queue.writeBuffer(rec.buffer, byteOffset, bytes, 0, bytes.byteLength);
     }
 
@@ -562,7 +563,7 @@ export class GpuBridge {
         const staging = this.device.createBuffer({size: alignUp(copyLen, 4), usage: USAGE_MAP_READ | USAGE_COPY_DST});
         this.copyEncoder().copyBufferToBuffer(rec.buffer, byteOffset, staging, 0, copyLen);
         rec.batch = this.batchSerial;
-        this.flush();
+        this.submit();
         try {
             await Promise.race([staging.mapAsync(MAP_MODE_READ), this.lost.then((e) => { throw e; })]);
         } catch (e) {
@@ -612,7 +613,7 @@ export class GpuBridge {
             // Growing (a larger conv at a new level): submit, so the old one goes before the new one is
             // made instead of lingering to the next flush (34 MB at the f16 VAE encoder's peak).
             this.destroyBuffer(id);
-            if (!this.fatal) this.flush();
+            if (!this.fatal) this.submit();
         }
         const nid = this.createBuffer(bytes, dtype);
         this.scratchIds.set(tag, nid);
@@ -870,7 +871,7 @@ export class GpuBridge {
         this.batchDispatches++;
         this.stats.dispatches++;
         // Submit every maxBatchDispatches so the GPU starts while JS keeps recording.
-        if (this.batchDispatches >= this.maxBatchDispatches) this.flush();
+        if (this.batchDispatches >= this.maxBatchDispatches) this.submit();
     }
 
     /** @param {string} kernel @param {string} entry @param {string} name @param {number} size */
@@ -937,18 +938,32 @@ export class GpuBridge {
         return this.encoder;
     }
 
-    /** Submits the pending batch (no-op when empty). Sync: the C++ backend's sync() calls it. */
+    /**
+     * Submits the pending batch and starts the uniform arena over: the drivers call it between steps
+     * (and the C++ backend's sync()), so every step's dispatch i takes uniform slot i and finds the
+     * bind groups of the step before. Submits within a stage (a full batch, a read, a write into a
+     * buffer in use, a grown scratch) keep the arena's position instead (submit()): where they fall
+     * differs between the first step, which makes buffers, and the next, and restarting the slots
+     * there missed ~650 of a full-size step's ~690 bind groups in step 2 (~25 ms on an H100).
+     */
     flush() {
+        this.submit();
+        this.uniformUsed = this.uniformBatchStart = 0;
+    }
+
+    /** Submits the pending batch (no-op when empty); the uniform slots go on from where they are. */
+    submit() {
         this.check();
         if (!this.encoder) return;
         if (this.pass) { this.pass.end(); this.pass = null; }
-        if (this.uniformUsed > 0) {
-            this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging, 0, this.uniformUsed);
+        if (this.uniformUsed > this.uniformBatchStart) {
+            this.device.queue.writeBuffer(this.uniformBuffer, this.uniformBatchStart, this.uniformStaging,
+                                          this.uniformBatchStart, this.uniformUsed - this.uniformBatchStart);
         }
         this.device.queue.submit([this.encoder.finish()]);
         this.stats.submits++;
         this.encoder = null;
-        this.uniformUsed = 0;
+        this.uniformBatchStart = this.uniformUsed;
         this.batchSerial++;
         this.batchDispatches = 0;
         for (const b of this.deferredDestroy) b.destroy();
