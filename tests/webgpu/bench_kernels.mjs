@@ -47,15 +47,20 @@ for (const spec of TILES) {
     // 1x1 convs are GEMMs (Cout x HW per image): 'matrix-direct' takes them on whole 64 x 128 tiles;
     // its 3x3 twin (conv2d_subgroup_matrix_direct) takes every 3x3 shape below.
     const direct = spec.startsWith('matrix-direct');
-    const gemm = (Cin, Cout, side, act) => (spec === 'matrix-direct-wide' ? [] :  // a conv tile only
+    // 'matrix-staged-128' (conv2d_subgroup_matrix_staged) also takes the 1x1 shapes that make whole
+    // 128 x 128 tiles, as convs (with the NHWC copy of the input); 'matrix-direct-wide' is a 3x3 tile only.
+    const staged = spec === 'matrix-staged-128';
+    const convOnly = spec === 'matrix-direct-wide' || staged;
+    const gemm = (Cin, Cout, side, act) => (staged ? (Cout % 128 === 0 ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []) :
+        convOnly ? [] :
         !direct || directOk(Cout, side * side, spec) ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []);
-    if (spec !== 'matrix-direct-wide') cases.push(
+    if (!convOnly) cases.push(
         [`matmul 4096^3 (${spec})`, 2 * 4096 ** 3, 0, (g) => {
             const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
             return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile: applyTile(spec)});
         }]);
     cases.push(
-        convCase(spec, 'VAE', 1, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 256, 128, 512, 3),
+        convCase(spec, 'VAE', 2, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 256, 128, 512, 3),
         convCase(spec, 'VAE', 1, 256, 256, 256, 3), convCase(spec, 'VAE', 1, 512, 512, 128, 3),
         convCase(spec, 'VAE', 1, 512, 512, 64, 3), convCase(spec, 'UNet', 2, 1280, 1280, 16, 3),
         convCase(spec, 'UNet', 2, 1280, 1280, 32, 3), convCase(spec, 'UNet', 2, 640, 640, 64, 3),

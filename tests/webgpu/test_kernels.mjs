@@ -288,7 +288,12 @@ for (const s of [
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
     {B: 1, Cin: 16, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, direct: true},
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, direct: true},
-    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true, staged: true},
+    // Whole 128-pixel x 128-channel tiles, Cin % 32: conv2d_subgroup_matrix_staged (pixel runs may cross
+    // output rows: W = 8; a K loop of 9 taps x 3 channel steps; the VAE's stride-2 padding).
+    {B: 1, Cin: 96, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, staged: true},
+    {B: 2, Cin: 32, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, staged: true},
+    {B: 2, Cin: 64, H: 8, W: 16, Cout: 256, kh: 1, kw: 1, bias: true, act: 1, staged: true},  // 1x1 (benchmarks)
     // At most 8 output channels: conv2d_few_outputs (the VAE's conv_out layers).
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},
     {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
@@ -297,7 +302,7 @@ for (const s of [
     {B: 2, Cin: 5, H: 7, W: 9, Cout: 70, kh: 1, kw: 1, bias: true, act: 1, residual: true},
     {B: 2, Cin: 64, H: 20, W: 18, Cout: 90, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, residual: true},
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, residual: true, direct: true},
-    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, direct: true},
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, direct: true, staged: true},
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 2, residual: true},
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
     ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
@@ -305,6 +310,7 @@ for (const s of [
     ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-64x64'}] : []),
     ...directVariants(s),
     ...(s.direct && s.kh !== 1 && s.Cout % 128 === 0 ? [{...s, tile: 'matrix-direct-wide'}] : []),
+    ...(s.staged ? [{...s, tile: 'matrix-staged-128'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;
@@ -706,7 +712,8 @@ function planCases() {
     const plan = (dtype, call) => {
         const seen = [];
         const stub = {dtype, subgroupMatrix: dtype === 'f16' ? {M: 16, N: 16, K: 16} : null, dummyId: 0,
-                      limits: {maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupsPerDimension: 65535},
+                      limits: {maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupsPerDimension: 65535,
+                               maxComputeWorkgroupStorageSize: 49152},
                       elemBytes: () => (dtype === 'f16' ? 2 : 4), scratch: () => 1,
                       dispatch: (kernel, a) => seen.push({kernel, defines: a.defines ?? {}, workgroups: a.workgroups})};
         call(stub);
@@ -743,6 +750,11 @@ function planCases() {
         ops.matrixTuning.gemm = 'direct';
         expect("matrixTuning.conv 'direct': 64 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', thin);
         expect("matrixTuning.gemm 'direct': 32 x 128", 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
+        ops.matrixTuning.conv = 'staged-128';
+        expect("matrixTuning.conv 'staged-128': 3x3 VAE 128->128 @512 B2 in 128 x 128 tiles", 'f16', conv(2, 128, 128, 512, 3),
+               'conv2d_subgroup_matrix_staged', thin, [2048, 1, 2]);
+        expect("matrixTuning.conv 'staged-128': 3x3 UNet 320->320 @64 B2 stays direct (Cout % 128 != 0)", 'f16',
+               conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
         ops.matrixTuning.splitK = 'off';
         expect("matrixTuning.splitK 'off'", 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
         ops.matrixTuning.splitK = ops.parseSplitK('2', 'test');
@@ -772,7 +784,7 @@ console.log(`limits: ${JSON.stringify(d.limits)}`);
 
 // Compile every entry point first: shader errors come back with line numbers.
 const MATRIX_KERNELS = ['gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_subgroup_matrix_direct',
-                        'conv2d_subgroup_matrix_direct'];  // f16 bridges with subgroup matrices only
+                        'conv2d_subgroup_matrix_direct', 'conv2d_subgroup_matrix_staged'];  // f16 bridges with subgroup matrices only
 const entries = Object.values(g.kernels).filter((k) => !MATRIX_KERNELS.includes(k.name))
     .flatMap((k) => Object.keys(k.entries).map((entry) => ({kernel: k.name, entry})));
 const smallTile = {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4};  // as TILE_SMALL in ops.js
@@ -791,7 +803,7 @@ if (useF16) {
     if (g16.dtype === 'f16') {
         const sm = g16.subgroupMatrix;
         const entries16 = entries.map((e) => ({...e, dtype: 'f16'}));
-        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: kernel.endsWith('direct') ? {SM: sm.M, SN: sm.N, SK: sm.K} : {SM: sm.M, SN: sm.N, SK: sm.K, QM: 32 / sm.M, QN: 64 / sm.N}});  // large-tile defaults otherwise
+        if (sm) for (const kernel of MATRIX_KERNELS) entries16.push({kernel, dtype: 'f16', defines: /_(direct|staged)$/.test(kernel) ? {SM: sm.M, SN: sm.N, SK: sm.K} : {SM: sm.M, SN: sm.N, SK: sm.K, QM: 32 / sm.M, QN: 64 / sm.N}});  // large-tile defaults otherwise
         console.log(`subgroup matrices: ${sm ? JSON.stringify(sm) : 'none usable'}; adapter configs: ` +
             JSON.stringify([...(g16.adapter?.info?.subgroupMatrixConfigs ?? [])].map((c) =>
                 `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`)));

@@ -117,7 +117,7 @@ export const KERNEL_NAMES = [
     'resize_nearest', 'lambda_local_position', 'lambda_global_position',
     'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k', 'gemm_subgroup_matrix_direct',
     'conv2d_subgroup_matrix_direct', 'pad_nhwc', 'lambda_local_weights',
-    'conv2d_few_outputs', 'gemm_split_k_reduce', 'convert',
+    'conv2d_few_outputs', 'gemm_split_k_reduce', 'convert', 'conv2d_subgroup_matrix_staged',
 ];
 /** f16 uploads / readbacks of at least `convertOnGpuMin` values convert on the GPU (kernels/convert.wgsl);
  *  benchmarks set Infinity to compare with the conversion in JS (MOEBIUS_CONVERT_ON_GPU=off). */

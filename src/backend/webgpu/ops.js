@@ -55,12 +55,13 @@ const REDUCE_K_MIN_K = 128;
  * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
  * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes),
  * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0), 'auto'
- * (the default: 128 where the grid stays large, see DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged'
- * (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
+ * (the default: 128 where the grid stays large, see DIRECT_CONV_WIDE_MIN_WORKGROUPS), 'staged-128'
+ * (conv2d_subgroup_matrix_staged: 128 x 128 tiles through workgroup memory where stagedConvOk) or
+ * 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
  * 'off' or a number; see splitKParts).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
-                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
+                             /** @type {'staged' | 'direct' | 'direct-wide' | 'staged-128' | 'auto'} */ conv: 'auto',
                              /** @type {'auto' | 'off' | number} */ splitK: 'auto'};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
 // SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
@@ -72,6 +73,8 @@ const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (T
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 const DIRECT_CONV_WIDE_MIN_WORKGROUPS = 96;       // its 128-channel variant below this grid: too few workgroups
+const STAGED_CONV_TILE = 128, STAGED_CONV_TK = 32;  // conv2d_subgroup_matrix_staged's tile (pixels = channels) and K step
+const STAGED_CONV_WORKGROUP_BYTES = 2 * 128 * 40 * 2 + 8 * 256 * 4;  // its two f16 tiles (row stride 40) + epilogue slots
 // gemm_subgroup_matrix_direct's 4 x 4 blocks (64 x 128 tiles of 2 subgroups): with K >= 512 and at
 // least this many tiles (H100: 1280 -> 6400 @16² 34 -> 51 TFLOP/s, 640 -> 3200 @32² 44 -> 49, matmul
 // 4096³ 54 -> 73; with short K or fewer tiles 0.8-0.97x the 32 x 128 default).
@@ -208,7 +211,7 @@ function splitKParts(workgroups, K) {
 }
 
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
- *            'matrix-direct-64x64' | 'matrix-direct-wide' |
+ *            'matrix-direct-64x64' | 'matrix-direct-wide' | 'matrix-staged-128' |
  *            'reduce-k' | 'few-outputs' | 'generic'} Tile */
 
 /** @param {number} n */
@@ -229,7 +232,7 @@ function optional(g, id) {
  * residual of y's shape or null (added after the activation, in each kernel's epilogue; not on the
  * depthwise path).
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
- * gemm_tiled; groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
+ * gemm_tiled (unless tile 'matrix-staged-128': benchmarks of the staged conv on 1x1 shapes); groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
  * on the matrix units (matrixTuning.conv not 'staged', or tile 'matrix-direct' / 'matrix-direct-wide'),
  * whole tiles of groups-1 convs -> conv2d_subgroup_matrix_direct (see directConvOk); anything else ->
  * conv2d_implicit_gemm.
@@ -265,7 +268,7 @@ export function conv2d(g, a) {
             constants: {ACT: act, HAS_BIAS: hasBias},
             workgroups: groups1d(same3x3 ? quads : B * Cin * Ho * Wo),
         });
-    } else if (kh === 1 && kw === 1 && stride === 1 && pt + pl + pb + pr === 0 && groups === 1) {
+    } else if (kh === 1 && kw === 1 && stride === 1 && pt + pl + pb + pr === 0 && groups === 1 && a.tile !== 'matrix-staged-128') {
         // y[b] (Cout, HW) = w (Cout, Cin) * x[b] (Cin, HW) + bias per row
         const S = H * W;
         dispatchTiled(g, 'gemm_tiled', Cout, S, B, {
@@ -282,6 +285,17 @@ export function conv2d(g, a) {
             constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
             workgroups: [Math.ceil(Ho * Wo / 32), B, 1],
         });
+    } else if (a.tile === 'matrix-staged-128' || (a.tile === undefined && matrixTuning.conv === 'staged-128' && stagedConvOk(g, a, Ho, Wo))) {
+        if (a.tile) check(stagedConvOk(g, a, Ho, Wo), `conv2d: tile '${a.tile}' needs f16 subgroup matrices (16x16x16), ` +
+              `${STAGED_CONV_WORKGROUP_BYTES} bytes of workgroup memory, groups 1, Cin % ${STAGED_CONV_TK} == 0, ` +
+              `Cout % ${STAGED_CONV_TILE} == 0 and Ho*Wo % ${STAGED_CONV_TILE} == 0 (got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
+        const {xp, wt} = padAndTapMajor(g, a, kh, kw);
+        g.dispatch('conv2d_subgroup_matrix_staged', {
+            bindings: {x: xp, w: wt, bias, y, res},
+            uniforms: {Cin, H: H + pt + pb, W: W + pl + pr, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
+            constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
+            workgroups: [Ho * Wo / STAGED_CONV_TILE, Cout / STAGED_CONV_TILE, B],
+        });
     } else if (a.tile === 'matrix-direct' || a.tile === 'matrix-direct-wide' ||
                (a.tile === undefined && matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN))) {
         // 64 output channels a workgroup, or 128 (BN = 4: 4 x 4 result matrices a subgroup) where Cout
@@ -290,21 +304,15 @@ export function conv2d(g, a) {
         // keeps 64, 'direct-wide' takes 128 wherever Cout allows.
         const wideOk = directConvOk(g, a, Ho, Wo, 2 * DIRECT_CONV_TN);
         const wide = a.tile === 'matrix-direct-wide' || (a.tile === undefined && wideOk && (matrixTuning.conv === 'direct-wide' ||
-            (matrixTuning.conv === 'auto' && (Ho * Wo / DIRECT_CONV_TM) * (Cout / (2 * DIRECT_CONV_TN)) * B >= DIRECT_CONV_WIDE_MIN_WORKGROUPS)));
+            ((matrixTuning.conv === 'auto' || matrixTuning.conv === 'staged-128') && (Ho * Wo / DIRECT_CONV_TM) * (Cout / (2 * DIRECT_CONV_TN)) * B >= DIRECT_CONV_WIDE_MIN_WORKGROUPS)));
         const tn = wide ? 2 * DIRECT_CONV_TN : DIRECT_CONV_TN;
         if (a.tile) check(directConvOk(g, a, Ho, Wo, tn), `conv2d: tile '${a.tile}' needs f16 subgroup matrices (16x16x16), groups 1, ` +
               `Cin % 16 == 0, Cout % ${tn} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
               `(got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
-        // The kernel's layouts: input zero-padded NHWC, weights (Cout, kh*kw, Cin).
-        const Hp = H + pt + pb, Wp = W + pl + pr;
-        const xp = g.scratch('conv2d.x_nhwc', B * Hp * Wp * Cin * g.elemBytes(), g.dtype);
-        const wt = g.scratch('conv2d.w_taps', Cout * Cin * kh * kw * g.elemBytes(), g.dtype);
-        g.dispatch('pad_nhwc', {bindings: {x, y: xp}, uniforms: {C: Cin, H, W, Hp, Wp, pad_t: pt, pad_l: pl},
-                                workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(Cin / 16), B]});
-        transpose12(g, {x: w, y: wt, B: Cout, M: Cin, N: kh * kw});
+        const {xp, wt} = padAndTapMajor(g, a, kh, kw);
         g.dispatch('conv2d_subgroup_matrix_direct', {
             bindings: {x: xp, w: wt, bias, y, res},
-            uniforms: {Cin, H: Hp, W: Wp, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
+            uniforms: {Cin, H: H + pt + pb, W: W + pl + pr, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
             constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
             ...(wide ? {defines: {BN: 4}} : {}),
             workgroups: [Ho * Wo / DIRECT_CONV_TM, Cout / tn, B],
@@ -317,6 +325,41 @@ export function conv2d(g, a) {
         }, a.tile, (Cin / groups) % SUBGROUP_MATRIX_CONV_CHANNELS === 0);
     }
     return {Ho, Wo};
+}
+
+/**
+ * The layouts of the matrix-unit convs that load per tap (conv2d_subgroup_matrix_direct / _staged),
+ * in scratch buffers: the input zero-padded NHWC (B, Hp, Wp, Cin), the weights tap-major (Cout, kh*kw, Cin).
+ * @param {GpuBridge} g @param {{x: number, w: number, B: number, Cin: number, H: number, W: number,
+ *          Cout: number, pad?: number[]}} a @param {number} kh @param {number} kw
+ */
+function padAndTapMajor(g, a, kh, kw) {
+    const {x, w, B, Cin, H, W, Cout, pad = [0, 0, 0, 0]} = a;
+    const Hp = H + pad[0] + pad[2], Wp = W + pad[1] + pad[3];
+    const xp = g.scratch('conv2d.x_nhwc', B * Hp * Wp * Cin * g.elemBytes(), g.dtype);
+    const wt = g.scratch('conv2d.w_taps', Cout * Cin * kh * kw * g.elemBytes(), g.dtype);
+    g.dispatch('pad_nhwc', {bindings: {x, y: xp}, uniforms: {C: Cin, H, W, Hp, Wp, pad_t: pad[0], pad_l: pad[1]},
+                            workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(Cin / 16), B]});
+    transpose12(g, {x: w, y: wt, B: Cout, M: Cin, N: kh * kw});
+    return {xp, wt};
+}
+
+/**
+ * Whether conv2d_subgroup_matrix_staged takes a conv: f16 storage with 16 x 16 x 16 subgroup matrices
+ * and room for its workgroup memory, groups 1, whole 128 x 128 tiles (Cout and Ho*Wo), Cin % 32, and
+ * its padded NHWC input within the binding and grid limits (as directConvOk).
+ * @param {GpuBridge} g @param {{B: number, Cin: number, H: number, W: number, Cout: number, pad?: number[], groups?: number}} a
+ * @param {number} Ho @param {number} Wo
+ */
+function stagedConvOk(g, a, Ho, Wo) {
+    const {B, Cin, H, W, Cout, pad = [0, 0, 0, 0], groups = 1} = a;
+    const smm = g.subgroupMatrix;
+    const padded = (H + pad[0] + pad[2]) * (W + pad[1] + pad[3]);
+    return g.dtype === 'f16' && !!smm && smm.M === 16 && smm.N === 16 && smm.K === 16 && groups === 1 &&
+           g.limits.maxComputeWorkgroupStorageSize >= STAGED_CONV_WORKGROUP_BYTES &&
+           Cin % STAGED_CONV_TK === 0 && Cout % STAGED_CONV_TILE === 0 && (Ho * Wo) % STAGED_CONV_TILE === 0 &&
+           B * padded * Cin * g.elemBytes() <= g.limits.maxStorageBufferBindingSize &&
+           Math.ceil(padded / 16) <= g.limits.maxComputeWorkgroupsPerDimension;
 }
 
 /**

@@ -1,0 +1,182 @@
+// conv2d_subgroup_matrix_staged.wgsl: y = act(conv2d(x, w) + bias) (+ res), groups = 1, on the GPU's
+// matrix units, with the tiles staged in workgroup memory: the large 3x3 convs (the VAE's).
+//
+// Same inputs, result and epilogue as conv2d_subgroup_matrix_direct.wgsl (x zero-padded NHWC, w
+// tap-major (Cout, kh*kw, Cin), the transposed GEMM Y^T(n, co) = sum over taps, channels of
+// X_tap(n, ci) * W_tap(ci, co), written back NCHW). The difference is how the matrices reach the
+// matrix units. There every subgroup loads its own matrices from storage, one strided load per
+// 16 x 16 matrix; here the workgroup's 256 invocations copy each K step's two tiles (128 pixels x 32
+// channels of one tap, 128 output channels x the same 32 channels) with one 16-byte load each per
+// row quarter, and the subgroups load their matrices from workgroup memory. The next K step's tiles
+// are loaded into registers while the matrix units work on the current one.
+//
+// Per workgroup TM x TN = 128 pixels x 128 output channels, K in steps of TK = 32 channels of one
+// tap: 8 subgroups as 2 (pixels) x 4 (output channels), each 64 x 32 (4 x 2 result matrices, named
+// as in the direct kernel: arrays of matrices spill).
+// Whole tiles only (ops.js checks): Ho*Wo % 128 == 0, Cout % 128 == 0, Cin % 32 == 0, a
+// 16 x 16 x 16 f16 -> f32 configuration. A pixel run may cross output rows (each row of the tile is
+// loaded on its own), so unlike the direct kernel Wo need not be a multiple of 16.
+// Grid: (Ho*Wo / TM, Cout / TN, B).
+
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+
+alias T = f32;
+
+override ACT: u32 = 0u;
+override HAS_BIAS: bool = false;
+
+struct Params {
+    Cin: u32, H: u32, W: u32,
+    Cout: u32, Ho: u32, Wo: u32,
+    kh: u32, kw: u32, stride: u32,
+    pad_t: u32, pad_l: u32, groups: u32,
+}
+
+// x and w seen as 16-byte words (8 f16): Cin % 32 == 0 keeps every row quarter aligned.
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> bias: array<T>;
+@group(0) @binding(3) var<storage, read_write> y: array<T>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+// include: residual
+
+const SM: u32 = 16u;
+const SN: u32 = 16u;
+const SK: u32 = 16u;
+const TM: u32 = 128u;      // pixels a workgroup
+const TN: u32 = 128u;      // output channels a workgroup
+const TK: u32 = 32u;       // channels a K step
+const WG: u32 = 256u;      // 8 subgroups of 32
+const NSG: u32 = 8u;
+const SGN: u32 = 4u;       // subgroups across the output channels; 2 down the pixels
+const ST: u32 = 40u;       // row stride of both tiles: TK + 8 halves (80 bytes: the rows that one
+                           // matrix load reads fall in different banks; 16-byte aligned)
+
+alias Left = subgroup_matrix_left<T, SK, SM>;
+alias Right = subgroup_matrix_right<T, SN, SK>;
+alias Acc = subgroup_matrix_result<f32, SN, SM>;
+
+var<workgroup> As: array<T, TM * ST>;    // pixel n, channel k at n * ST + k
+var<workgroup> Bs: array<T, TN * ST>;    // output channel co, channel k at co * ST + k
+var<workgroup> Cs: array<f32, NSG * SM * SN>;  // each subgroup's slot for the epilogue
+
+// Offset in the padded input of output pixel n's tap (0, 0), channel 0, image 0.
+fn pixel_offset(n: u32) -> u32 {
+    let oy = n / p.Wo;
+    let ox = n % p.Wo;
+    return (oy * p.stride * p.W + ox * p.stride) * p.Cin;
+}
+
+// 8 halves of a 16-byte word into a tile row (o: a multiple of 8).
+fn store8(tile: ptr<workgroup, array<T, TM * ST>>, o: u32, v: vec4<u32>) {
+    let a = bitcast<vec2<T>>(v.x);
+    let b = bitcast<vec2<T>>(v.y);
+    let c = bitcast<vec2<T>>(v.z);
+    let d = bitcast<vec2<T>>(v.w);
+    (*tile)[o] = a.x; (*tile)[o + 1u] = a.y; (*tile)[o + 2u] = b.x; (*tile)[o + 3u] = b.y;
+    (*tile)[o + 4u] = c.x; (*tile)[o + 5u] = c.y; (*tile)[o + 6u] = d.x; (*tile)[o + 7u] = d.y;
+}
+
+// One result matrix (pixels n0.., output channels co0..) through this subgroup's slot of Cs,
+// column-major so that consecutive lanes write consecutive pixels of one channel: bias, activation.
+fn emit(acc: Acc, n0: u32, co0: u32, y_base: u32, NP: u32, slot: u32, lane: u32) {
+    subgroupMatrixStore(&Cs, slot, acc, true, SM);
+    workgroupBarrier();
+    for (var e = lane; e < SM * SN; e += 32u) {
+        let co = co0 + e / SM;
+        var v = Cs[slot + e];
+        if (HAS_BIAS) { v += f32(bias[co]); }
+        let i = y_base + co * NP + n0 + e % SM;
+        y[i] = out_value(v, i);
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3u,
+        @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_id) s: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let NP = p.Ho * p.Wo;
+    let C = p.Cin;
+    let taps = p.kh * p.kw;
+    let sw = taps * C;  // weights: the next output channel
+    // This invocation copies rows r and r + 64 of both tiles, row quarter q (8 channels), every K step.
+    let r = li / 4u;
+    let q = li % 4u;
+    let xb = wid.z * p.H * p.W * C;
+    let px0 = xb + pixel_offset(wid.x * TM + r) + 8u * q;
+    let px1 = xb + pixel_offset(wid.x * TM + r + 64u) + 8u * q;
+    let pw0 = (wid.y * TN + r) * sw + 8u * q;
+    let pw1 = (wid.y * TN + r + 64u) * sw + 8u * q;
+    let ta0 = r * ST + 8u * q;          // where they go in the tiles
+    let ta1 = (r + 64u) * ST + 8u * q;
+
+    // This subgroup's block: 64 pixels (4 runs of 16) x 32 output channels (2 of 16).
+    let sm0 = (s / SGN) * 4u * SM;
+    let sn0 = (s % SGN) * 2u * SN;
+    var c00: Acc; var c01: Acc; var c10: Acc; var c11: Acc;
+    var c20: Acc; var c21: Acc; var c30: Acc; var c31: Acc;
+
+    // K step k: tap t = k / (C / TK), channels c = (k % (C / TK)) * TK; offsets in halves / 8.
+    let steps = taps * (C / TK);
+    var t = 0u;
+    var c = 0u;
+    var tx = 0u;  // the tap's shift in the padded input
+    var xa0 = x[px0 / 8u];
+    var xa1 = x[px1 / 8u];
+    var wb0 = w[pw0 / 8u];
+    var wb1 = w[pw1 / 8u];
+    for (var k = 0u; k < steps; k++) {
+        workgroupBarrier();  // the previous step's matrix loads are done
+        store8(&As, ta0, xa0);
+        store8(&As, ta1, xa1);
+        store8(&Bs, ta0, wb0);
+        store8(&Bs, ta1, wb1);
+        workgroupBarrier();
+        if (k + 1u < steps) {  // the next step's words, in flight during this step's products
+            c += TK;
+            if (c == C) {
+                c = 0u;
+                t++;
+                tx = ((t / p.kw) * p.W + t % p.kw) * C;
+            }
+            xa0 = x[(px0 + tx + c) / 8u];
+            xa1 = x[(px1 + tx + c) / 8u];
+            wb0 = w[(pw0 + t * C + c) / 8u];
+            wb1 = w[(pw1 + t * C + c) / 8u];
+        }
+        for (var kk = 0u; kk < TK; kk += SK) {
+            let l0 = subgroupMatrixLoad<Left>(&As, (sm0 + 0u * SM) * ST + kk, false, ST);
+            let l1 = subgroupMatrixLoad<Left>(&As, (sm0 + 1u * SM) * ST + kk, false, ST);
+            let l2 = subgroupMatrixLoad<Left>(&As, (sm0 + 2u * SM) * ST + kk, false, ST);
+            let l3 = subgroupMatrixLoad<Left>(&As, (sm0 + 3u * SM) * ST + kk, false, ST);
+            let r0 = subgroupMatrixLoad<Right>(&Bs, (sn0 + 0u * SN) * ST + kk, true, ST);
+            let r1 = subgroupMatrixLoad<Right>(&Bs, (sn0 + 1u * SN) * ST + kk, true, ST);
+            c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
+            c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
+            c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
+            c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
+            c20 = subgroupMatrixMultiplyAccumulate(l2, r0, c20);
+            c21 = subgroupMatrixMultiplyAccumulate(l2, r1, c21);
+            c30 = subgroupMatrixMultiplyAccumulate(l3, r0, c30);
+            c31 = subgroupMatrixMultiplyAccumulate(l3, r1, c31);
+        }
+    }
+
+    let n0 = wid.x * TM + sm0;
+    let co0 = wid.y * TN + sn0;
+    let y_base = wid.z * p.Cout * NP;
+    let slot = s * SM * SN;
+    emit(c00, n0 + 0u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c01, n0 + 0u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit(c10, n0 + 1u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c11, n0 + 1u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit(c20, n0 + 2u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c21, n0 + 2u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit(c30, n0 + 3u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
+    emit(c31, n0 + 3u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+}
