@@ -730,10 +730,14 @@ function planCases() {
     };
     const wide = {BN: 4}, thin = {}, block4 = {BM: 4, TM: 64, NSG: 2, WG: 64}, tm32 = {TM: 32, NSG: 2, WG: 64, SPLIT: 1};
     const split = (n) => ({...tm32, SPLIT: n});
-    expect('3x3 VAE 128->128 @512 B2: 128 output channels a workgroup', 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', wide);
-    expect('3x3 UNet 1280->1280 @32 B2: 128 (160 workgroups)', 'f16', conv(2, 1280, 1280, 32, 3), 'conv2d_subgroup_matrix_direct', wide);
-    expect('3x3 UNet 1280->1280 @16 B2: 64 (40 workgroups at 128)', 'f16', conv(2, 1280, 1280, 16, 3), 'conv2d_subgroup_matrix_direct', thin);
-    expect('3x3 UNet 320->320 @64 B2: 64 (Cout % 128 != 0)', 'f16', conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
+    expect('3x3 VAE 128->128 @512 B2: 128 x 128 staged tiles', 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_staged', thin,
+           [2048, 1, 2]);
+    expect('3x3 UNet 1280->1280 @32 B2: staged', 'f16', conv(2, 1280, 1280, 32, 3), 'conv2d_subgroup_matrix_staged', thin);
+    expect('3x3 UNet 1280->1280 @16 B2: staged (40 workgroups, still 1.4x the direct kernel)', 'f16', conv(2, 1280, 1280, 16, 3),
+           'conv2d_subgroup_matrix_staged', thin, [2, 10, 2]);
+    expect('3x3 UNet 320->320 @64 B2: direct, 64 (Cout % 128 != 0)', 'f16', conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
+    expect('3x3 VAE 128->128 @512 B2, stride 2: staged', 'f16', (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B: 2, Cin: 128, H: 512,
+           W: 512, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1]}), 'conv2d_subgroup_matrix_staged', thin, [512, 1, 2]);
     expect('1x1 1280->6400 @16 B2: 4 x 4 blocks', 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 640->3200 @32 B2: 4 x 4 blocks', 'f16', conv(2, 640, 3200, 32, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 320->1600 @64 B2: 32 x 128 (K = 320)', 'f16', conv(2, 320, 1600, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
@@ -749,12 +753,9 @@ function planCases() {
         ops.matrixTuning.conv = 'direct';
         ops.matrixTuning.gemm = 'direct';
         expect("matrixTuning.conv 'direct': 64 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', thin);
+        ops.matrixTuning.conv = 'direct-wide';
+        expect("matrixTuning.conv 'direct-wide': 128 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', wide);
         expect("matrixTuning.gemm 'direct': 32 x 128", 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
-        ops.matrixTuning.conv = 'staged-128';
-        expect("matrixTuning.conv 'staged-128': 3x3 VAE 128->128 @512 B2 in 128 x 128 tiles", 'f16', conv(2, 128, 128, 512, 3),
-               'conv2d_subgroup_matrix_staged', thin, [2048, 1, 2]);
-        expect("matrixTuning.conv 'staged-128': 3x3 UNet 320->320 @64 B2 stays direct (Cout % 128 != 0)", 'f16',
-               conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
         ops.matrixTuning.splitK = 'off';
         expect("matrixTuning.splitK 'off'", 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
         ops.matrixTuning.splitK = ops.parseSplitK('2', 'test');

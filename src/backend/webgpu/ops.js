@@ -55,13 +55,13 @@ const REDUCE_K_MIN_K = 128;
  * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
  * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes),
  * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0), 'auto'
- * (the default: 128 where the grid stays large, see DIRECT_CONV_WIDE_MIN_WORKGROUPS), 'staged-128'
- * (conv2d_subgroup_matrix_staged: 128 x 128 tiles through workgroup memory where stagedConvOk) or
- * 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
+ * (the default: conv2d_subgroup_matrix_staged's 128 x 128 tiles through workgroup memory where
+ * stagedConvOk, else the direct kernel with 128 output channels where the grid stays large, see
+ * DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
  * 'off' or a number; see splitKParts).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
-                             /** @type {'staged' | 'direct' | 'direct-wide' | 'staged-128' | 'auto'} */ conv: 'auto',
+                             /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
                              /** @type {'auto' | 'off' | number} */ splitK: 'auto'};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
 // SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
@@ -233,8 +233,10 @@ function optional(g, id) {
  * depthwise path).
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
  * gemm_tiled (unless tile 'matrix-staged-128': benchmarks of the staged conv on 1x1 shapes); groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
- * on the matrix units (matrixTuning.conv not 'staged', or tile 'matrix-direct' / 'matrix-direct-wide'),
- * whole tiles of groups-1 convs -> conv2d_subgroup_matrix_direct (see directConvOk); anything else ->
+ * on the matrix units (matrixTuning.conv 'auto', or tile 'matrix-staged-128'), whole 128 x 128 tiles
+ * -> conv2d_subgroup_matrix_staged (see stagedConvOk); (matrixTuning.conv not 'staged', or tile
+ * 'matrix-direct' / 'matrix-direct-wide') whole tiles of groups-1 convs -> conv2d_subgroup_matrix_direct
+ * (see directConvOk); anything else ->
  * conv2d_implicit_gemm.
  * @param {GpuBridge} g
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
@@ -285,7 +287,10 @@ export function conv2d(g, a) {
             constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
             workgroups: [Math.ceil(Ho * Wo / 32), B, 1],
         });
-    } else if (a.tile === 'matrix-staged-128' || (a.tile === undefined && matrixTuning.conv === 'staged-128' && stagedConvOk(g, a, Ho, Wo))) {
+    } else if (a.tile === 'matrix-staged-128' || (a.tile === undefined && matrixTuning.conv === 'auto' && stagedConvOk(g, a, Ho, Wo))) {
+        // 128 x 128 tiles through workgroup memory where they fit (H100, f16, against the direct kernel
+        // with 128 output channels: the VAE's 3x3 convs 48-55 -> 64-76 TFLOP/s, UNet 640 @64² 42 -> 64,
+        // 1280 @32² 33 -> 43, 1280 @16² 14 -> 20; a whole decode 57 -> 45 ms).
         if (a.tile) check(stagedConvOk(g, a, Ho, Wo), `conv2d: tile '${a.tile}' needs f16 subgroup matrices (16x16x16), ` +
               `${STAGED_CONV_WORKGROUP_BYTES} bytes of workgroup memory, groups 1, Cin % ${STAGED_CONV_TK} == 0, ` +
               `Cout % ${STAGED_CONV_TILE} == 0 and Ho*Wo % ${STAGED_CONV_TILE} == 0 (got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
@@ -304,7 +309,7 @@ export function conv2d(g, a) {
         // keeps 64, 'direct-wide' takes 128 wherever Cout allows.
         const wideOk = directConvOk(g, a, Ho, Wo, 2 * DIRECT_CONV_TN);
         const wide = a.tile === 'matrix-direct-wide' || (a.tile === undefined && wideOk && (matrixTuning.conv === 'direct-wide' ||
-            ((matrixTuning.conv === 'auto' || matrixTuning.conv === 'staged-128') && (Ho * Wo / DIRECT_CONV_TM) * (Cout / (2 * DIRECT_CONV_TN)) * B >= DIRECT_CONV_WIDE_MIN_WORKGROUPS)));
+            (matrixTuning.conv === 'auto' && (Ho * Wo / DIRECT_CONV_TM) * (Cout / (2 * DIRECT_CONV_TN)) * B >= DIRECT_CONV_WIDE_MIN_WORKGROUPS)));
         const tn = wide ? 2 * DIRECT_CONV_TN : DIRECT_CONV_TN;
         if (a.tile) check(directConvOk(g, a, Ho, Wo, tn), `conv2d: tile '${a.tile}' needs f16 subgroup matrices (16x16x16), groups 1, ` +
               `Cin % 16 == 0, Cout % ${tn} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
