@@ -468,9 +468,11 @@ export async function synthEngine({gpu, f16, config = 'full', glue, beforeBacken
     const engine = await createEngine({
         gpu: trackedGpu(gpu, mem), model: hasSynth ? {synth: config} : new Uint8Array(1), preferF16: f16,
         // MOEBIUS_SUBGROUP_MATRIX=0 keeps the f16 path on the plain kernels (A/B against the matrix units).
-        // MOEBIUS_MAX_BATCH=N: dispatches per submitted batch (the bridge's maxBatchDispatches, default 128).
+        // MOEBIUS_MAX_BATCH=N: dispatches per submitted batch (the bridge's maxBatchDispatches, default 128);
+        // MOEBIUS_FIRST_BATCH=N: in the first batch after a flush (firstBatchDispatches, default 8).
         bridgeOptions: {...(process.env.MOEBIUS_SUBGROUP_MATRIX === '0' ? {subgroupMatrix: false} : {}),
-                        ...(process.env.MOEBIUS_MAX_BATCH ? {maxBatchDispatches: Number(process.env.MOEBIUS_MAX_BATCH)} : {})},
+                        ...(process.env.MOEBIUS_MAX_BATCH ? {maxBatchDispatches: Number(process.env.MOEBIUS_MAX_BATCH)} : {}),
+                        ...(process.env.MOEBIUS_FIRST_BATCH ? {firstBatchDispatches: Number(process.env.MOEBIUS_FIRST_BATCH)} : {})},
         glueUrl: pathToFileURL(gluePath), wasmBinary, moduleFactory,
     });
     return {engine, gpuCtx, mem, g: engine.gpu};

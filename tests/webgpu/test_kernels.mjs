@@ -747,6 +747,10 @@ function planCases() {
            [2, 5, 16]);
     expect('1x1 640->640 @32 B2: K in 2 (320 workgroups)', 'f16', conv(2, 640, 640, 32, 1), 'gemm_subgroup_matrix_direct', split(2));
     expect('1x1 320->320 @64 B2: no split (640 workgroups)', 'f16', conv(2, 320, 320, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
+    const mm = (B, M, K, N) => (g) => ops.matmul(g, {a: 1, b: 2, y: 3, Ba: B, Bb: B, M, K, N, tb: true});
+    expect('matmul B2 40x4096x40 tb (content lambda @64²): reduce-k', 'f16', mm(2, 40, 4096, 40), 'gemm_reduce_k', null, [5, 40, 2]);
+    expect('matmul B2 80x1024x80 tb (content lambda @32²): reduce-k', 'f16', mm(2, 80, 1024, 80), 'gemm_reduce_k', null, [10, 80, 2]);
+    expect('matmul B2 160x256x160 tb (content lambda @16²): tiled', 'f16', mm(2, 160, 256, 160), 'gemm_tiled', null);
     expect('3x3 VAE 128->128 @512 B2 on f32: no matrix units', 'f32', conv(2, 128, 128, 512, 3), 'conv2d_implicit_gemm', null);
     const saved = {...ops.matrixTuning};
     try {

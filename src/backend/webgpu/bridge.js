@@ -43,11 +43,12 @@
 //
 // Everything that is sync only records commands: dispatches go into the current batch (one
 // GPUCommandEncoder + compute pass) that is submitted at flush points: g.flush(), g.sync(), a read,
-// a write into a buffer the batch uses, a full uniform arena, or every maxBatchDispatches (128)
-// dispatches so that the GPU starts while JS keeps recording. Each dispatch's uniforms live in
-// their own 256-byte slot of one uniform arena buffer that is written once per batch, just before
-// the submit (queue order keeps earlier batches' slots intact). Bind groups are cached by
-// (pipeline, buffers, uniform slot) and evicted with their buffers.
+// a write into a buffer the batch uses, a full uniform arena, or every maxBatchDispatches (128; the
+// first batch after a flush() after 8) dispatches so that the GPU starts while JS keeps recording.
+// Each dispatch's uniforms live in their own 256-byte slot of one uniform arena buffer, written
+// once per batch just before the submit (queue order keeps earlier batches' slots intact); the slots
+// start over at g.flush() only, so a step's dispatch i always takes slot i. Bind groups are cached
+// by (pipeline, buffers, uniform slot) and evicted with their buffers.
 //
 // Errors are typed (GpuError.kind): 'no-adapter' (NoAdapterError), 'device-lost'
 // (DeviceLostError), 'out-of-memory' (OutOfMemoryError), 'limit' (LimitError: a buffer, binding,
@@ -159,6 +160,7 @@ export function pickSubgroupMatrixConfig(device, adapter) {
 }
 
 const UNIFORM_ARENA_BYTES = 256 * 1024;  // 1024 dispatches per batch at 256-byte slots
+const FIRST_BATCH_DISPATCHES = 8;  // dispatches in the first batch after a flush()
 
 /** `// include: NAME` on a line of its own: replaced by kernels/NAME.wgsl (a shared part, not a kernel). */
 const INCLUDE_LINE = /^[ \t]*\/\/ include: (\w+)[ \t]*$/gm;
@@ -276,8 +278,10 @@ export class GpuBridge {
      * Creates the device and loads the kernels.
      * @param {any} source  a GPU (navigator.gpu or npm webgpu's create()), a GPUAdapter, or a GPUDevice
      * @param {{preferF16?: boolean, kernelSources?: Record<string, string>, powerPreference?: string,
-     *          maxBatchDispatches?: number, maxWorkgroupsPerDim?: number, maxStorageBindingBytes?: number}} [opts]
-     *   maxBatchDispatches: dispatches per submitted batch (default 128).
+     *          maxBatchDispatches?: number, firstBatchDispatches?: number, maxWorkgroupsPerDim?: number,
+     *          maxStorageBindingBytes?: number}} [opts]
+     *   maxBatchDispatches: dispatches per submitted batch (default 128); firstBatchDispatches: in the
+     *   first batch after a flush() (default 8).
      *   maxWorkgroupsPerDim / maxStorageBindingBytes lower the device's limits (tests use this to
      *   exercise grid folding and the binding-size checks on small shapes).
      * @returns {Promise<GpuBridge>}
@@ -319,8 +323,8 @@ export class GpuBridge {
 
     /**
      * @param {any} device @param {any} adapter @param {Record<string, string>} sources
-     * @param {{preferF16?: boolean, maxBatchDispatches?: number, maxWorkgroupsPerDim?: number,
-     *          maxStorageBindingBytes?: number}} opts
+     * @param {{preferF16?: boolean, maxBatchDispatches?: number, firstBatchDispatches?: number,
+     *          maxWorkgroupsPerDim?: number, maxStorageBindingBytes?: number}} opts
      */
     constructor(device, adapter, sources, opts) {
         this.device = device;
@@ -366,6 +370,11 @@ export class GpuBridge {
         /** @type {Map<number, string[]>} bind group keys that use a buffer (evicted with it) */
         this.bindGroupsByBuffer = new Map();
         this.maxBatchDispatches = opts.maxBatchDispatches ?? 128;
+        // The first batch after a flush() goes after firstBatchDispatches: the GPU may be idle then
+        // (an inpaint's first dispatches, a step whose recording is slow), and starts on it while the
+        // rest is recorded.
+        this.firstBatchDispatches = Math.min(opts.firstBatchDispatches ?? FIRST_BATCH_DISPATCHES, this.maxBatchDispatches);
+        this.batchLimit = this.firstBatchDispatches;
         /** @type {Map<string, number>} */
         this.scratchIds = new Map();
 
@@ -870,8 +879,9 @@ export class GpuBridge {
         pass.dispatchWorkgroups(gx, gy, gz);
         this.batchDispatches++;
         this.stats.dispatches++;
-        // Submit every maxBatchDispatches so the GPU starts while JS keeps recording.
-        if (this.batchDispatches >= this.maxBatchDispatches) this.submit();
+        // Submit every maxBatchDispatches (the first batch after a flush sooner) so the GPU starts
+        // while JS keeps recording.
+        if (this.batchDispatches >= this.batchLimit) this.submit();
     }
 
     /** @param {string} kernel @param {string} entry @param {string} name @param {number} size */
@@ -949,6 +959,7 @@ export class GpuBridge {
     flush() {
         this.submit();
         this.uniformUsed = this.uniformBatchStart = 0;
+        this.batchLimit = this.firstBatchDispatches;
     }
 
     /** Submits the pending batch (no-op when empty); the uniform slots go on from where they are. */
@@ -963,6 +974,7 @@ export class GpuBridge {
         this.device.queue.submit([this.encoder.finish()]);
         this.stats.submits++;
         this.encoder = null;
+        this.batchLimit = this.maxBatchDispatches;
         this.uniformBatchStart = this.uniformUsed;
         this.batchSerial++;
         this.batchDispatches = 0;

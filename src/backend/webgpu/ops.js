@@ -40,9 +40,10 @@ const LARGE_TILE_MIN_WORKGROUPS = 128;  // enough large tiles to occupy a big GP
 const SUBGROUP_MATRIX_KERNEL = {gemm_tiled: 'gemm_subgroup_matrix', conv2d_implicit_gemm: 'conv2d_subgroup_matrix'};
 const SUBGROUP_MATRIX_MIN = 32;  // smaller M or N (the 2-20-row linears) stay on the plain kernel
 const SUBGROUP_MATRIX_CONV_CHANNELS = 32;  // conv2d_subgroup_matrix's K step: Cin/groups must be a multiple
-// Small outputs with a long reduction (linears on a few rows, 40 x 40 lambdas over 4096 pixels) go
-// to gemm_reduce_k: 32 lanes per output instead of a few tiles walking all of K.
-const REDUCE_K_MAX_OUTPUTS = 4096;
+// Small outputs with a long reduction (linears on a few rows, the content lambdas: 40 x 40 over 4096
+// pixels, 80 x 80 over 1024) go to gemm_reduce_k: 32 lanes per output instead of a few tiles walking
+// all of K (80 x 80 x 1024 at B2 on the tiled kernel: 8 workgroups, 116 us a call on an H100).
+const REDUCE_K_MAX_OUTPUTS = 8192;
 const REDUCE_K_MIN_K = 128;
 /**
  * Knobs of the matrix-unit kernels, for benchmarks (tests/webgpu/bench_kernels.mjs, MOEBIUS_MATRIX_GEMM
