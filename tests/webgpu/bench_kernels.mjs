@@ -88,11 +88,13 @@ cases.push(
         const x = g.createTensor(n), gamma = g.createTensor(128), beta = g.createTensor(128), y = g.createTensor(n);
         return () => ops.group_norm(g, {x, gamma, beta, y, B: 1, C: 128, S: 512 * 512, groups: 32, eps: 1e-6, act: 1});
     }],
-    ['layer_norm_channels 320ch @64x64 B=2', 0, 2 * 2 * 320 * 4096, (g) => {
-        const n = 2 * 320 * 4096;
-        const x = g.createTensor(n), gamma = g.createTensor(320), beta = g.createTensor(320), y = g.createTensor(n);
-        return () => ops.layer_norm_channels(g, {x, gamma, beta, y, B: 2, C: 320, S: 4096, eps: 1e-5});
-    }],
+    // The UNet's three levels, each with the positions a workgroup that ops.js picks (first) and others.
+    ...[[320, 4096, 32], [640, 1024, 16], [1280, 256, 8]].flatMap(([C, S, auto]) => [auto, ...[4, 8, 16, 32].filter((p) => p !== auto)].map((pos) =>
+        [`layer_norm_channels ${C}ch S=${S} B=2 pos=${pos}${pos === auto ? ' (auto)' : ''}`, 0, 2 * 2 * C * S, (g) => {
+            const n = 2 * C * S;
+            const x = g.createTensor(n), gamma = g.createTensor(C), beta = g.createTensor(C), y = g.createTensor(n);
+            return () => ops.layer_norm_channels(g, {x, gamma, beta, y, B: 2, C, S, eps: 1e-5, pos});
+        }])),
     ['softmax 2x16 rows x 4096', 0, 2 * 32 * 4096, (g) => {
         const x = g.createTensor(32 * 4096), y = g.createTensor(32 * 4096);
         return () => ops.softmax(g, {x, y, rows: 32, L: 4096});

@@ -463,13 +463,16 @@ export function group_norm(g, a) {
 /**
  * LayerNorm over the channel dim of NCHW x (B, C, S) -> y.
  * @param {GpuBridge} g
- * @param {{x: number, gamma: number, beta: number, y: number, B: number, C: number, S: number, eps: number}} a
+ * @param {{x: number, gamma: number, beta: number, y: number, B: number, C: number, S: number, eps: number,
+ *          pos?: number}} a
  */
 export function layer_norm_channels(g, a) {
     const {x, gamma, beta, y, B, C, S, eps} = a;
     // Positions per workgroup (layer_norm_channels.wgsl): 32 (x 8 channel slices), fewer with more
     // slices where S alone would give too few workgroups (16x16 latents: 32 per image instead of 8).
-    const POS = S >= 2048 ? 32 : S >= 512 ? 16 : 8;
+    // a.pos forces it (benchmarks: 4, 8, 16 or 32).
+    const POS = a.pos ?? (S >= 2048 ? 32 : S >= 512 ? 16 : 8);
+    check([4, 8, 16, 32].includes(POS), `layer_norm_channels: pos ${POS} is not 4, 8, 16 or 32`);
     const tiles = Math.ceil(S / POS);
     g.dispatch('layer_norm_channels', {
         bindings: {x, gamma, beta, y}, uniforms: {C, S, tiles, total_tiles: B * tiles, eps}, workgroups: B * tiles,
