@@ -49,23 +49,28 @@ for (const spec of TILES) {
     const direct = spec.startsWith('matrix-direct');
     // 'matrix-staged-128' (conv2d_subgroup_matrix_staged) also takes the 1x1 shapes that make whole
     // 128 x 128 tiles, as convs (with the NHWC copy of the input); 'matrix-direct-wide' is a 3x3 tile only.
+    // 'matrix-staged-64x128' (gemm_subgroup_matrix_staged) takes the 1x1 shapes with Cout % 64 and Cin % 32.
     const staged = spec === 'matrix-staged-128';
+    const stagedGemm = spec === 'matrix-staged-64x128';
     const convOnly = spec === 'matrix-direct-wide' || staged;
     const gemm = (Cin, Cout, side, act) => (staged ? (Cout % 128 === 0 ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []) :
+        stagedGemm ? (Cout % 64 === 0 && Cin % 32 === 0 ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []) :
         convOnly ? [] :
         !direct || directOk(Cout, side * side, spec) ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []);
-    if (!convOnly) cases.push(
+    if (!convOnly && !stagedGemm) cases.push(
         [`matmul 4096^3 (${spec})`, 2 * 4096 ** 3, 0, (g) => {
             const a = g.createTensor(4096 * 4096), b = g.createTensor(4096 * 4096), y = g.createTensor(4096 * 4096);
             return () => ops.matmul(g, {a, b, y, Ba: 1, Bb: 1, M: 4096, K: 4096, N: 4096, tile: applyTile(spec)});
         }]);
-    cases.push(
+    if (!stagedGemm) cases.push(
         convCase(spec, 'VAE', 2, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 256, 128, 512, 3),
         convCase(spec, 'VAE', 1, 256, 256, 256, 3), convCase(spec, 'VAE', 1, 512, 512, 128, 3),
         convCase(spec, 'VAE', 1, 512, 512, 64, 3), convCase(spec, 'UNet', 2, 1280, 1280, 16, 3),
-        convCase(spec, 'UNet', 2, 1280, 1280, 32, 3), convCase(spec, 'UNet', 2, 640, 640, 64, 3),
-        ...gemm(320, 320, 64), ...gemm(320, 1600, 64, 1), ...gemm(640, 640, 32), ...gemm(1280, 1280, 16),
-        ...gemm(1280, 6400, 16, 1), ...gemm(3200, 1280, 16), ...gemm(1280, 160, 16), ...gemm(640, 3200, 32, 1),
+        convCase(spec, 'UNet', 2, 1280, 1280, 32, 3), convCase(spec, 'UNet', 2, 640, 640, 64, 3));
+    cases.push(
+        ...gemm(320, 320, 64), ...gemm(320, 1600, 64, 1), ...gemm(800, 320, 64), ...gemm(640, 640, 32),
+        ...gemm(1600, 640, 32), ...gemm(1280, 1280, 16), ...gemm(1280, 6400, 16, 1), ...gemm(3200, 1280, 16),
+        ...gemm(1280, 160, 16), ...gemm(640, 3200, 32, 1),
     );
 }
 // The conv_out layers (at most 8 output channels): conv2d_few_outputs against the implicit GEMM.

@@ -213,13 +213,13 @@ for (const s of [
     {Ba: 2, Bb: 2, M: 40, N: 37, K: 1000, tb: true},     // the self-lambda's k x v content lambda, K = pixels
     {Ba: 1, Bb: 2, M: 3, N: 20, K: 300, ta: true, alpha: 2},
     {Ba: 2, Bb: 2, M: 150, N: 260, K: 96},
-    {Ba: 2, Bb: 2, M: 128, N: 256, K: 96, alpha: 0.5, direct: true},  // whole 64 x 128 tiles: matrix-direct too
+    {Ba: 2, Bb: 2, M: 128, N: 256, K: 96, alpha: 0.5, direct: true, staged: true},  // whole 64 x 128 tiles: matrix-direct too
     {Ba: 1, Bb: 2, M: 64, N: 128, K: 16, direct: true},
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true},        // grouped broadcast (lambda_content: A item z / 3)
-    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, direct: true},   // the same on the matrix kernels
+    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, direct: true, staged: true},   // the same on the matrix kernels
     {Ba: 2, Bb: 2, M: 96, N: 256, K: 48, direct32: true}, // whole 32 x 128 tiles only: matrix-direct-32
     {Ba: 2, Bb: 6, M: 40, N: 36, K: 40, ta: true, residual: true},  // lambda_content with the block's skip
-    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true},
+    {Ba: 2, Bb: 4, M: 64, N: 128, K: 32, residual: true, direct: true, staged: true},
     // Split-K (a grid of 4 workgroups; 'auto' splits it in 4): forced 2 and 4 parts, and none.
     {Ba: 2, Bb: 2, M: 64, N: 128, K: 512, alpha: 0.5, direct32: true, splits: ['off', 2, 4]},
     {Ba: 1, Bb: 2, M: 96, N: 256, K: 256, residual: true, direct32: true, splits: [2]},
@@ -228,6 +228,7 @@ for (const s of [
                   ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
                   ...directVariants(s),
                   ...(s.direct ? [{...s, tile: 'matrix-direct-64x64'}] : []),
+                  ...(s.staged ? [{...s, tile: 'matrix-staged-64x128'}] : []),
                   // the matrix-unit kernel takes row-major A and B with K, N multiples of 4 (vec4 loads)
                   ...(!s.ta && !s.tb && s.K % 4 === 0 && s.N % 4 === 0
                       ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])])) {
@@ -293,7 +294,7 @@ for (const s of [
     // output rows: W = 8; a K loop of 9 taps x 3 channel steps; the VAE's stride-2 padding).
     {B: 1, Cin: 96, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, staged: true},
     {B: 2, Cin: 32, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, staged: true},
-    {B: 2, Cin: 64, H: 8, W: 16, Cout: 256, kh: 1, kw: 1, bias: true, act: 1, staged: true},  // 1x1 (benchmarks)
+    {B: 2, Cin: 64, H: 8, W: 16, Cout: 256, kh: 1, kw: 1, bias: true, act: 1, staged: true, stagedGemm: true},  // 1x1 (benchmarks)
     // At most 8 output channels: conv2d_few_outputs (the VAE's conv_out layers).
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},
     {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
@@ -311,6 +312,7 @@ for (const s of [
     ...directVariants(s),
     ...(s.direct && s.kh !== 1 && s.Cout % 128 === 0 ? [{...s, tile: 'matrix-direct-wide'}] : []),
     ...(s.staged ? [{...s, tile: 'matrix-staged-128'}] : []),
+    ...(s.stagedGemm ? [{...s, tile: 'matrix-staged-64x128'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {
     const name = `conv2d ${JSON.stringify(s)}`;
@@ -758,6 +760,12 @@ function planCases() {
         ops.matrixTuning.conv = 'direct';
         ops.matrixTuning.gemm = 'direct';
         expect("matrixTuning.conv 'direct': 64 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', thin);
+        ops.matrixTuning.gemm = 'staged-64x128';
+        expect("matrixTuning.gemm 'staged-64x128': 1x1 320->320 @64 B2 in 64 x 128 staged tiles", 'f16', conv(2, 320, 320, 64, 1),
+               'gemm_subgroup_matrix_staged', null, [32, 5, 2]);
+        expect("matrixTuning.gemm 'staged-64x128': 1x1 1280->1280 @16 B2 (80 workgroups) stays direct, K in 4", 'f16',
+               conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(4));
+        ops.matrixTuning.gemm = 'direct';
         ops.matrixTuning.conv = 'direct-wide';
         expect("matrixTuning.conv 'direct-wide': 128 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', wide);
         expect("matrixTuning.gemm 'direct': 32 x 128", 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', tm32);
@@ -790,7 +798,7 @@ console.log(`limits: ${JSON.stringify(d.limits)}`);
 
 // Compile every entry point first: shader errors come back with line numbers.
 const MATRIX_KERNELS = ['gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_subgroup_matrix_direct',
-                        'conv2d_subgroup_matrix_direct', 'conv2d_subgroup_matrix_staged'];  // f16 bridges with subgroup matrices only
+                        'conv2d_subgroup_matrix_direct', 'conv2d_subgroup_matrix_staged', 'gemm_subgroup_matrix_staged'];  // f16 bridges with subgroup matrices only
 const entries = Object.values(g.kernels).filter((k) => !MATRIX_KERNELS.includes(k.name))
     .flatMap((k) => Object.keys(k.entries).map((entry) => ({kernel: k.name, entry})));
 const smallTile = {TM: 64, TN: 64, TK: 16, RM: 4, RN: 4, LOADS: 4};  // as TILE_SMALL in ops.js

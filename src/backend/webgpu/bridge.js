@@ -119,6 +119,7 @@ export const KERNEL_NAMES = [
     'gemm_subgroup_matrix', 'conv2d_subgroup_matrix', 'gemm_reduce_k', 'gemm_subgroup_matrix_direct',
     'conv2d_subgroup_matrix_direct', 'pad_nhwc', 'lambda_local_weights',
     'conv2d_few_outputs', 'gemm_split_k_reduce', 'convert', 'conv2d_subgroup_matrix_staged',
+    'gemm_subgroup_matrix_staged',
 ];
 /** f16 uploads / readbacks of at least `convertOnGpuMin` values convert on the GPU (kernels/convert.wgsl);
  *  benchmarks set Infinity to compare with the conversion in JS (MOEBIUS_CONVERT_ON_GPU=off). */
@@ -239,8 +240,9 @@ export function parseKernel(name, src) {
         return prod * v;
     }, 1), 0);
     let workgroupBytes = 0;
-    for (const m of code.matchAll(/var<workgroup>\s+\w+\s*:\s*array<\s*(f32|u32|i32|f16)\s*,\s*([^>]+)>/g)) {
-        workgroupBytes += (m[1] === 'f16' ? 2 : 4) * evalSize(m[2]);
+    const storage = /^alias T = (f16|f32);$/m.exec(code)?.[1] ?? 'f32';  // the storage type, as the variant has it
+    for (const m of code.matchAll(/var<workgroup>\s+\w+\s*:\s*array<\s*(f32|u32|i32|f16|T)\s*,\s*([^>]+)>/g)) {
+        workgroupBytes += ((m[1] === 'T' ? storage : m[1]) === 'f16' ? 2 : 4) * evalSize(m[2]);
     }
     /** @type {Record<string, number[]>} */
     const entries = {};

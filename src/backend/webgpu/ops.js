@@ -52,7 +52,8 @@ const REDUCE_K_MIN_K = 128;
  * takes GEMMs made of whole 32 x 128 tiles: 'direct' (gemm_subgroup_matrix_direct: H100, UNet 1x1
  * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s) with 32 x 128 tiles, 'direct-64x64'
  * (its 4 x 4 blocks a subgroup where M % 64 == 0), 'auto' (the default: 4 x 4 blocks where K and the
- * grid are large, see DIRECT_BLOCK4_MIN_TILES) or 'staged' (gemm_subgroup_matrix);
+ * grid are large, see DIRECT_BLOCK4_MIN_TILES), 'staged-64x128' (gemm_subgroup_matrix_staged where its
+ * tiles fit and the grid is large, the direct kernel elsewhere) or 'staged' (gemm_subgroup_matrix);
  * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
  * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes),
  * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0), 'auto'
@@ -61,7 +62,7 @@ const REDUCE_K_MIN_K = 128;
  * DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
  * 'off' or a number; see splitKParts).
  */
-export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'auto'} */ gemm: 'auto',
+export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'staged-64x128' | 'auto'} */ gemm: 'auto',
                              /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
                              /** @type {'auto' | 'off' | number} */ splitK: 'auto'};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
@@ -71,6 +72,9 @@ export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64
 // 27.8 -> 24.5 ms.
 const SPLIT_K_MIN_WORKGROUPS = 512, SPLIT_K_MAX = 8, SPLIT_K_MIN_PART = 128;
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
+// gemm_subgroup_matrix_staged: its workgroup memory (two f16 tiles of 32 x 136, epilogue slots) and the
+// smallest grid it takes by default (smaller ones stay on the direct kernel, which splits K).
+const STAGED_GEMM_WORKGROUP_BYTES = 2 * 32 * 136 * 2 + 4 * 256 * 4, STAGED_GEMM_MIN_WORKGROUPS = 256;
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 const DIRECT_CONV_WIDE_MIN_WORKGROUPS = 96;       // its 128-channel variant below this grid: too few workgroups
@@ -128,6 +132,19 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
         // at 16x16 (3% slower); tile 'matrix-direct' keeps 64 x 128.
         // 'matrix-direct-64x64' (matrixTuning.gemm 'direct-64x64'; 'auto' where K and the grid are large):
         // 64 x 128 tiles of 2 subgroups with 4 x 4 result matrices each, where M allows.
+        // 'matrix-staged-64x128' (matrixTuning.gemm 'staged-64x128'): gemm_subgroup_matrix_staged's 64 x 128
+        // tiles through workgroup memory, where they fit and the grid has STAGED_GEMM_MIN_WORKGROUPS.
+        const stagedOk = kernel === 'gemm_tiled' && M % 64 === 0 && N % 128 === 0 && u.K % 32 === 0 &&
+            [u.a_sm, u.a_sz, u.b_sk, u.b_sz].every((v) => v % 8 === 0) && smm.M === 16 && smm.N === 16 && smm.K === 16 &&
+            g.limits.maxComputeWorkgroupStorageSize >= STAGED_GEMM_WORKGROUP_BYTES;
+        if (tile === 'matrix-staged-64x128' || (tile === undefined && stagedOk && matrixTuning.gemm === 'staged-64x128' &&
+                                                (N / 128) * (M / 64) * batch >= STAGED_GEMM_MIN_WORKGROUPS)) {
+            if (!stagedOk) throw new GpuError('usage', `${kernel}: tile '${tile}' needs whole 64x128 tiles, K % 32 == 0, ` +
+                                             `16-byte rows and 16x16x16 matrices (got M ${M}, N ${N}, K ${u.K})`);
+            args.workgroups = [N / 128, M / 64, batch];
+            g.dispatch('gemm_subgroup_matrix_staged', args);
+            return;
+        }
         const direct = tile === 'matrix-direct' || tile === 'matrix-direct-32' || tile === 'matrix-direct-64x64' ||
                        (tile === undefined && matrixTuning.gemm !== 'staged');
         if (kernel === 'gemm_tiled' && direct) {
@@ -212,7 +229,7 @@ function splitKParts(workgroups, K) {
 }
 
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
- *            'matrix-direct-64x64' | 'matrix-direct-wide' | 'matrix-staged-128' |
+ *            'matrix-direct-64x64' | 'matrix-direct-wide' | 'matrix-staged-128' | 'matrix-staged-64x128' |
  *            'reduce-k' | 'few-outputs' | 'generic'} Tile */
 
 /** @param {number} n */

@@ -59,6 +59,7 @@ alias Left = subgroup_matrix_left<T, SK, SM>;
 alias Right = subgroup_matrix_right<T, SN, SK>;
 alias Acc = subgroup_matrix_result<f32, SN, SM>;
 
+const TILE: u32 = TM * ST;  // halves of each tile (TM == TN; store8 takes either)
 var<workgroup> As: array<T, TM * ST>;    // pixel n, channel k at n * ST + k
 var<workgroup> Bs: array<T, TN * ST>;    // output channel co, channel k at co * ST + k
 var<workgroup> Cs: array<f32, NSG * SM * SN>;  // each subgroup's slot for the epilogue
@@ -70,15 +71,7 @@ fn pixel_offset(n: u32) -> u32 {
     return (oy * p.stride * p.W + ox * p.stride) * p.Cin;
 }
 
-// 8 halves of a 16-byte word into a tile row (o: a multiple of 8).
-fn store8(tile: ptr<workgroup, array<T, TM * ST>>, o: u32, v: vec4<u32>) {
-    let a = bitcast<vec2<T>>(v.x);
-    let b = bitcast<vec2<T>>(v.y);
-    let c = bitcast<vec2<T>>(v.z);
-    let d = bitcast<vec2<T>>(v.w);
-    (*tile)[o] = a.x; (*tile)[o + 1u] = a.y; (*tile)[o + 2u] = b.x; (*tile)[o + 3u] = b.y;
-    (*tile)[o + 4u] = c.x; (*tile)[o + 5u] = c.y; (*tile)[o + 6u] = d.x; (*tile)[o + 7u] = d.y;
-}
+// include: subgroup_matrix_staged_store
 
 // One result matrix (pixels n0.., output channels co0..) through this subgroup's slot of Cs,
 // column-major so that consecutive lanes write consecutive pixels of one channel: bias, activation.
