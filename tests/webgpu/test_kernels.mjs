@@ -741,14 +741,17 @@ function planCases() {
     expect('3x3 UNet 320->320 @64 B2: direct, 64 (Cout % 128 != 0)', 'f16', conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
     expect('3x3 VAE 128->128 @512 B2, stride 2: staged', 'f16', (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B: 2, Cin: 128, H: 512,
            W: 512, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1]}), 'conv2d_subgroup_matrix_staged', thin, [512, 1, 2]);
-    expect('1x1 1280->6400 @16 B2: 4 x 4 blocks', 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_direct', block4);
-    expect('1x1 640->3200 @32 B2: 4 x 4 blocks', 'f16', conv(2, 640, 3200, 32, 1), 'gemm_subgroup_matrix_direct', block4);
-    expect('1x1 320->1600 @64 B2: 32 x 128 (K = 320)', 'f16', conv(2, 320, 1600, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
+    expect('1x1 1280->6400 @16 B2: staged 64 x 128', 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_staged', null, [2, 100, 2]);
+    expect('1x1 640->3200 @32 B2: staged', 'f16', conv(2, 640, 3200, 32, 1), 'gemm_subgroup_matrix_staged', null);
+    expect('1x1 320->1600 @64 B2: staged (K = 320)', 'f16', conv(2, 320, 1600, 64, 1), 'gemm_subgroup_matrix_staged', null, [32, 25, 2]);
+    expect('1x1 800->320 @64 B2: direct, 4 x 4 blocks (M < 640)', 'f16', conv(2, 800, 320, 64, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 3200->1280 @16 B2: 32 x 128, K in 4 (160 workgroups)', 'f16', conv(2, 3200, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(4));
-    expect('1x1 1280->1280 @16 B2: K in 4 (160 workgroups)', 'f16', conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(4));
+    expect('1x1 1280->1280 @16 B2: staged (80 workgroups, faster than direct in 4 K parts)', 'f16', conv(2, 1280, 1280, 16, 1),
+           'gemm_subgroup_matrix_staged', null);
     expect('1x1 1280->160 @16 B2: K in 8 (20 workgroups)', 'f16', conv(2, 1280, 160, 16, 1), 'gemm_subgroup_matrix_direct', split(8),
            [2, 5, 16]);
-    expect('1x1 640->640 @32 B2: K in 2 (320 workgroups)', 'f16', conv(2, 640, 640, 32, 1), 'gemm_subgroup_matrix_direct', split(2));
+    expect('1x1 640->640 @32 B2: staged', 'f16', conv(2, 640, 640, 32, 1), 'gemm_subgroup_matrix_staged', null, [8, 10, 2]);
+    expect('1x1 1600->640 @32 B2: direct (K > 1280), K in 2', 'f16', conv(2, 1600, 640, 32, 1), 'gemm_subgroup_matrix_direct', split(2));
     expect('1x1 320->320 @64 B2: no split (640 workgroups)', 'f16', conv(2, 320, 320, 64, 1), 'gemm_subgroup_matrix_direct', tm32);
     const mm = (B, M, K, N) => (g) => ops.matmul(g, {a: 1, b: 2, y: 3, Ba: B, Bb: B, M, K, N, tb: true});
     expect('matmul B2 40x4096x40 tb (content lambda @64²): reduce-k', 'f16', mm(2, 40, 4096, 40), 'gemm_reduce_k', null, [5, 40, 2]);
@@ -763,8 +766,8 @@ function planCases() {
         ops.matrixTuning.gemm = 'staged-64x128';
         expect("matrixTuning.gemm 'staged-64x128': 1x1 320->320 @64 B2 in 64 x 128 staged tiles", 'f16', conv(2, 320, 320, 64, 1),
                'gemm_subgroup_matrix_staged', null, [32, 5, 2]);
-        expect("matrixTuning.gemm 'staged-64x128': 1x1 1280->1280 @16 B2 (80 workgroups) stays direct, K in 4", 'f16',
-               conv(2, 1280, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(4));
+        expect("matrixTuning.gemm 'staged-64x128': 1x1 800->320 @64 B2 staged too", 'f16', conv(2, 800, 320, 64, 1),
+               'gemm_subgroup_matrix_staged', null, [32, 5, 2]);
         ops.matrixTuning.gemm = 'direct';
         ops.matrixTuning.conv = 'direct-wide';
         expect("matrixTuning.conv 'direct-wide': 128 output channels", 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_direct', wide);
