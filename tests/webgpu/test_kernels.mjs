@@ -746,8 +746,8 @@ function planCases() {
     expect('1x1 320->1600 @64 B2: staged (K = 320)', 'f16', conv(2, 320, 1600, 64, 1), 'gemm_subgroup_matrix_staged', null, [32, 25, 2]);
     expect('1x1 800->320 @64 B2: direct, 4 x 4 blocks (M < 640)', 'f16', conv(2, 800, 320, 64, 1), 'gemm_subgroup_matrix_direct', block4);
     expect('1x1 3200->1280 @16 B2: 32 x 128, K in 4 (160 workgroups)', 'f16', conv(2, 3200, 1280, 16, 1), 'gemm_subgroup_matrix_direct', split(4));
-    expect('1x1 1280->1280 @16 B2: staged (80 workgroups, faster than direct in 4 K parts)', 'f16', conv(2, 1280, 1280, 16, 1),
-           'gemm_subgroup_matrix_staged', null);
+    expect('1x1 1280->1280 @16 B2: direct, K in 4 (80 staged workgroups: too few)', 'f16', conv(2, 1280, 1280, 16, 1),
+           'gemm_subgroup_matrix_direct', split(4));
     expect('1x1 1280->160 @16 B2: K in 8 (20 workgroups)', 'f16', conv(2, 1280, 160, 16, 1), 'gemm_subgroup_matrix_direct', split(8),
            [2, 5, 16]);
     expect('1x1 640->640 @32 B2: staged', 'f16', conv(2, 640, 640, 32, 1), 'gemm_subgroup_matrix_staged', null, [8, 10, 2]);

@@ -53,7 +53,7 @@ const REDUCE_K_MIN_K = 128;
  * convs 1.4-1.7x the staged kernel, matmul 4096^3 54 vs 30 TFLOP/s) with 32 x 128 tiles, 'direct-64x64'
  * (its 4 x 4 blocks a subgroup where M % 64 == 0), 'auto' (the default: 4 x 4 blocks where K and the
  * grid are large, see DIRECT_BLOCK4_MIN_TILES; gemm_subgroup_matrix_staged's 64 x 128 tiles where they
- * fit, M >= STAGED_GEMM_MIN_M and K <= STAGED_GEMM_MAX_K), 'staged-64x128' (gemm_subgroup_matrix_staged
+ * fit and M, K and the grid suit them, see STAGED_GEMM_*), 'staged-64x128' (gemm_subgroup_matrix_staged
  * wherever its tiles fit, the direct kernel elsewhere) or 'staged' (gemm_subgroup_matrix);
  * `conv` which takes the other convs that directConvOk accepts: 'direct' (conv2d_subgroup_matrix_direct:
  * H100, 3x3 convs of the VAE and UNet 1.1-1.9x the staged kernel, 31-37 TFLOP/s at most shapes),
@@ -76,9 +76,11 @@ const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (T
 // gemm_subgroup_matrix_staged: its workgroup memory (two f16 tiles of 32 x 136, epilogue slots), and where
 // 'auto' takes it. H100, f16, the UNet's 1x1 convs at B2 against the direct kernel (split-K included):
 // 1280 -> 6400 @16² 0.242 -> 0.148 ms, 640 -> 3200 @32² 0.193 -> 0.147, 640 -> 640 @32² 0.052 -> 0.043,
-// 1280 -> 1280 @16² 0.055 -> 0.049; but M = 320 (800 -> 320 @64² 0.072 -> 0.087, 320 -> 320 0.043 -> 0.045)
-// and long K (3200 -> 1280 @16² 0.091 -> 0.106, 1600 -> 640 @32² 0.089 -> 0.092) stay direct.
-const STAGED_GEMM_WORKGROUP_BYTES = 2 * 32 * 136 * 2 + 4 * 256 * 4, STAGED_GEMM_MIN_M = 640, STAGED_GEMM_MAX_K = 1280;
+// 320 -> 1600 @64² 0.189 -> 0.183; but M = 320 (800 -> 320 @64² 0.072 -> 0.087, 320 -> 320 0.043 -> 0.045),
+// long K (3200 -> 1280 @16² 0.091 -> 0.106, 1600 -> 640 @32² 0.089 -> 0.092) and small grids stay direct
+// (1280 -> 1280 @16², 80 workgroups: 0.055 -> 0.049 alone, but 58 -> 68 us a call within the UNet step).
+const STAGED_GEMM_WORKGROUP_BYTES = 2 * 32 * 136 * 2 + 4 * 256 * 4, STAGED_GEMM_MIN_M = 640, STAGED_GEMM_MAX_K = 1280,
+      STAGED_GEMM_MIN_WORKGROUPS = 128;
 const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums per pixel, 32 pixels a workgroup)
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 const DIRECT_CONV_WIDE_MIN_WORKGROUPS = 96;       // its 128-channel variant below this grid: too few workgroups
@@ -137,13 +139,14 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
         // 'matrix-direct-64x64' (matrixTuning.gemm 'direct-64x64'; 'auto' where K and the grid are large):
         // 64 x 128 tiles of 2 subgroups with 4 x 4 result matrices each, where M allows.
         // gemm_subgroup_matrix_staged's 64 x 128 tiles through workgroup memory, where they fit: 'auto' where
-        // M >= STAGED_GEMM_MIN_M and K <= STAGED_GEMM_MAX_K, matrixTuning.gemm 'staged-64x128' wherever they
+        // M, K and the grid suit it (STAGED_GEMM_*), matrixTuning.gemm 'staged-64x128' wherever they
         // fit, tile 'matrix-staged-64x128' forced.
         const stagedOk = kernel === 'gemm_tiled' && M % 64 === 0 && N % 128 === 0 && u.K % 32 === 0 &&
             [u.a_sm, u.a_sz, u.b_sk, u.b_sz].every((v) => v % 8 === 0) && smm.M === 16 && smm.N === 16 && smm.K === 16 &&
             g.limits.maxComputeWorkgroupStorageSize >= STAGED_GEMM_WORKGROUP_BYTES;
         if (tile === 'matrix-staged-64x128' || (tile === undefined && stagedOk && (matrixTuning.gemm === 'staged-64x128' ||
-                (matrixTuning.gemm === 'auto' && M >= STAGED_GEMM_MIN_M && u.K <= STAGED_GEMM_MAX_K)))) {
+                (matrixTuning.gemm === 'auto' && M >= STAGED_GEMM_MIN_M && u.K <= STAGED_GEMM_MAX_K &&
+                 (N / 128) * (M / 64) * batch >= STAGED_GEMM_MIN_WORKGROUPS)))) {
             if (!stagedOk) throw new GpuError('usage', `${kernel}: tile '${tile}' needs whole 64x128 tiles, K % 32 == 0, ` +
                                              `16-byte rows and 16x16x16 matrices (got M ${M}, N ${N}, K ${u.K})`);
             args.workgroups = [N / 128, M / 64, batch];
