@@ -20,7 +20,8 @@ const gpu = create(['backend=vulkan', ...(dawnFeatures ? [`enable-dawn-features=
 const cases = [];
 // Tile configurations, MOEBIUS_BENCH_TILES=a,b,...: a tile name (ops.js Tile), optionally with the
 // staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0', and the direct
-// GEMM's split-K (ops.matrixTuning.splitK: auto, off or a number of K parts): 'matrix-direct-32:split=off'.
+// GEMM's split-K (ops.matrixTuning.splitK: auto, off or a number of K parts): 'matrix-direct-32:split=off',
+// and the staged conv's K step (ops.matrixTuning.stagedConvTK): 'matrix-staged-128:tk=64'.
 const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
 /** Sets the knobs of a tile configuration and returns the Tile name. */
 function applyTile(spec) {
@@ -28,6 +29,9 @@ function applyTile(spec) {
     const opt = (/** @type {string} */ name) => opts.find((o) => o.startsWith(name + '='))?.slice(name.length + 1);
     ops.matrixTuning.pad = Number(opt('pad') ?? 8);
     ops.matrixTuning.splitK = ops.parseSplitK(opt('split') ?? 'auto', `MOEBIUS_BENCH_TILES '${spec}' split`);
+    const tk = Number(opt('tk') ?? 32);
+    if (tk !== 32 && tk !== 64) throw new Error(`MOEBIUS_BENCH_TILES '${spec}': tk must be 32 or 64`);
+    ops.matrixTuning.stagedConvTK = /** @type {32 | 64} */ (tk);
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles
@@ -50,7 +54,7 @@ for (const spec of TILES) {
     // 'matrix-staged-128' (conv2d_subgroup_matrix_staged) also takes the 1x1 shapes that make whole
     // 128 x 128 tiles, as convs (with the NHWC copy of the input); 'matrix-direct-wide' is a 3x3 tile only.
     // 'matrix-staged-64x128' (gemm_subgroup_matrix_staged) takes the 1x1 shapes with Cout % 64 and Cin % 32.
-    const staged = spec === 'matrix-staged-128';
+    const staged = spec.startsWith('matrix-staged-128');
     const stagedGemm = spec === 'matrix-staged-64x128';
     const convOnly = spec === 'matrix-direct-wide' || staged;
     const gemm = (Cin, Cout, side, act) => (staged ? (Cout % 128 === 0 ? [convCase(spec, 'UNet', 2, Cin, Cout, side, 1, act)] : []) :

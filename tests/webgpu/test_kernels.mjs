@@ -191,11 +191,13 @@ function residualFor(g, r, n, seed) {
     return res;
 }
 
-/** Records `op` with the case's split-K (s.splitK, when given) in ops.matrixTuning, then restores it. */
+/** Records `op` with the case's split-K (s.splitK) and staged conv K step (s.tk), when given, in
+ *  ops.matrixTuning, then restores them. */
 function withTuning(s, op) {
-    const saved = ops.matrixTuning.splitK;
+    const saved = {...ops.matrixTuning};
     if (s.splitK !== undefined) ops.matrixTuning.splitK = s.splitK;
-    try { return op(); } finally { ops.matrixTuning.splitK = saved; }
+    if (s.tk !== undefined) ops.matrixTuning.stagedConvTK = s.tk;
+    try { return op(); } finally { Object.assign(ops.matrixTuning, saved); }
 }
 /** The direct GEMM's split-K variants a case asks for (s.splits: numbers of K parts, or 'off'). */
 const directVariants = (s) => (s.splits ?? []).map((n) => ({...s, tile: 'matrix-direct-32', splitK: n}));
@@ -295,6 +297,7 @@ for (const s of [
     {B: 1, Cin: 96, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, staged: true},
     {B: 2, Cin: 32, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, staged: true},
     {B: 2, Cin: 64, H: 8, W: 16, Cout: 256, kh: 1, kw: 1, bias: true, act: 1, staged: true, stagedGemm: true},  // 1x1 (benchmarks)
+    {B: 1, Cin: 128, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, staged: true},  // K steps of 64 too
     // At most 8 output channels: conv2d_few_outputs (the VAE's conv_out layers).
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},
     {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
@@ -312,6 +315,7 @@ for (const s of [
     ...directVariants(s),
     ...(s.direct && s.kh !== 1 && s.Cout % 128 === 0 ? [{...s, tile: 'matrix-direct-wide'}] : []),
     ...(s.staged ? [{...s, tile: 'matrix-staged-128'}] : []),
+    ...(s.staged && s.Cin % 64 === 0 ? [{...s, tile: 'matrix-staged-128', tk: 64}] : []),
     ...(s.stagedGemm ? [{...s, tile: 'matrix-staged-64x128'}] : []),
     ...((s.kh === 1 && s.kw === 1 ? s.Cin % 4 === 0 && s.H * s.W % 4 === 0 : s.Cin / (s.groups ?? 1) % 32 === 0)
         ? [{...s, tile: 'matrix-small'}, {...s, tile: 'matrix-large'}] : [])]))) {

@@ -61,11 +61,13 @@ const REDUCE_K_MIN_K = 128;
  * (the default: conv2d_subgroup_matrix_staged's 128 x 128 tiles through workgroup memory where
  * stagedConvOk, else the direct kernel with 128 output channels where the grid stays large, see
  * DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
- * 'off' or a number; see splitKParts).
+ * 'off' or a number; see splitKParts); `stagedConvTK` conv2d_subgroup_matrix_staged's K step (32, or 64
+ * where Cin allows).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'staged-64x128' | 'auto'} */ gemm: 'auto',
                              /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
-                             /** @type {'auto' | 'off' | number} */ splitK: 'auto'};
+                             /** @type {'auto' | 'off' | number} */ splitK: 'auto',
+                             /** @type {32 | 64} */ stagedConvTK: 32};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
 // SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
 // + reduce against one pass): 1280 -> 1280 @16² 0.078 -> 0.045 ms (4 parts), 3200 -> 1280 @16² 0.190 ->
@@ -85,7 +87,8 @@ const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums pe
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 const DIRECT_CONV_WIDE_MIN_WORKGROUPS = 96;       // its 128-channel variant below this grid: too few workgroups
 const STAGED_CONV_TILE = 128, STAGED_CONV_TK = 32;  // conv2d_subgroup_matrix_staged's tile (pixels = channels) and K step
-const STAGED_CONV_WORKGROUP_BYTES = 2 * 128 * 40 * 2 + 8 * 256 * 4;  // its two f16 tiles (row stride 40) + epilogue slots
+/** Its workgroup memory: two f16 tiles (row stride TK + 8) and the epilogue slots. @param {number} tk */
+const stagedConvWorkgroupBytes = (tk) => 2 * 128 * (tk + 8) * 2 + 8 * 256 * 4;
 // gemm_subgroup_matrix_direct's 4 x 4 blocks (64 x 128 tiles of 2 subgroups): with K >= 512 and at
 // least this many tiles (H100: 1280 -> 6400 @16² 34 -> 51 TFLOP/s, 640 -> 3200 @32² 44 -> 49, matmul
 // 4096³ 54 -> 73; with short K or fewer tiles 0.8-0.97x the 32 x 128 default).
@@ -318,13 +321,17 @@ export function conv2d(g, a) {
         // with 128 output channels: the VAE's 3x3 convs 48-55 -> 64-76 TFLOP/s, UNet 640 @64² 42 -> 64,
         // 1280 @32² 33 -> 43, 1280 @16² 14 -> 20; a whole decode 57 -> 45 ms).
         if (a.tile) check(stagedConvOk(g, a, Ho, Wo), `conv2d: tile '${a.tile}' needs f16 subgroup matrices (16x16x16), ` +
-              `${STAGED_CONV_WORKGROUP_BYTES} bytes of workgroup memory, groups 1, Cin % ${STAGED_CONV_TK} == 0, ` +
+              `${stagedConvWorkgroupBytes(STAGED_CONV_TK)} bytes of workgroup memory, groups 1, Cin % ${STAGED_CONV_TK} == 0, ` +
               `Cout % ${STAGED_CONV_TILE} == 0 and Ho*Wo % ${STAGED_CONV_TILE} == 0 (got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
         const {xp, wt} = padAndTapMajor(g, a, kh, kw);
+        // K steps of 64 channels where matrixTuning asks and Cin and the workgroup memory allow.
+        const tk64 = matrixTuning.stagedConvTK === 64 && Cin % 64 === 0 &&
+                     g.limits.maxComputeWorkgroupStorageSize >= stagedConvWorkgroupBytes(64);
         g.dispatch('conv2d_subgroup_matrix_staged', {
             bindings: {x: xp, w: wt, bias, y, res},
             uniforms: {Cin, H: H + pt + pb, W: W + pl + pr, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
             constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
+            ...(tk64 ? {defines: {TK: 64, ST: 72}} : {}),
             workgroups: [Ho * Wo / STAGED_CONV_TILE, Cout / STAGED_CONV_TILE, B],
         });
     } else if (a.tile === 'matrix-direct' || a.tile === 'matrix-direct-wide' ||
@@ -387,7 +394,7 @@ function stagedConvOk(g, a, Ho, Wo) {
     const smm = g.subgroupMatrix;
     const padded = (H + pad[0] + pad[2]) * (W + pad[1] + pad[3]);
     return g.dtype === 'f16' && !!smm && smm.M === 16 && smm.N === 16 && smm.K === 16 && groups === 1 &&
-           g.limits.maxComputeWorkgroupStorageSize >= STAGED_CONV_WORKGROUP_BYTES &&
+           g.limits.maxComputeWorkgroupStorageSize >= stagedConvWorkgroupBytes(STAGED_CONV_TK) &&
            Cin % STAGED_CONV_TK === 0 && Cout % STAGED_CONV_TILE === 0 && (Ho * Wo) % STAGED_CONV_TILE === 0 &&
            B * padded * Cin * g.elemBytes() <= g.limits.maxStorageBufferBindingSize &&
            Math.ceil(padded / 16) <= g.limits.maxComputeWorkgroupsPerDimension;

@@ -10,10 +10,10 @@
 // row quarter, and the subgroups load their matrices from workgroup memory. The next K step's tiles
 // are loaded into registers while the matrix units work on the current one.
 //
-// Per workgroup TM x TN = 128 pixels x 128 output channels, K in steps of TK = 32 channels of one
-// tap: 8 subgroups as 2 (pixels) x 4 (output channels), each 64 x 32 (4 x 2 result matrices, named
+// Per workgroup TM x TN = 128 pixels x 128 output channels, K in steps of TK = 32 (or 64) channels of
+// one tap: 8 subgroups as 2 (pixels) x 4 (output channels), each 64 x 32 (4 x 2 result matrices, named
 // as in the direct kernel: arrays of matrices spill).
-// Whole tiles only (ops.js checks): Ho*Wo % 128 == 0, Cout % 128 == 0, Cin % 32 == 0, a
+// Whole tiles only (ops.js checks): Ho*Wo % 128 == 0, Cout % 128 == 0, Cin % TK == 0, a
 // 16 x 16 x 16 f16 -> f32 configuration. A pixel run may cross output rows (each row of the tile is
 // loaded on its own), so unlike the direct kernel Wo need not be a multiple of 16.
 // Grid: (Ho*Wo / TM, Cout / TN, B).
@@ -34,7 +34,7 @@ struct Params {
     pad_t: u32, pad_l: u32, groups: u32,
 }
 
-// x and w seen as 16-byte words (8 f16): Cin % 32 == 0 keeps every row quarter aligned.
+// x and w seen as 16-byte words (8 f16): Cin % TK == 0 keeps every tile row aligned.
 @group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> bias: array<T>;
@@ -48,12 +48,14 @@ const SN: u32 = 16u;
 const SK: u32 = 16u;
 const TM: u32 = 128u;      // pixels a workgroup
 const TN: u32 = 128u;      // output channels a workgroup
-const TK: u32 = 32u;       // channels a K step
+const TK: u32 = 32u;       // channels a K step: 32 or 64 (ops.js defines TK = 64, ST = 72)
 const WG: u32 = 256u;      // 8 subgroups of 32
 const NSG: u32 = 8u;
 const SGN: u32 = 4u;       // subgroups across the output channels; 2 down the pixels
-const ST: u32 = 40u;       // row stride of both tiles: TK + 8 halves (80 bytes: the rows that one
-                           // matrix load reads fall in different banks; 16-byte aligned)
+const ST: u32 = 40u;       // row stride of both tiles: TK + 8 halves (80 or 144 bytes: the rows that
+                           // one matrix load reads fall in different banks; 16-byte aligned)
+const RQ: u32 = TK / 8u;   // 16-byte words a tile row
+const RS: u32 = WG / RQ;   // rows between the rows one invocation copies: 64 (2 a tile), or 32 (4)
 
 alias Left = subgroup_matrix_left<T, SK, SM>;
 alias Right = subgroup_matrix_right<T, SN, SK>;
@@ -97,16 +99,19 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let C = p.Cin;
     let taps = p.kh * p.kw;
     let sw = taps * C;  // weights: the next output channel
-    // This invocation copies rows r and r + 64 of both tiles, row quarter q (8 channels), every K step.
-    let r = li / 4u;
-    let q = li % 4u;
-    let xb = wid.z * p.H * p.W * C;
-    let px0 = xb + pixel_offset(wid.x * TM + r) + 8u * q;
-    let px1 = xb + pixel_offset(wid.x * TM + r + 64u) + 8u * q;
+    // This invocation copies rows r + j RS (j < TM / RS) of both tiles, word q of the row, every K step.
+    let r = li / RQ;
+    let q = li % RQ;
+    let xb = wid.z * p.H * p.W * C + 8u * q;
+    let n_base = wid.x * TM + r;
+    let px0 = xb + pixel_offset(n_base);
+    let px1 = xb + pixel_offset(n_base + RS);
+    let px2 = xb + pixel_offset(n_base + 2u * RS);  // rows 2 and 3: TK = 64 only
+    let px3 = xb + pixel_offset(n_base + 3u * RS);
     let pw0 = (wid.y * TN + r) * sw + 8u * q;
-    let pw1 = (wid.y * TN + r + 64u) * sw + 8u * q;
-    let ta0 = r * ST + 8u * q;          // where they go in the tiles
-    let ta1 = (r + 64u) * ST + 8u * q;
+    let pws = RS * sw;
+    let ta0 = r * ST + 8u * q;  // where they go in the tiles
+    let tas = RS * ST;
 
     // This subgroup's block: 64 pixels (4 runs of 16) x 32 output channels (2 of 16).
     let sm0 = (s / SGN) * 4u * SM;
@@ -122,13 +127,26 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     var xa0 = x[px0 / 8u];
     var xa1 = x[px1 / 8u];
     var wb0 = w[pw0 / 8u];
-    var wb1 = w[pw1 / 8u];
+    var wb1 = w[(pw0 + pws) / 8u];
+    var xa2: vec4<u32>; var xa3: vec4<u32>; var wb2: vec4<u32>; var wb3: vec4<u32>;
+    if (RS == 32u) {
+        xa2 = x[px2 / 8u];
+        xa3 = x[px3 / 8u];
+        wb2 = w[(pw0 + 2u * pws) / 8u];
+        wb3 = w[(pw0 + 3u * pws) / 8u];
+    }
     for (var k = 0u; k < steps; k++) {
         workgroupBarrier();  // the previous step's matrix loads are done
         store8(&As, ta0, xa0);
-        store8(&As, ta1, xa1);
+        store8(&As, ta0 + tas, xa1);
         store8(&Bs, ta0, wb0);
-        store8(&Bs, ta1, wb1);
+        store8(&Bs, ta0 + tas, wb1);
+        if (RS == 32u) {
+            store8(&As, ta0 + 2u * tas, xa2);
+            store8(&As, ta0 + 3u * tas, xa3);
+            store8(&Bs, ta0 + 2u * tas, wb2);
+            store8(&Bs, ta0 + 3u * tas, wb3);
+        }
         workgroupBarrier();
         if (k + 1u < steps) {  // the next step's words, in flight during this step's products
             c += TK;
@@ -137,10 +155,17 @@ fn main(@builtin(workgroup_id) wid: vec3u,
                 t++;
                 tx = ((t / p.kw) * p.W + t % p.kw) * C;
             }
+            let ow = pw0 + t * C + c;
             xa0 = x[(px0 + tx + c) / 8u];
             xa1 = x[(px1 + tx + c) / 8u];
-            wb0 = w[(pw0 + t * C + c) / 8u];
-            wb1 = w[(pw1 + t * C + c) / 8u];
+            wb0 = w[ow / 8u];
+            wb1 = w[(ow + pws) / 8u];
+            if (RS == 32u) {
+                xa2 = x[(px2 + tx + c) / 8u];
+                xa3 = x[(px3 + tx + c) / 8u];
+                wb2 = w[(ow + 2u * pws) / 8u];
+                wb3 = w[(ow + 3u * pws) / 8u];
+            }
         }
         for (var kk = 0u; kk < TK; kk += SK) {
             let l0 = subgroupMatrixLoad<Left>(&As, (sm0 + 0u * SM) * ST + kk, false, ST);
