@@ -431,11 +431,11 @@ export function summarize(recs, by = 'label') {
 if (process.env.MOEBIUS_MATRIX_GEMM) ops.matrixTuning.gemm = /** @type {any} */ (process.env.MOEBIUS_MATRIX_GEMM);
 // MOEBIUS_MATRIX_CONV=auto|direct|direct-wide|staged: which matrix-unit kernel takes the convs that are not 1x1.
 if (process.env.MOEBIUS_MATRIX_CONV) ops.matrixTuning.conv = /** @type {any} */ (process.env.MOEBIUS_MATRIX_CONV);
-// MOEBIUS_STAGED_CONV_TK=32|64: conv2d_subgroup_matrix_staged's K step.
+// MOEBIUS_STAGED_CONV_TK=auto|32|64: conv2d_subgroup_matrix_staged's K step.
 if (process.env.MOEBIUS_STAGED_CONV_TK) {
-    const tk = Number(process.env.MOEBIUS_STAGED_CONV_TK);
-    if (tk !== 32 && tk !== 64) throw new Error(`MOEBIUS_STAGED_CONV_TK: expected 32 or 64, got '${process.env.MOEBIUS_STAGED_CONV_TK}'`);
-    ops.matrixTuning.stagedConvTK = tk;
+    const tk = process.env.MOEBIUS_STAGED_CONV_TK;
+    if (!['auto', '32', '64'].includes(tk)) throw new Error(`MOEBIUS_STAGED_CONV_TK: expected auto, 32 or 64, got '${tk}'`);
+    ops.matrixTuning.stagedConvTK = tk === 'auto' ? tk : /** @type {32 | 64} */ (Number(tk));
 }
 // MOEBIUS_CONVERT_ON_GPU=on|off: f16 uploads and readbacks of large tensors converted on the GPU (the
 // default) or in JS (bridgeTuning.convertOnGpuMin).

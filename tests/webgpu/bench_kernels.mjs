@@ -29,9 +29,9 @@ function applyTile(spec) {
     const opt = (/** @type {string} */ name) => opts.find((o) => o.startsWith(name + '='))?.slice(name.length + 1);
     ops.matrixTuning.pad = Number(opt('pad') ?? 8);
     ops.matrixTuning.splitK = ops.parseSplitK(opt('split') ?? 'auto', `MOEBIUS_BENCH_TILES '${spec}' split`);
-    const tk = Number(opt('tk') ?? 32);
-    if (tk !== 32 && tk !== 64) throw new Error(`MOEBIUS_BENCH_TILES '${spec}': tk must be 32 or 64`);
-    ops.matrixTuning.stagedConvTK = /** @type {32 | 64} */ (tk);
+    const tk = opt('tk') ?? 'auto';
+    if (!['auto', '32', '64'].includes(tk)) throw new Error(`MOEBIUS_BENCH_TILES '${spec}': tk must be auto, 32 or 64`);
+    ops.matrixTuning.stagedConvTK = tk === 'auto' ? tk : /** @type {32 | 64} */ (Number(tk));
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles

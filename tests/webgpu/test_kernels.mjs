@@ -739,9 +739,12 @@ function planCases() {
     const split = (n) => ({...tm32, SPLIT: n});
     expect('3x3 VAE 128->128 @512 B2: 128 x 128 staged tiles', 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_staged', thin,
            [2048, 1, 2]);
-    expect('3x3 UNet 1280->1280 @32 B2: staged', 'f16', conv(2, 1280, 1280, 32, 3), 'conv2d_subgroup_matrix_staged', thin);
-    expect('3x3 UNet 1280->1280 @16 B2: staged (40 workgroups, still 1.4x the direct kernel)', 'f16', conv(2, 1280, 1280, 16, 3),
-           'conv2d_subgroup_matrix_staged', thin, [2, 10, 2]);
+    const tk64 = {TK: 64, ST: 72};
+    expect('3x3 UNet 1280->1280 @32 B2: staged, K steps of 64', 'f16', conv(2, 1280, 1280, 32, 3), 'conv2d_subgroup_matrix_staged', tk64);
+    expect('3x3 UNet 1280->1280 @16 B2: staged, K steps of 64 (40 workgroups, still 1.5x the direct kernel)', 'f16',
+           conv(2, 1280, 1280, 16, 3), 'conv2d_subgroup_matrix_staged', tk64, [2, 10, 2]);
+    expect('3x3 VAE 256->256 @256 B1: staged, K steps of 64 (Cin >= 256)', 'f16', conv(1, 256, 256, 256, 3),
+           'conv2d_subgroup_matrix_staged', tk64);
     expect('3x3 UNet 320->320 @64 B2: direct, 64 (Cout % 128 != 0)', 'f16', conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
     expect('3x3 VAE 128->128 @512 B2, stride 2: staged', 'f16', (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B: 2, Cin: 128, H: 512,
            W: 512, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1]}), 'conv2d_subgroup_matrix_staged', thin, [512, 1, 2]);

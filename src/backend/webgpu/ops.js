@@ -61,13 +61,13 @@ const REDUCE_K_MIN_K = 128;
  * (the default: conv2d_subgroup_matrix_staged's 128 x 128 tiles through workgroup memory where
  * stagedConvOk, else the direct kernel with 128 output channels where the grid stays large, see
  * DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
- * 'off' or a number; see splitKParts); `stagedConvTK` conv2d_subgroup_matrix_staged's K step (32, or 64
- * where Cin allows).
+ * 'off' or a number; see splitKParts); `stagedConvTK` conv2d_subgroup_matrix_staged's K step ('auto':
+ * 64 channels from Cin >= STAGED_CONV_TK64_MIN_CIN, else 32; 32; or 64 where Cin allows).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'staged-64x128' | 'auto'} */ gemm: 'auto',
                              /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
                              /** @type {'auto' | 'off' | number} */ splitK: 'auto',
-                             /** @type {32 | 64} */ stagedConvTK: 32};
+                             /** @type {'auto' | 32 | 64} */ stagedConvTK: 'auto'};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
 // SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
 // + reduce against one pass): 1280 -> 1280 @16² 0.078 -> 0.045 ms (4 parts), 3200 -> 1280 @16² 0.190 ->
@@ -87,6 +87,10 @@ const FEW_OUTPUTS = 8;  // conv2d_few_outputs' output channels (two vec4 sums pe
 const DIRECT_CONV_TM = 128, DIRECT_CONV_TN = 64;  // conv2d_subgroup_matrix_direct's (pixels, output channels)
 const DIRECT_CONV_WIDE_MIN_WORKGROUPS = 96;       // its 128-channel variant below this grid: too few workgroups
 const STAGED_CONV_TILE = 128, STAGED_CONV_TK = 32;  // conv2d_subgroup_matrix_staged's tile (pixels = channels) and K step
+// K steps of 64 channels from this Cin (H100, f16, 3x3, against 32: VAE 256 -> 128 @512² 2.28 -> 2.10 ms,
+// 512 @128² 1.01 -> 0.94, UNet 1280 @32² B2 1.30 -> 1.17, 640 @64² 0.94 -> 0.87; 128 @512² mixed: B1 1.21
+// -> 1.11, B2 2.43 -> 2.54).
+const STAGED_CONV_TK64_MIN_CIN = 256;
 /** Its workgroup memory: two f16 tiles (row stride TK + 8) and the epilogue slots. @param {number} tk */
 const stagedConvWorkgroupBytes = (tk) => 2 * 128 * (tk + 8) * 2 + 8 * 256 * 4;
 // gemm_subgroup_matrix_direct's 4 x 4 blocks (64 x 128 tiles of 2 subgroups): with K >= 512 and at
@@ -325,8 +329,8 @@ export function conv2d(g, a) {
               `Cout % ${STAGED_CONV_TILE} == 0 and Ho*Wo % ${STAGED_CONV_TILE} == 0 (got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
         const {xp, wt} = padAndTapMajor(g, a, kh, kw);
         // K steps of 64 channels where matrixTuning asks and Cin and the workgroup memory allow.
-        const tk64 = matrixTuning.stagedConvTK === 64 && Cin % 64 === 0 &&
-                     g.limits.maxComputeWorkgroupStorageSize >= stagedConvWorkgroupBytes(64);
+        const tk64 = (matrixTuning.stagedConvTK === 64 || (matrixTuning.stagedConvTK === 'auto' && Cin >= STAGED_CONV_TK64_MIN_CIN)) &&
+                     Cin % 64 === 0 && g.limits.maxComputeWorkgroupStorageSize >= stagedConvWorkgroupBytes(64);
         g.dispatch('conv2d_subgroup_matrix_staged', {
             bindings: {x: xp, w: wt, bias, y, res},
             uniforms: {Cin, H: H + pt + pb, W: W + pl + pr, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
