@@ -12,6 +12,7 @@
 // Grid: (ceil(Ho*Wo / 32), B). Accumulation f32.
 
 // include: conv2d_interface
+alias XW = T;
 // include: residual
 
 const PX: u32 = 32u;

@@ -13,6 +13,7 @@
 // Depthwise convs (groups == Cin == Cout) use conv_depthwise.wgsl instead; 1x1 convs use gemm_tiled.
 
 // include: conv2d_interface
+alias XW = T;
 // include: residual
 
 // Tile configuration; ops.js overrides these lines for small problems (64 x 64 x 16, 4 x 4).

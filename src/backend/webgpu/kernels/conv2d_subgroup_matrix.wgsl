@@ -18,6 +18,7 @@ enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: conv2d_interface
+alias XW = T;
 // include: residual
 
 // include: subgroup_matrix_tile

@@ -26,6 +26,7 @@ enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: conv2d_interface
+alias XW = T;
 // include: residual
 
 // include: subgroup_matrix_direct_tile
@@ -33,27 +34,7 @@ const BN: u32 = 2u;        // result matrices across a subgroup's block: 2 or 4
 const TM: u32 = 128u;      // pixels: 2 subgroups down x 4 x SM
 const TN: u32 = SGN * BN * SN;  // output channels
 
-// Offset in the padded input of output pixel n's tap (0, 0), channel 0, image 0.
-fn pixel_offset(n: u32) -> u32 {
-    let oy = n / p.Wo;
-    let ox = n % p.Wo;
-    return (oy * p.stride * p.W + ox * p.stride) * p.Cin;
-}
-
-// One result matrix (pixels n0.., output channels co0..) through this subgroup's slot of Cs,
-// column-major so that consecutive lanes write consecutive pixels of one channel: bias, activation.
-fn emit(acc: Acc, n0: u32, co0: u32, y_base: u32, NP: u32, slot: u32, lane: u32) {
-    subgroupMatrixStore(&Cs, slot, acc, true, SM);
-    workgroupBarrier();
-    for (var e = lane; e < SM * SN; e += 32u) {
-        let co = co0 + e / SM;
-        var v = Cs[slot + e];
-        if (HAS_BIAS) { v += f32(bias[co]); }
-        let i = y_base + co * NP + n0 + e % SM;
-        y[i] = out_value(v, i);
-    }
-    workgroupBarrier();
-}
+// include: subgroup_matrix_conv_epilogue
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
@@ -110,22 +91,8 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     }
     let y_base = wid.z * p.Cout * NP;
     let slot = s * SM * SN;
-    emit(c00, n0 + 0u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c01, n0 + 0u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
-    emit(c10, n0 + 1u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c11, n0 + 1u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
-    emit(c20, n0 + 2u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c21, n0 + 2u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
-    emit(c30, n0 + 3u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c31, n0 + 3u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit_4x2(c00, c01, c10, c11, c20, c21, c30, c31, n0, co0, y_base, NP, slot, lane);
     if (BN == 4u) {
-        emit(c02, n0 + 0u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
-        emit(c03, n0 + 0u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
-        emit(c12, n0 + 1u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
-        emit(c13, n0 + 1u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
-        emit(c22, n0 + 2u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
-        emit(c23, n0 + 2u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
-        emit(c32, n0 + 3u * SM, co0 + 2u * SN, y_base, NP, slot, lane);
-        emit(c33, n0 + 3u * SM, co0 + 3u * SN, y_base, NP, slot, lane);
+        emit_4x2(c02, c03, c12, c13, c22, c23, c32, c33, n0, co0 + 2u * SN, y_base, NP, slot, lane);
     }
 }

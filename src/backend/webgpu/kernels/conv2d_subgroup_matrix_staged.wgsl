@@ -22,30 +22,10 @@ enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
-alias T = f32;
-
-override ACT: u32 = 0u;
-override HAS_BIAS: bool = false;
-
-struct Params {
-    Cin: u32, H: u32, W: u32,
-    Cout: u32, Ho: u32, Wo: u32,
-    kh: u32, kw: u32, stride: u32,
-    pad_t: u32, pad_l: u32, groups: u32,
-}
-
-// x and w seen as 16-byte words (8 f16): Cin % TK == 0 keeps every tile row aligned.
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
-
+// include: conv2d_interface
+alias XW = vec4<u32>;  // x and w as 16-byte words (8 f16): Cin % TK == 0 keeps every tile row aligned
 // include: residual
 
-const SM: u32 = 16u;
-const SN: u32 = 16u;
-const SK: u32 = 16u;
 const TM: u32 = 128u;      // pixels a workgroup
 const TN: u32 = 128u;      // output channels a workgroup
 const TK: u32 = 32u;       // channels a K step: 32 or 64 (ops.js defines TK = 64, ST = 72)
@@ -57,38 +37,16 @@ const ST: u32 = 40u;       // row stride of both tiles: TK + 8 halves (80 or 144
 const RQ: u32 = TK / 8u;   // 16-byte words a tile row
 const RS: u32 = WG / RQ;   // rows between the rows one invocation copies: 64 (2 a tile), or 32 (4)
 
-alias Left = subgroup_matrix_left<T, SK, SM>;
-alias Right = subgroup_matrix_right<T, SN, SK>;
-alias Acc = subgroup_matrix_result<f32, SN, SM>;
 
 const TILE: u32 = TM * ST;  // halves of each tile (TM == TN; store8 takes either)
 var<workgroup> As: array<T, TM * ST>;    // pixel n, channel k at n * ST + k
 var<workgroup> Bs: array<T, TN * ST>;    // output channel co, channel k at co * ST + k
 var<workgroup> Cs: array<f32, NSG * SM * SN>;  // each subgroup's slot for the epilogue
 
-// Offset in the padded input of output pixel n's tap (0, 0), channel 0, image 0.
-fn pixel_offset(n: u32) -> u32 {
-    let oy = n / p.Wo;
-    let ox = n % p.Wo;
-    return (oy * p.stride * p.W + ox * p.stride) * p.Cin;
-}
 
-// include: subgroup_matrix_staged_store
+// include: subgroup_matrix_staged_tile
 
-// One result matrix (pixels n0.., output channels co0..) through this subgroup's slot of Cs,
-// column-major so that consecutive lanes write consecutive pixels of one channel: bias, activation.
-fn emit(acc: Acc, n0: u32, co0: u32, y_base: u32, NP: u32, slot: u32, lane: u32) {
-    subgroupMatrixStore(&Cs, slot, acc, true, SM);
-    workgroupBarrier();
-    for (var e = lane; e < SM * SN; e += 32u) {
-        let co = co0 + e / SM;
-        var v = Cs[slot + e];
-        if (HAS_BIAS) { v += f32(bias[co]); }
-        let i = y_base + co * NP + n0 + e % SM;
-        y[i] = out_value(v, i);
-    }
-    workgroupBarrier();
-}
+// include: subgroup_matrix_conv_epilogue
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
@@ -189,12 +147,5 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let co0 = wid.y * TN + sn0;
     let y_base = wid.z * p.Cout * NP;
     let slot = s * SM * SN;
-    emit(c00, n0 + 0u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c01, n0 + 0u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
-    emit(c10, n0 + 1u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c11, n0 + 1u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
-    emit(c20, n0 + 2u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c21, n0 + 2u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
-    emit(c30, n0 + 3u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
-    emit(c31, n0 + 3u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
+    emit_4x2(c00, c01, c10, c11, c20, c21, c30, c31, n0, co0, y_base, NP, slot, lane);
 }

@@ -12,6 +12,7 @@
 // Grid: (ceil(N/CN), M, batch).
 
 // include: gemm_interface
+alias AB = T;
 // include: residual
 
 const CN: u32 = 8u;      // output columns per workgroup

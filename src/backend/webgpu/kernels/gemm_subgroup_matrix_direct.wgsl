@@ -28,6 +28,7 @@ enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // include: gemm_interface
+alias AB = T;
 // include: residual
 
 // include: subgroup_matrix_direct_tile
@@ -38,27 +39,23 @@ const SPLIT: u32 = 1u;     // K parts (split-K); K a multiple of SPLIT * SK
 
 @group(0) @binding(6) var<storage, read_write> parts: array<f32>;
 
-// One result matrix of a K part, stored unscaled to its slot of `parts` (row stride N).
-fn store_part(acc: Acc, m0: u32, n0: u32, part_base: u32) {
-    subgroupMatrixStore(&parts, part_base + m0 * p.N + n0, acc, false, p.N);
+// A subgroup's 2 x 4 block of result matrices of a K part (rows m0 + 16 i, columns n0 + 16 j), stored
+// unscaled to their places in `parts` (row stride N).
+fn store_parts_2x4(c00: Acc, c01: Acc, c02: Acc, c03: Acc, c10: Acc, c11: Acc, c12: Acc, c13: Acc,
+                   m0: u32, n0: u32, part_base: u32) {
+    let o0 = part_base + m0 * p.N + n0;  // the first row of matrices
+    let o1 = o0 + SM * p.N;              // the second
+    subgroupMatrixStore(&parts, o0 + 0u * SN, c00, false, p.N);
+    subgroupMatrixStore(&parts, o0 + 1u * SN, c01, false, p.N);
+    subgroupMatrixStore(&parts, o0 + 2u * SN, c02, false, p.N);
+    subgroupMatrixStore(&parts, o0 + 3u * SN, c03, false, p.N);
+    subgroupMatrixStore(&parts, o1 + 0u * SN, c10, false, p.N);
+    subgroupMatrixStore(&parts, o1 + 1u * SN, c11, false, p.N);
+    subgroupMatrixStore(&parts, o1 + 2u * SN, c12, false, p.N);
+    subgroupMatrixStore(&parts, o1 + 3u * SN, c13, false, p.N);
 }
 
-// One result matrix (rows m0.., columns n0..) through this subgroup's slot of Cs: alpha, bias,
-// activation, stored as T.
-fn emit(acc: Acc, m0: u32, n0: u32, c_base: u32, slot: u32, lane: u32) {
-    subgroupMatrixStore(&Cs, slot, acc, false, SN);
-    workgroupBarrier();
-    for (var e = lane; e < SM * SN; e += 32u) {
-        let m = m0 + e / SN;
-        let n = n0 + e % SN;
-        var v = p.alpha * Cs[slot + e];
-        if (BIAS == 1u) { v += f32(bias[m]); }
-        if (BIAS == 2u) { v += f32(bias[n]); }
-        let i = c_base + m * p.N + n;
-        c[i] = out_value(v, i);
-    }
-    workgroupBarrier();
-}
+// include: subgroup_matrix_gemm_epilogue
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
@@ -109,44 +106,16 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     }
     if (SPLIT > 1u) {
         let pb = wid.z * p.M * p.N;
-        store_part(c00, m0 + 0u * SM, n0 + 0u * SN, pb);
-        store_part(c01, m0 + 0u * SM, n0 + 1u * SN, pb);
-        store_part(c02, m0 + 0u * SM, n0 + 2u * SN, pb);
-        store_part(c03, m0 + 0u * SM, n0 + 3u * SN, pb);
-        store_part(c10, m0 + 1u * SM, n0 + 0u * SN, pb);
-        store_part(c11, m0 + 1u * SM, n0 + 1u * SN, pb);
-        store_part(c12, m0 + 1u * SM, n0 + 2u * SN, pb);
-        store_part(c13, m0 + 1u * SM, n0 + 3u * SN, pb);
+        store_parts_2x4(c00, c01, c02, c03, c10, c11, c12, c13, m0, n0, pb);
         if (BM == 4u) {
-            store_part(c20, m0 + 2u * SM, n0 + 0u * SN, pb);
-            store_part(c21, m0 + 2u * SM, n0 + 1u * SN, pb);
-            store_part(c22, m0 + 2u * SM, n0 + 2u * SN, pb);
-            store_part(c23, m0 + 2u * SM, n0 + 3u * SN, pb);
-            store_part(c30, m0 + 3u * SM, n0 + 0u * SN, pb);
-            store_part(c31, m0 + 3u * SM, n0 + 1u * SN, pb);
-            store_part(c32, m0 + 3u * SM, n0 + 2u * SN, pb);
-            store_part(c33, m0 + 3u * SM, n0 + 3u * SN, pb);
+            store_parts_2x4(c20, c21, c22, c23, c30, c31, c32, c33, m0 + 2u * SM, n0, pb);
         }
         return;
     }
     let c_base = z * p.M * p.N;
     let slot = s * SM * SN;
-    emit(c00, m0 + 0u * SM, n0 + 0u * SN, c_base, slot, lane);
-    emit(c01, m0 + 0u * SM, n0 + 1u * SN, c_base, slot, lane);
-    emit(c02, m0 + 0u * SM, n0 + 2u * SN, c_base, slot, lane);
-    emit(c03, m0 + 0u * SM, n0 + 3u * SN, c_base, slot, lane);
-    emit(c10, m0 + 1u * SM, n0 + 0u * SN, c_base, slot, lane);
-    emit(c11, m0 + 1u * SM, n0 + 1u * SN, c_base, slot, lane);
-    emit(c12, m0 + 1u * SM, n0 + 2u * SN, c_base, slot, lane);
-    emit(c13, m0 + 1u * SM, n0 + 3u * SN, c_base, slot, lane);
+    emit_2x4(c00, c01, c02, c03, c10, c11, c12, c13, m0, n0, c_base, slot, lane);
     if (BM == 4u) {
-        emit(c20, m0 + 2u * SM, n0 + 0u * SN, c_base, slot, lane);
-        emit(c21, m0 + 2u * SM, n0 + 1u * SN, c_base, slot, lane);
-        emit(c22, m0 + 2u * SM, n0 + 2u * SN, c_base, slot, lane);
-        emit(c23, m0 + 2u * SM, n0 + 3u * SN, c_base, slot, lane);
-        emit(c30, m0 + 3u * SM, n0 + 0u * SN, c_base, slot, lane);
-        emit(c31, m0 + 3u * SM, n0 + 1u * SN, c_base, slot, lane);
-        emit(c32, m0 + 3u * SM, n0 + 2u * SN, c_base, slot, lane);
-        emit(c33, m0 + 3u * SM, n0 + 3u * SN, c_base, slot, lane);
+        emit_2x4(c20, c21, c22, c23, c30, c31, c32, c33, m0 + 2u * SM, n0, c_base, slot, lane);
     }
 }

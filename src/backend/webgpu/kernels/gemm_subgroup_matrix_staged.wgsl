@@ -19,31 +19,10 @@ enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
-alias T = f32;
-
-override ACT: u32 = 0u;
-override BIAS: u32 = 0u;
-override A_DIV: u32 = 1u;  // batch item z multiplies A item z / A_DIV (grouped broadcast)
-
-struct Params {
-    M: u32, N: u32, K: u32,
-    a_sm: u32, a_sk: u32, a_sz: u32,
-    b_sk: u32, b_sn: u32, b_sz: u32,
-    alpha: f32,
-}
-
-// A and B seen as 16-byte words (8 f16).
-@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> b: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> c: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
-
+// include: gemm_interface
+alias AB = vec4<u32>;  // A and B as 16-byte words (8 f16)
 // include: residual
 
-const SM: u32 = 16u;
-const SN: u32 = 16u;
-const SK: u32 = 16u;
 const TM: u32 = 64u;
 const TN: u32 = 128u;
 const TK: u32 = 32u;
@@ -53,33 +32,15 @@ const SGN: u32 = 2u;       // subgroups across the columns; 2 down the rows
 const AST: u32 = 40u;      // row strides of the tiles: TK + 8 and TN + 8 halves (the rows one matrix
 const BST: u32 = 136u;     // load reads fall in different banks; 16-byte aligned)
 
-alias Left = subgroup_matrix_left<T, SK, SM>;
-alias Right = subgroup_matrix_right<T, SN, SK>;
-alias Acc = subgroup_matrix_result<f32, SN, SM>;
 
 const TILE: u32 = TK * BST;  // halves of each tile (A's TM x AST = 2560 fits: one type for both)
 var<workgroup> As: array<T, TK * BST>;   // row m, k at m * AST + k
 var<workgroup> Bs: array<T, TK * BST>;   // k, column n at k * BST + n
 var<workgroup> Cs: array<f32, NSG * SM * SN>;  // each subgroup's slot for the epilogue
 
-// include: subgroup_matrix_staged_store
+// include: subgroup_matrix_staged_tile
 
-// One result matrix (rows m0.., columns n0..) through this subgroup's slot of Cs: alpha, bias,
-// activation, stored as T.
-fn emit(acc: Acc, m0: u32, n0: u32, c_base: u32, slot: u32, lane: u32) {
-    subgroupMatrixStore(&Cs, slot, acc, false, SN);
-    workgroupBarrier();
-    for (var e = lane; e < SM * SN; e += 32u) {
-        let m = m0 + e / SN;
-        let n = n0 + e % SN;
-        var v = p.alpha * Cs[slot + e];
-        if (BIAS == 1u) { v += f32(bias[m]); }
-        if (BIAS == 2u) { v += f32(bias[n]); }
-        let i = c_base + m * p.N + n;
-        c[i] = out_value(v, i);
-    }
-    workgroupBarrier();
-}
+// include: subgroup_matrix_gemm_epilogue
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u,
@@ -154,12 +115,5 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let n0 = wid.x * TN + sn0;
     let c_base = z * p.M * p.N;
     let slot = s * SM * SN;
-    emit(c00, m0 + 0u * SM, n0 + 0u * SN, c_base, slot, lane);
-    emit(c01, m0 + 0u * SM, n0 + 1u * SN, c_base, slot, lane);
-    emit(c02, m0 + 0u * SM, n0 + 2u * SN, c_base, slot, lane);
-    emit(c03, m0 + 0u * SM, n0 + 3u * SN, c_base, slot, lane);
-    emit(c10, m0 + 1u * SM, n0 + 0u * SN, c_base, slot, lane);
-    emit(c11, m0 + 1u * SM, n0 + 1u * SN, c_base, slot, lane);
-    emit(c12, m0 + 1u * SM, n0 + 2u * SN, c_base, slot, lane);
-    emit(c13, m0 + 1u * SM, n0 + 3u * SN, c_base, slot, lane);
+    emit_2x4(c00, c01, c02, c03, c10, c11, c12, c13, m0, n0, c_base, slot, lane);
 }

@@ -17,6 +17,7 @@
 // Accumulation is f32 in both the f32 and the f16-storage variant.
 
 // include: gemm_interface
+alias AB = T;
 // include: residual
 
 // Tile configuration; ops.js overrides these lines for small problems (64 x 64 x 16, 4 x 4).
