@@ -43,7 +43,6 @@ var<workgroup> As: array<T, TM * ST>;    // pixel n, channel k at n * ST + k
 var<workgroup> Bs: array<T, TN * ST>;    // output channel co, channel k at co * ST + k
 var<workgroup> Cs: array<f32, NSG * SM * SN>;  // each subgroup's slot for the epilogue
 
-
 // include: subgroup_matrix_staged_tile
 
 // include: subgroup_matrix_conv_epilogue
