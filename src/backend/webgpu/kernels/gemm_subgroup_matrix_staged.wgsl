@@ -32,7 +32,6 @@ const SGN: u32 = 2u;       // subgroups across the columns; 2 down the rows
 const AST: u32 = 40u;      // row strides of the tiles: TK + 8 and TN + 8 halves (the rows one matrix
 const BST: u32 = 136u;     // load reads fall in different banks; 16-byte aligned)
 
-
 const TILE: u32 = TK * BST;  // halves of each tile (A's TM x AST = 2560 fits: one type for both)
 var<workgroup> As: array<T, TK * BST>;   // row m, k at m * AST + k
 var<workgroup> Bs: array<T, TK * BST>;   // k, column n at k * BST + n
