@@ -3,9 +3,11 @@
 // raw decode (decoded.npy) to result_nopaste.png, result.png (paste) and result_compensate.png.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "core/error.h"
 #include "fixtures.h"
@@ -158,6 +160,29 @@ TEST(Postprocess, BlurIsSymmetricAndMassPreserving) {
     const Image t = gaussian_blur_pil(tiny, 3.f);
     EXPECT_EQ(t.width, 3);
     for (uint8_t v : t.pixels) EXPECT_GT(v, 0);
+}
+
+// feather_mask blurs only around the mask: bit-identical to blurring the whole image, for masks in
+// the middle, touching each border, spread over the image, single pixels, empty and full.
+TEST(Postprocess, FeatherMaskEqualsTheWholeImageBlur) {
+    const int W = 97, H = 61;
+    std::vector<std::vector<std::array<int, 4>>> cases = {
+        {{40, 20, 50, 30}}, {{0, 0, 5, 4}}, {{90, 55, 97, 61}}, {{0, 30, 97, 31}}, {{48, 0, 49, 61}},
+        {{3, 3, 4, 4}, {80, 50, 81, 51}}, {}, {{0, 0, 97, 61}}, {{10, 58, 20, 61}, {94, 10, 97, 12}}};
+    for (const auto& rects : cases) {
+        Image mask(W, H, 1, 0);
+        for (const auto& r : rects)
+            for (int y = r[1]; y < r[3]; ++y)
+                for (int x = r[0]; x < r[2]; ++x) mask.at(x, y) = 200;  // binarized to 255
+        Image edge = mask;  // values at binarize_mask's threshold: 127 is off, 128 on
+        edge.at(5, 5) = 127;
+        edge.at(70, 40) = 128;
+        for (const Image* m : {&mask, &edge})
+            for (float radius : {3.f, 1.5f, 8.f, 0.f}) {
+                const Image whole = gaussian_blur_pil(binarize_mask(*m), radius);
+                EXPECT_EQ(feather_mask(*m, radius).pixels, whole.pixels) << rects.size() << " rects, radius " << radius;
+            }
+    }
 }
 
 TEST(Postprocess, PasteKeepsPixelsOutsideTheBlurredMask) {

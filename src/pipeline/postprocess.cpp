@@ -152,7 +152,32 @@ Image gaussian_blur_pil(const Image& img, float radius) {
     return box_blur_pil(img, gaussian_blur_radius(radius, kBlurPasses), kBlurPasses);
 }
 
-Image feather_mask(const Image& mask, float radius) { return gaussian_blur_pil(binarize_mask(mask), radius); }
+Image feather_mask(const Image& mask, float radius) {
+    check_mask(mask, "feather_mask");
+    // The blur of the whole binarized mask, computed on the mask's bounding box grown by the blur's
+    // reach and placed into zeros: each box pass spreads a pixel by its integer radius + 1 (the two
+    // fractional taps), so beyond passes * (radius + 1) of the box the result is 0, and inside the
+    // window the lines see the same values (0 at a window edge that is not the image's, where the edge
+    // replication would otherwise read past it). Bit-identical to blurring the whole image; a 12 MP
+    // photo with a small mask: 192 -> ~12 ms (native, one thread; most of it finding the box).
+    const auto on = [](uint8_t v) { return v >= 128; };  // binarize_mask's v >= 255 / 2.0
+    int x0 = mask.width, y0 = mask.height, x1 = -1, y1 = -1;
+    for (int y = 0; y < mask.height; ++y)
+        for (int x = 0; x < mask.width; ++x)
+            if (on(mask.at(x, y))) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+    Image out(mask.width, mask.height, 1);
+    if (x1 < 0) return out;  // no mask pixel: zeros
+    const int reach = radius == 0 ? 0 : kBlurPasses * ((int)gaussian_blur_radius(radius, kBlurPasses) + 1) + 1;
+    x0 = std::max(0, x0 - reach), y0 = std::max(0, y0 - reach);
+    x1 = std::min(mask.width - 1, x1 + reach), y1 = std::min(mask.height - 1, y1 + reach);
+    Image window(x1 - x0 + 1, y1 - y0 + 1, 1);
+    for (int y = y0; y <= y1; ++y)
+        for (int x = x0; x <= x1; ++x) window.at(x - x0, y - y0) = on(mask.at(x, y)) ? 255 : 0;
+    window = gaussian_blur_pil(window, radius);
+    for (int y = y0; y <= y1; ++y)
+        std::copy_n(&window.pixels[window.index(0, y - y0)], window.width, &out.pixels[out.index(x0, y)]);
+    return out;
+}
 
 Image paste_blurred(const Image& mask, const Image& image, const Image& result) {
     check_mask(mask, "paste_blurred");
