@@ -447,6 +447,13 @@ if (convertOnGpu === 'off') bridgeTuning.convertOnGpuMin = Infinity;
 // MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
 if (process.env.MOEBIUS_SPLIT_K) ops.matrixTuning.splitK = ops.parseSplitK(process.env.MOEBIUS_SPLIT_K, 'MOEBIUS_SPLIT_K');
 
+/** A dispatch count from the environment variable `name`: a whole number >= 1, else a usage error naming it. */
+function dispatchCount(name) {
+    const raw = process.env[name];
+    if (!/^[1-9]\d*$/.test(raw ?? '')) throw new Error(`${name}: expected a whole number of dispatches >= 1, got '${raw}'`);
+    return Number(raw);
+}
+
 export async function synthEngine({gpu, f16, config = 'full', glue, beforeBackend}) {
     const gluePath = path.resolve(glue ?? process.env.MOEBIUS_WASM ?? path.join(root, 'build/wasm/moebius.js'));
     const wasmBinary = readFileSync(gluePath.replace(/\.js$/, '.wasm'));
@@ -477,8 +484,8 @@ export async function synthEngine({gpu, f16, config = 'full', glue, beforeBacken
         // MOEBIUS_MAX_BATCH=N: dispatches per submitted batch (the bridge's maxBatchDispatches, default 128);
         // MOEBIUS_FIRST_BATCH=N: in the first batch after a flush (firstBatchDispatches, default 8).
         bridgeOptions: {...(process.env.MOEBIUS_SUBGROUP_MATRIX === '0' ? {subgroupMatrix: false} : {}),
-                        ...(process.env.MOEBIUS_MAX_BATCH ? {maxBatchDispatches: Number(process.env.MOEBIUS_MAX_BATCH)} : {}),
-                        ...(process.env.MOEBIUS_FIRST_BATCH ? {firstBatchDispatches: Number(process.env.MOEBIUS_FIRST_BATCH)} : {})},
+                        ...(process.env.MOEBIUS_MAX_BATCH ? {maxBatchDispatches: dispatchCount('MOEBIUS_MAX_BATCH')} : {}),
+                        ...(process.env.MOEBIUS_FIRST_BATCH ? {firstBatchDispatches: dispatchCount('MOEBIUS_FIRST_BATCH')} : {})},
         glueUrl: pathToFileURL(gluePath), wasmBinary, moduleFactory,
     });
     return {engine, gpuCtx, mem, g: engine.gpu};

@@ -646,6 +646,10 @@ async function gcCase() {
 async function errorCases(gpu, g) {
     await expectThrows('error: stub GPU without adapter -> NoAdapterError',
                        () => GpuBridge.create({requestAdapter: async () => null}), NoAdapterError, 'no-adapter');
+    await expectThrows('error: firstBatchDispatches 0 -> usage error',
+                       () => GpuBridge.create(gpu, {firstBatchDispatches: 0}), GpuError, 'usage');
+    await expectThrows('error: maxBatchDispatches NaN -> usage error',
+                       () => GpuBridge.create(gpu, {maxBatchDispatches: NaN}), GpuError, 'usage');
     await expectThrows('error: no GPU object at all -> NoAdapterError',
                        () => GpuBridge.create(undefined), NoAdapterError, 'no-adapter');
     await expectThrows('error: buffer beyond maxBufferSize -> LimitError',

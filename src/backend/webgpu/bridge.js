@@ -289,6 +289,12 @@ export class GpuBridge {
      * @returns {Promise<GpuBridge>}
      */
     static async create(source, opts = {}) {
+        for (const name of ['maxBatchDispatches', 'firstBatchDispatches']) {
+            const v = opts[name];
+            if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+                throw new GpuError('usage', `bridge option ${name}: expected a whole number of dispatches >= 1, got ${v}`);
+            }
+        }
         if (!source) throw new NoAdapterError('WebGPU is not available (no navigator.gpu / GPU object)');
         let adapter = null, device = null, gpu = null;
         if (typeof source.requestAdapter === 'function') {
