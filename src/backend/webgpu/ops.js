@@ -60,8 +60,8 @@ const REDUCE_K_MIN_K = 128;
  * 'direct-wide' (the same kernel with 128 output channels a workgroup where Cout % 128 == 0), 'auto'
  * (the default: conv2d_subgroup_matrix_staged's 128 x 128 tiles through workgroup memory where
  * stagedConvOk, else the direct kernel with 128 output channels where the grid stays large, see
- * DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K parts where its grid is small ('auto',
- * 'off' or a number; see splitKParts); `stagedConvTK` conv2d_subgroup_matrix_staged's K step ('auto':
+ * DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K
+ * parts where its grid is small ('auto', 'off' or a number; see splitKParts); `stagedConvTK` conv2d_subgroup_matrix_staged's K step ('auto':
  * 64 channels from Cin >= STAGED_CONV_TK64_MIN_CIN, else 32; 32; or 64 where Cin allows).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'staged-64x128' | 'auto'} */ gemm: 'auto',
@@ -265,12 +265,12 @@ function optional(g, id) {
  * residual of y's shape or null (added after the activation, in each kernel's epilogue; not on the
  * depthwise path).
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
- * gemm_tiled (unless tile 'matrix-staged-128': benchmarks of the staged conv on 1x1 shapes); groups 1 with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs;
- * on the matrix units (matrixTuning.conv 'auto', or tile 'matrix-staged-128'), whole 128 x 128 tiles
- * -> conv2d_subgroup_matrix_staged (see stagedConvOk); (matrixTuning.conv not 'staged', or tile
+ * gemm_tiled (unless tile 'matrix-staged-128': benchmarks of the staged conv on 1x1 shapes); groups 1
+ * with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs; on the matrix units
+ * (matrixTuning.conv 'auto', or tile 'matrix-staged-128'), whole 128 x 128 tiles ->
+ * conv2d_subgroup_matrix_staged (see stagedConvOk); (matrixTuning.conv not 'staged', or tile
  * 'matrix-direct' / 'matrix-direct-wide') whole tiles of groups-1 convs -> conv2d_subgroup_matrix_direct
- * (see directConvOk); anything else ->
- * conv2d_implicit_gemm.
+ * (see directConvOk); anything else -> conv2d_implicit_gemm.
  * @param {GpuBridge} g
  * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
  *          W: number, Cout: number, kh: number, kw: number, stride?: number,
@@ -387,21 +387,14 @@ function padAndTapMajor(g, a, kh, kw) {
 }
 
 /**
- * Whether conv2d_subgroup_matrix_staged takes a conv: f16 storage with 16 x 16 x 16 subgroup matrices
- * and room for its workgroup memory, groups 1, whole 128 x 128 tiles (Cout and Ho*Wo), Cin % 32, and
- * its padded NHWC input within the binding and grid limits (as directConvOk).
+ * Whether conv2d_subgroup_matrix_staged takes a conv: what every per-tap matrix conv needs
+ * (perTapConvOk), room for its workgroup memory, whole 128 x 128 tiles (Cout and Ho*Wo) and Cin % 32.
  * @param {GpuBridge} g @param {{B: number, Cin: number, H: number, W: number, Cout: number, pad?: number[], groups?: number}} a
  * @param {number} Ho @param {number} Wo
  */
 function stagedConvOk(g, a, Ho, Wo) {
-    const {B, Cin, H, W, Cout, pad = [0, 0, 0, 0], groups = 1} = a;
-    const smm = g.subgroupMatrix;
-    const padded = (H + pad[0] + pad[2]) * (W + pad[1] + pad[3]);
-    return g.dtype === 'f16' && !!smm && smm.M === 16 && smm.N === 16 && smm.K === 16 && groups === 1 &&
-           g.limits.maxComputeWorkgroupStorageSize >= stagedConvWorkgroupBytes(STAGED_CONV_TK) &&
-           Cin % STAGED_CONV_TK === 0 && Cout % STAGED_CONV_TILE === 0 && (Ho * Wo) % STAGED_CONV_TILE === 0 &&
-           B * padded * Cin * g.elemBytes() <= g.limits.maxStorageBufferBindingSize &&
-           Math.ceil(padded / 16) <= g.limits.maxComputeWorkgroupsPerDimension;
+    return perTapConvOk(g, a) && g.limits.maxComputeWorkgroupStorageSize >= stagedConvWorkgroupBytes(STAGED_CONV_TK) &&
+           a.Cin % STAGED_CONV_TK === 0 && a.Cout % STAGED_CONV_TILE === 0 && (Ho * Wo) % STAGED_CONV_TILE === 0;
 }
 
 /**
@@ -414,18 +407,25 @@ function fewOutputsOk(g, groups, Cout, Ho, Wo) {
 }
 
 /**
- * Whether conv2d_subgroup_matrix_direct takes a conv: f16 storage with 16 x 16 x 16 subgroup
- * matrices, groups 1, whole tiles (Cin % 16, Cout % tn, Wo % 16, Ho*Wo % 128), and its padded NHWC
- * input within the binding and grid limits.
+ * Whether conv2d_subgroup_matrix_direct takes a conv: what every per-tap matrix conv needs
+ * (perTapConvOk) and whole tiles (Cin % 16, Cout % tn, Wo % 16, Ho*Wo % 128).
  * @param {GpuBridge} g @param {{B: number, Cin: number, H: number, W: number, Cout: number, pad?: number[], groups?: number}} a
  * @param {number} Ho @param {number} Wo @param {number} tn  output channels a workgroup (64, or 128 wide)
  */
 function directConvOk(g, a, Ho, Wo, tn) {
-    const {B, Cin, H, W, Cout, pad = [0, 0, 0, 0], groups = 1} = a;
+    return perTapConvOk(g, a) && a.Cin % 16 === 0 && a.Cout % tn === 0 && Wo % 16 === 0 && (Ho * Wo) % DIRECT_CONV_TM === 0;
+}
+
+/**
+ * What the matrix convs that load per tap (padAndTapMajor's layouts) need: f16 storage with 16 x 16 x 16
+ * subgroup matrices, groups 1, and the padded NHWC input within the binding and grid limits.
+ * @param {GpuBridge} g @param {{B: number, Cin: number, H: number, W: number, pad?: number[], groups?: number}} a
+ */
+function perTapConvOk(g, a) {
+    const {B, Cin, H, W, pad = [0, 0, 0, 0], groups = 1} = a;
     const smm = g.subgroupMatrix;
     const padded = (H + pad[0] + pad[2]) * (W + pad[1] + pad[3]);
     return g.dtype === 'f16' && !!smm && smm.M === 16 && smm.N === 16 && smm.K === 16 && groups === 1 &&
-           Cin % 16 === 0 && Cout % tn === 0 && Wo % 16 === 0 && (Ho * Wo) % DIRECT_CONV_TM === 0 &&
            B * padded * Cin * g.elemBytes() <= g.limits.maxStorageBufferBindingSize &&
            Math.ceil(padded / 16) <= g.limits.maxComputeWorkgroupsPerDimension;
 }
