@@ -152,6 +152,7 @@ async function pipelinedRun(engine, input, between, keepDecoded = false) {
     M._free(pi);
     M._free(pm);
     const rec = {encode: 0, steps: [], decode: 0};
+    engine.beginRun();  // as engine.inpaint does (cached buffers go; the tensor arena's segment)
     try {
         const t0 = performance.now();
         let t = performance.now();
@@ -305,6 +306,15 @@ if (opt['memory-only']) {
     process.exit(0);
 }
 
+/** The bridge's tensor arena: its buffer, segments traced / replayed, plans made, requests off the plan. */
+function arenaLine(g) {
+    const a = g.arena, st = a.stats;
+    if (!g.readWriteStorage) return 'tensor arena: off (MOEBIUS_ARENA=off: a GPU buffer per tensor)';
+    return `tensor arena: ${(a.size / 2 ** 20).toFixed(1)} MiB buffer (plan ${a.plan ? (a.plan.bytes / 2 ** 20).toFixed(1) : '—'} MiB, ` +
+           `${a.plan?.sizes.length ?? 0} tensors); segments ${st.segments}, replayed ${st.replayed}, plans ${st.plans}, ` +
+           `off-plan ${st.misses}; ${a.taken.length} tensors in it now`;
+}
+
 /**
  * --memory-only / --record-only in f16 on an adapter without shader-f16 (SwiftShader): the bridge acts
  * as an f16 one with the H100's 16 x 16 x 16 subgroup matrices, so ops.js plans and allocates as it does
@@ -413,6 +423,7 @@ if (opt['record-only']) {
         const gb = (b) => (b / 1e9).toFixed(3);
         print(`  peak GPU buffer memory, weights included (GB, run 1 of ${runs.length}): encode ${gb(runs[0].peak.encode)}, ` +
               `steps ${gb(Math.max(runs[0].peak.step1, runs[0].peak.steps))}, decode ${gb(runs[0].peak.decode)}`);
+        print(`  ${arenaLine(g)}`);
         await engine.dispose();
     }
     process.exit(0);

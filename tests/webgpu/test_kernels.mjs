@@ -630,6 +630,59 @@ async function bindGroupReuseCase(g) {
     for (const id of [x, y, z]) g.destroyBuffer(id);
 }
 
+/**
+ * The tensor arena (GpuBridge.setArena, class Arena): the same round of ops three times, each an arena
+ * segment. Round 1 is traced in buffers of their own, rounds 2 and 3 replay its layout in one buffer:
+ * the same results, no buffers made and no bind groups created in round 3. A round also checks what
+ * the arena makes possible or needs: overlapping bindings of one dispatch (axpby(a, a), split by a copy),
+ * a write into a range whose previous tensor a pending dispatch still reads, and zero-filled tensors in
+ * a range that held data.
+ */
+async function arenaCases(gpu) {
+    const ga = await GpuBridge.create(gpu, {preferF16: false});
+    ga.setArena(true);
+    const n = 1000;
+    const a = rand(n, 71), b = rand(n, 72);
+    const round = async () => {
+        ga.beginArenaSegment();
+        ga.flush();  // as between the engine's stages: the uniform slots start over
+        const x = upload(ga, a);
+        const y = ga.createTensor(n, false);
+        ops.act(ga, {x, y, n, act: 2});                              // relu(a)
+        ga.destroyBuffer(x);                                          // y's dispatch is pending and reads x
+        const x2 = upload(ga, b);                                     // may land in x's range: write after the dispatch
+        const z = ga.createTensor(n, false);
+        ops.axpby(ga, {alpha: 2, a: y, beta: -0.5, b: y, y: z, n});   // a and b bound to one range
+        const w = ga.createTensor(n, false);
+        ops.add(ga, {a: z, b: x2, y: w, B: 1, C: 1, S: n, bCount: n});
+        const zero = ga.createTensor(n);                              // zero-filled, in a range that held data
+        const got = {w: await ga.readF32(w), zero: await ga.readF32(zero)};
+        for (const id of [y, x2, z, w, zero]) ga.destroyBuffer(id);
+        return got;
+    };
+    const want = ref.add(ref.axpby(2, ref.act(a, 2).out, -0.5, ref.act(a, 2).out).out, b, {B: 1, C: 1, S: n});
+    for (let r = 1; r <= 3; r++) {
+        const made = ga.stats.buffersCreated, groups = ga.bindGroups.size;
+        const got = await round();
+        compare(ga, `arena round ${r}: relu, axpby(y, y), add after a write into a freed range`, got.w,
+                {out: want.out, mag: want.mag.map((m) => 3 * m), terms: want.terms + 2});
+        report(`arena round ${r}: a new tensor is zero-filled`, got.zero.every((v) => v === 0), `max ${Math.max(...got.zero.map(Math.abs))}`);
+        if (r === 3) {
+            report('arena round 3: no buffers made, no bind groups created', ga.stats.buffersCreated === made && ga.bindGroups.size === groups,
+                   `${ga.stats.buffersCreated - made} buffers, ${ga.bindGroups.size - groups} bind groups`);
+        }
+    }
+    ga.beginArenaSegment();
+    const st = ga.arena.stats;
+    report('arena: round 1 traced, rounds 2 and 3 replayed its plan', st.plans === 1 && st.replayed === 2 && st.misses === 0 && ga.arena.size > 0,
+           `plans ${st.plans}, replayed ${st.replayed}, strays ${st.misses}, buffer ${ga.arena.size} bytes`);
+    report('arena: overlapping bindings split by a copy', ga.stats.aliasCopies === 3, `${ga.stats.aliasCopies} copies`);
+    ga.releaseArena();
+    report('arena: releaseArena gives the buffer back', ga.arena.buffer === null, '');
+    await ga.sync();
+    ga.destroy();
+}
+
 /** The bridge must keep the GPU object it was made from alive (npm webgpu crashes otherwise). */
 async function gcCase() {
     v8.setFlagsFromString('--expose-gc');
@@ -863,6 +916,7 @@ if (!filter || filter === 'grid') {
     try { await bigGridCase(g); } catch (e) { report('big grid', false, `threw ${e?.name}: ${e?.message}`); }
     try { await bindGroupReuseCase(g); } catch (e) { report('bind group reuse', false, `threw ${e?.name}: ${e?.message}`); }
     try { await gcCase(); } catch (e) { report('gc case', false, `threw ${e?.name}: ${e?.message}`); }
+    try { await arenaCases(gpu); } catch (e) { report('arena cases', false, `threw ${e?.name}: ${e?.message}`); }
 }
 if (!filter || filter === 'plan') planCases();
 if (!filter || filter === 'error') {

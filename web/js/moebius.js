@@ -457,6 +457,16 @@ class GpuDevice {
         p.catch(() => {});
         return p;
     }
+    /**
+     * Tensors in the bridge's arena (kept between inpaints: no buffers or bind groups made anew) while
+     * `on`; the engine turns it off while it loads weights, which get buffers of their own.
+     * @param {boolean} on
+     */
+    useArena(on) { if (this.g.readWriteStorage) this.g.setArena(on); }
+    /** Gives back the arena memory no tensor uses. */
+    releaseMemory() { this.g.releaseArena(); }
+    /** An inpaint starts: the arena replays the layout of the one before (or traces this one). */
+    beginRun() { if (this.g.arenaOn) this.g.beginArenaSegment(); }
     check() { this.g.check(); }
     destroy() { this.g.destroy(); }
 }
@@ -483,6 +493,9 @@ class CpuDevice {
         const values = M.HEAPF32.slice(p >> 2, (p >> 2) + M._mw_tensor_numel(tensor));
         return yieldToEvents().then(() => values);
     }
+    useArena() {}
+    releaseMemory() {}
+    beginRun() {}
     check() {}
     /** Stops the pthreads build's workers (they would keep a Node process alive). */
     destroy() { this.mod.PThread?.terminateAllThreads?.(); }
@@ -644,6 +657,7 @@ export class Engine {
      */
     async loadModel(model, onProgress, signal) {
         const api = this.api;
+        this.device.useArena(false);  // weights: buffers of their own
         const isSource = (/** @type {any} */ x) => x instanceof Uint8Array || x instanceof ArrayBuffer || ArrayBuffer.isView(x) ||
             typeof x === 'string' || x instanceof URL || (typeof Response !== 'undefined' && x instanceof Response) ||
             (typeof Blob !== 'undefined' && x instanceof Blob) || typeof x?.getReader === 'function';
@@ -696,6 +710,7 @@ export class Engine {
                                    'upstream files {unet, vae: {config, weights}, config?} or {synth: "tiny" | "full"}');
         }
         await this.device.sync();  // weight uploads done (and any GPU error surfaces here)
+        this.device.useArena(true);
         this.info.model = api.m.UTF8ToString(api.m._mw_model_describe(this.model));
         this.info.nativeSize = api.count('mw_model_native_size', this.model);
         this.info.noiseCount = api.count('mw_model_noise_count', this.model);
@@ -731,6 +746,7 @@ export class Engine {
         const ptrs = [];
         let opt = 0, job = 0, tensor = 0;
         const timings = {encode: 0, denoise: 0, record: 0, decode: 0, post: 0, total: 0, steps: 0, crops: 0};
+        this.beginRun();
         try {
             opt = api.handle('mw_options_new');
             const set = (/** @type {string} */ name, /** @type {number} */ v) => {
@@ -936,6 +952,17 @@ export class Engine {
         }
     }
 
+    /**
+     * Before an inpaint's first GPU work: the backend's cached buffers go (the previous inpaint's last
+     * ones among them, so its trace in the tensor arena is whole) and the arena starts a segment, in
+     * which it replays the layout of the inpaint before.
+     */
+    beginRun() {
+        if (!this.gpu) return;
+        this.mod._mw_backend_webgpu_trim(this.backend);
+        this.device.beginRun();
+    }
+
     /** Throws on cancellation, disposal or a lost device. @param {AbortSignal | undefined} signal */
     checkLive(signal) {
         throwIfAborted(signal);
@@ -950,7 +977,10 @@ export class Engine {
      */
     trim() {
         const run = this.queue.then(() => {
-            if (this.backend && this.gpu) this.mod._mw_backend_webgpu_trim(this.backend);
+            if (this.backend && this.gpu) {
+                this.mod._mw_backend_webgpu_trim(this.backend);
+                this.device.releaseMemory();
+            }
         });
         this.queue = run.catch(() => {});
         return run;

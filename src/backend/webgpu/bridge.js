@@ -18,11 +18,11 @@
 // | C++ Backend                     | JS call                                                         | sync |
 // |---------------------------------|-----------------------------------------------------------------|------|
 // | construction, name()            | g.describe() -> {adapter, features, limits, dtype}              | yes  |
-// | zeros(shape), any op's output   | id = g.createTensor(count)    (new buffers are zero-filled)     | yes  |
-// | upload(shape, data)             | id = g.createTensor(count); g.writeF32(id, HEAPF32.subarray(p>>2, (p>>2)+count)) | yes |
+// | zeros(shape), any op's output   | id = g.createTensor(count, zero)   (zero-filled if `zero`)      | yes  |
+// | upload(shape, data)             | id = g.createTensor(count, false); g.writeF32(id, HEAPF32.subarray(p>>2, (p>>2)+count)) | yes |
 // | download(t)                     | not from C++ (no ASYNCIFY): the JS driver awaits g.readF32(id)  | no   |
 // |                                 | after the wasm call that produced `id` returned                 |      |
-// | ~Tensor                         | g.destroyBuffer(id)           (deferred past the pending batch) | yes  |
+// | ~Tensor                         | g.destroyBuffer(id)  (a buffer: after the pending batch; an arena range: at once) | yes |
 // | conv2d                          | ops.conv2d(g, {x, w, b, y, B, Cin, H, W, Cout, kh, kw, stride, pad: [t, l, b, r], groups, act}) -> {Ho, Wo} | yes |
 // | linear                          | ops.linear(g, {x, w, b, y, rows, K, N, act})                    | yes  |
 // | matmul                          | ops.matmul(g, {a, b, y, Ba, Bb, M, K, N, ta, tb, alpha})        | yes  |
@@ -49,6 +49,14 @@
 // once per batch just before the submit (queue order keeps earlier batches' slots intact); the slots
 // start over at g.flush() only, so a step's dispatch i always takes slot i. Bind groups are cached
 // by (pipeline, buffers, uniform slot) and evicted with their buffers.
+//
+// Tensors: with the tensor arena on (g.setArena(true), which the engine does once the weights are
+// loaded), a tensor is a range of the arena's one buffer at an offset planned from an earlier run of
+// the same work (class Arena), else a GPUBuffer of its own. Since a dispatch may then read and write
+// ranges of one buffer, a bridge made with the arena option (the default) declares every storage
+// binding read_write (WebGPU forbids read-only and writable uses of a buffer in one dispatch); two
+// bindings of one dispatch that overlap (axpby(a, a)) are split by a copy of the read one, and
+// optional inputs that are off each get their own placeholder.
 //
 // Errors are typed (GpuError.kind): 'no-adapter' (NoAdapterError), 'device-lost'
 // (DeviceLostError), 'out-of-memory' (OutOfMemoryError), 'limit' (LimitError: a buffer, binding,
@@ -275,6 +283,206 @@ const DEFERRED_DESTROY_FLUSH_BYTES = 64 * 1024 * 1024;
 /** @param {number} n @param {number} a */
 const alignUp = (n, a) => Math.ceil(n / a) * a;
 
+/**
+ * Where tensors live while the arena is on (GpuBridge.setArena): ranges of one GPU buffer, at offsets
+ * planned from an earlier run of the same work. The engine starts a "segment" at every inpaint
+ * (begin()). The first segment runs in buffers of their own, as with the arena off, while its
+ * requests and frees are traced; at the next begin(), pack() lays the traced tensors out in one
+ * address space (largest first, each at the lowest offset free during its lifetime), and that
+ * segment replays the plan: its k-th request gets the k-th planned range. The same requests get the
+ * same ranges, so a replayed inpaint makes no GPU buffers and finds the bind groups of the one
+ * before (keyed by buffer, offset and size). One buffer per tensor instead made ~200 buffers and
+ * ~1000 bind groups an inpaint and destroyed them at the stage ends (H100: ~70 ms of createBuffer /
+ * destroy / createBindGroup, half of it while the GPU waited). Packing by lifetimes holds the full
+ * model's inpaint in its largest live set (452.5 MiB, f16), where online first fit over chunks of
+ * 16-512 MiB needed 610-900 MiB.
+ * Tensors still alive when their segment ends (the model's caches, made once) are left out of the
+ * plan, and a replay skips planned requests it does not make (the temporaries of those caches): the
+ * next inpaint does not make them again. A request that no planned one matches, or whose planned range
+ * is still taken (frees in another order), is a stray: it goes as high in the buffer as it fits (the
+ * plan fills it from the bottom), else into a buffer of its own (offset null), the replay goes on, and
+ * the segment's trace becomes the next plan. Ranges start at multiples of `align`
+ * (minStorageBufferOffsetAlignment).
+ */
+export class Arena {
+    /**
+     * @param {(bytes: number) => any} makeBuffer  a storage buffer of `bytes`
+     * @param {number} maxBytes  largest buffer (maxBufferSize): a plan above it is not used
+     * @param {number} align
+     */
+    constructor(makeBuffer, maxBytes, align) {
+        this.makeBuffer = makeBuffer;
+        this.maxBytes = maxBytes;
+        this.align = align;
+        /** The buffer (made at the first replayed request); id names it for bind groups; batch: last use. */
+        this.buffer = null;
+        this.size = 0;
+        this.id = 0;
+        this.batch = 0;
+        this.nextBufferId = 1;
+        /** @type {{sizes: number[], offsets: number[], bytes: number} | null} */
+        this.plan = null;
+        /** @type {[number, number][]} ranges [offset, end) of the buffer in use, any segment's */
+        this.taken = [];
+        // The current segment (0: none yet).
+        this.segment = 0;
+        this.cursor = 0;           // its requests so far
+        this.next = 0;             // the plan's next request
+        this.strays = 0;           // its requests that the plan does not have
+        /** @type {number[]} sizes of its requests, in order */
+        this.sizes = [];
+        /** @type {number[]} its events: k >= 0 request k made, ~k request k freed */
+        this.events = [];
+        this.stats = {segments: 0, replayed: 0, plans: 0, misses: 0};
+    }
+
+    /** The range size of a request. @param {number} bytes */
+    span(bytes) { return alignUp(Math.max(bytes, 4), this.align); }
+
+    /** Ends the current segment (its trace may become the plan) and starts the next one. */
+    begin() {
+        this.end();
+        this.segment++;
+        this.cursor = 0;
+        this.next = 0;
+        this.strays = 0;
+        this.sizes = [];
+        this.events = [];
+        this.stats.segments++;
+    }
+
+    /**
+     * A request of `bytes` -> {k, segment, offset}: offset null where it needs a buffer of its own (no
+     * segment, no plan yet, or a stray that does not fit); (k, segment) name it for free(). @param {number} bytes
+     */
+    alloc(bytes) {
+        const len = this.span(bytes);
+        if (this.segment === 0) return {k: 0, segment: 0, offset: null};
+        const k = this.cursor++;
+        if (k < MAX_TRACE) { this.sizes.push(len); this.events.push(k); }
+        let offset = null;
+        const plan = this.plan;
+        if (plan) {
+            // The next planned request of this size within a few (requests the plan has and this run
+            // skips: the first inpaint's temporaries of the caches it made), its range free.
+            for (let j = this.next; j < Math.min(this.next + PLAN_LOOKAHEAD, plan.sizes.length); j++) {
+                if (plan.sizes[j] === len && this.free_(plan.offsets[j], len)) {
+                    offset = plan.offsets[j];
+                    this.next = j + 1;
+                    break;
+                }
+            }
+            if (offset === null) {
+                this.strays++;  // not in the plan: the next plan comes from this segment
+                this.stats.misses++;
+            } else if (!this.buffer) {
+                this.buffer = this.makeBuffer(plan.bytes);
+                this.size = plan.bytes;
+                this.id = this.nextBufferId++;
+            }
+        }
+        // A stray: as high in the buffer as it fits (the plan fills it from the bottom), else a buffer of its own.
+        if (offset === null && this.buffer) offset = this.lastFit(len);
+        if (offset !== null) this.taken.push([offset, offset + len]);
+        return {k, segment: this.segment, offset};
+    }
+
+    /** Whether [o, o + len) is clear of the ranges in use. @param {number} o @param {number} len */
+    free_(o, len) { return !this.taken.some(([a, b]) => o < b && a < o + len); }
+
+    /** The highest offset of the buffer where `len` bytes are free, or null. @param {number} len */
+    lastFit(len) {
+        const used = this.taken.slice().sort((x, y) => y[1] - x[1]);
+        let end = this.size;
+        for (const [a, b] of used) {
+            if (b <= end - len) break;
+            end = Math.min(end, a);
+        }
+        return end - len >= 0 ? end - len : null;
+    }
+
+    /**
+     * A request freed: its range (if it has one) is free at once.
+     * @param {number} k @param {number} segment @param {number | null} offset
+     */
+    free(k, segment, offset) {
+        if (offset !== null) {
+            const i = this.taken.findIndex(([a]) => a === offset);
+            if (i < 0) throw new GpuError('internal', `arena: range at ${offset} freed twice`);
+            this.taken.splice(i, 1);
+        }
+        if (segment === this.segment && segment !== 0 && this.events.length < 2 * MAX_TRACE) this.events.push(~k);
+    }
+
+    /**
+     * The segment's end: unless it replayed the plan whole, its trace (without the tensors still
+     * alive, which later segments do not make again) becomes the plan, around the ranges still taken.
+     */
+    end() {
+        if (this.segment === 0 || this.cursor === 0) return;
+        if (this.plan && !this.strays && this.next === this.plan.sizes.length) { this.stats.replayed++; return; }
+        if (this.cursor > MAX_TRACE) return;
+        const freed = new Set(this.events.filter((e) => e < 0).map((e) => ~e));
+        const keep = new Map();  // request -> its index in the plan
+        this.sizes.forEach((_, k) => { if (freed.has(k)) keep.set(k, keep.size); });
+        const sizes = [...keep.keys()].map((k) => this.sizes[k]);
+        const events = this.events.filter((e) => keep.has(e >= 0 ? e : ~e)).map((e) => (e >= 0 ? keep.get(e) : ~keep.get(~e)));
+        const plan = Arena.pack(sizes, events, this.taken);
+        if (!sizes.length || plan.bytes > this.maxBytes) { this.plan = null; return; }
+        if (this.buffer && plan.bytes > this.size) {
+            if (this.taken.length) { this.plan = null; return; }  // cannot grow under live tensors
+            this.buffer = null;  // too small for the new plan: its owner destroys it
+            this.size = 0;
+        }
+        this.plan = plan;
+        this.stats.plans++;
+    }
+
+    /**
+     * Lays a traced segment out in one address space: each request's lifetime (from its event to its
+     * free), largest first, at the lowest offset clear of the `pinned` ranges and of the requests
+     * placed so far that are alive at the same time.
+     * @param {number[]} sizes @param {number[]} events @param {[number, number][]} [pinned]
+     * @returns {{sizes: number[], offsets: number[], bytes: number}}
+     */
+    static pack(sizes, events, pinned = []) {
+        const n = sizes.length;
+        const start = new Array(n).fill(0), stop = new Array(n).fill(events.length);
+        events.forEach((e, t) => { if (e >= 0) start[e] = t; else stop[~e] = t; });
+        const order = [...sizes.keys()].sort((a, b) => sizes[b] - sizes[a] || start[a] - start[b]);
+        const offsets = new Array(n).fill(0);
+        /** @type {number[]} */
+        const placed = [];
+        let bytes = pinned.reduce((m, r) => Math.max(m, r[1]), 0);
+        for (const k of order) {
+            const clash = placed.filter((j) => start[j] < stop[k] && start[k] < stop[j])
+                                .map((j) => [offsets[j], offsets[j] + sizes[j]]).concat(pinned).sort((a, b) => a[0] - b[0]);
+            let o = 0;
+            for (const [a, b] of clash) {
+                if (o + sizes[k] <= a) break;
+                o = Math.max(o, b);
+            }
+            offsets[k] = o;
+            placed.push(k);
+            bytes = Math.max(bytes, o + sizes[k]);
+        }
+        return {sizes: sizes.slice(), offsets, bytes};
+    }
+
+    /** Gives the buffer back while no tensor is in it (the plan stays: the next replay makes it again); returns it or null. */
+    release() {
+        if (this.taken.length || !this.buffer) return null;
+        const b = this.buffer;
+        this.buffer = null;
+        this.size = 0;
+        return b;
+    }
+}
+/** Requests traced per segment at most (beyond: no plan from it). */
+const MAX_TRACE = 1 << 16;
+/** Planned requests a replay may skip to find the next one of a request's size. */
+const PLAN_LOOKAHEAD = 64;
+
 export class GpuBridge {
     /**
      * Creates the device and loads the kernels.
@@ -366,7 +574,12 @@ export class GpuBridge {
             this.kernels[name] = parseKernel(name, sources[name]);
         }
 
-        /** @type {Map<number, {buffer: any, size: number, dtype: DType | null, count?: number, batch?: number}>} */
+        /** A buffer of its own (base 0) or a range of the tensor arena's buffer (arena set); key names the
+         *  memory (bind group cache), owner is what its bind groups are registered under (the id, or minus
+         *  the arena buffer's id); arenaK, arenaSegment: its request in the arena's trace (set while the arena is on).
+         * @type {Map<number, {buffer: any, base: number, size: number, dtype: DType | null, count?: number,
+         *                     batch: number, key: string, owner: number, arena?: Arena, arenaK?: number,
+         *                     arenaSegment?: number}>} */
         this.buffers = new Map();
         this.nextId = 1;
         /** @type {Map<string, any>} */
@@ -385,6 +598,20 @@ export class GpuBridge {
         this.batchLimit = this.firstBatchDispatches;
         /** @type {Map<string, number>} */
         this.scratchIds = new Map();
+        // Every storage binding read_write (shaderCode), so that ranges of the arena's buffer can be read
+        // and written by one dispatch; the arena itself is off until setArena(true).
+        this.readWriteStorage = opts.arena !== false;
+        this.arena = new Arena((size) => {
+            this.stats.buffersCreated++;
+            return this.device.createBuffer({size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST});
+        }, this.limits.maxBufferSize, Math.max(256, this.limits.minStorageBufferOffsetAlignment));
+        this.arenaOn = false;
+        /** dispatch()'s resolved storage bindings (reused objects: dispatch is the hot path) */
+        this.bindingEntries = /** @type {any[]} */ ([]);
+        /** @type {Map<number, number>} placeholder buffer per binding number (readWriteStorage) */
+        this.dummies = new Map();
+        /** @type {Map<number, number>} splitOverlaps' copies, per binding number */
+        this.aliasIds = new Map();
 
         this.uniformSlot = Math.max(256, this.limits.minUniformBufferOffsetAlignment);
         this.uniformBuffer = device.createBuffer({size: UNIFORM_ARENA_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST});
@@ -410,7 +637,7 @@ export class GpuBridge {
         this.pendingChecks = [];
         /** @type {GpuError | null} */
         this.fatal = null;
-        this.stats = {dispatches: 0, submits: 0, buffersCreated: 0};
+        this.stats = {dispatches: 0, submits: 0, buffersCreated: 0, aliasCopies: 0};
         // A 16-byte buffer bound where a kernel declares an optional input that is switched off
         // (e.g. bias with BIAS = 0): 'auto' layouts still list every statically used binding.
         this.dummyId = this.createBuffer(16);
@@ -469,10 +696,67 @@ export class GpuBridge {
         });
         this.pendingChecks.push(scope);
         const id = this.nextId++;
-        this.buffers.set(id, {buffer, size, dtype, batch: 0});
+        this.buffers.set(id, {buffer, base: 0, size, dtype, batch: 0, key: '#' + id, owner: id});
         this.stats.buffersCreated++;
         return id;
     }
+
+    /**
+     * Tensor memory of `bytes`: while the arena is on, a range of its buffer where the plan has one
+     * (zero-filled in the current batch if `zero`), else a buffer of its own (zero-filled by WebGPU),
+     * traced either way. @param {number} bytes @param {DType | null} dtype @param {boolean} zero
+     */
+    allocate(bytes, dtype, zero) {
+        if (!this.arenaOn) return this.createBuffer(bytes, dtype);
+        this.check();
+        const size = alignUp(Math.max(bytes, 4), 4);
+        if (size > this.limits.maxStorageBufferBindingSize) {
+            throw new LimitError(`tensor of ${size} bytes exceeds maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}`);
+        }
+        const a = this.arena;
+        const {k, segment, offset} = a.alloc(size);
+        if (offset === null) {
+            const id = this.createBuffer(size, dtype);
+            Object.assign(this.buf(id), {arenaK: k, arenaSegment: segment});
+            return id;
+        }
+        const id = this.nextId++;
+        this.buffers.set(id, {buffer: a.buffer, base: offset, size, dtype, batch: 0, arena: a, arenaK: k, arenaSegment: segment,
+                              key: a.id + '@' + offset + '+' + size, owner: -a.id});
+        if (zero) {
+            this.copyEncoder().clearBuffer(a.buffer, offset, size);
+            a.batch = this.batchSerial;
+        }
+        return id;
+    }
+
+    /**
+     * Tensor memory (createTensor, scratch) from the tensor arena while `on` (see class Arena; needs a
+     * bridge made with the arena option); off: a buffer per tensor. Tensors made before stay where they are.
+     * @param {boolean} on
+     */
+    setArena(on) {
+        if (on && !this.readWriteStorage) throw new GpuError('usage', 'setArena: the bridge was made with {arena: false}');
+        this.arenaOn = on;
+    }
+
+    /** Gives back the arena's buffer while no tensor uses it (an idle page's memory); the next inpaint makes it again. */
+    releaseArena() {
+        const b = this.arena.release();
+        if (!b) return;
+        this.retireArenaBuffer(b, this.arena.id);
+    }
+
+    /** Destroys an arena buffer (after the pending batch, if it uses the arena) and evicts its bind groups. @param {any} b @param {number} id */
+    retireArenaBuffer(b, id) {
+        if (this.arena.batch === this.batchSerial && !this.fatal) this.submit();
+        for (const key of this.bindGroupsByBuffer.get(-id) ?? []) this.bindGroups.delete(key);
+        this.bindGroupsByBuffer.delete(-id);
+        b.destroy();
+    }
+
+    /** Bytes of GPU memory the arena holds. */
+    arenaBytes() { return this.arena.size; }
 
     /**
      * createBuffer, then wait for WebGPU's verdict: throws OutOfMemoryError instead of poisoning later.
@@ -484,9 +768,12 @@ export class GpuBridge {
         return id;
     }
 
-    /** A zero-filled tensor of `count` elements of the bridge's dtype -> id. @param {number} count */
-    createTensor(count) {
-        const id = this.createBuffer(count * this.elemBytes(), this.dtype);
+    /**
+     * A tensor of `count` elements of the bridge's dtype -> id: zero-filled, or of unspecified contents
+     * with `zero` false. @param {number} count @param {boolean} [zero]
+     */
+    createTensor(count, zero = true) {
+        const id = this.allocate(count * this.elemBytes(), this.dtype, zero);
         this.buf(id).count = count;
         return id;
     }
@@ -505,6 +792,14 @@ export class GpuBridge {
     destroyBuffer(id) {
         const rec = this.buf(id);
         this.buffers.delete(id);
+        if (rec.arena) {
+            // The range is free at once: later dispatches and copies of the pending batch run after the
+            // ones that read it, and write() submits first when the batch uses the arena. Its bind
+            // groups stay cached (keyed by the range): the next tensor there finds them.
+            this.arena.free(rec.arenaK ?? 0, rec.arenaSegment ?? 0, rec.base);
+            return;
+        }
+        if (rec.arenaK !== undefined) this.arena.free(rec.arenaK, rec.arenaSegment ?? 0, null);
         for (const key of this.bindGroupsByBuffer.get(id) ?? []) this.bindGroups.delete(key);
         this.bindGroupsByBuffer.delete(id);
         if (rec.batch !== this.batchSerial) { rec.buffer.destroy(); return; }
@@ -514,6 +809,17 @@ export class GpuBridge {
         // much waits, or a stage's intermediates all stay alive to its end (+0.5 GB at the f32 VAE's
         // peak; a flush between ops costs one submit).
         if (this.deferredBytes >= DEFERRED_DESTROY_FLUSH_BYTES && !this.fatal) this.submit();
+    }
+
+    /**
+     * Starts an arena segment (the engine does at every inpaint): the previous one's trace may become
+     * the plan that this one replays (class Arena). A buffer too small for a new plan goes.
+     */
+    beginArenaSegment() {
+        const a = this.arena;
+        const before = a.buffer, id = a.id;
+        a.begin();
+        if (before && a.buffer !== before) this.retireArenaBuffer(before, id);
     }
 
     /**
@@ -535,8 +841,8 @@ export class GpuBridge {
             padded.set(bytes);
             bytes = padded;
         }
-        if (rec.batch === this.batchSerial) this.submit();
-        this.device.queue.writeBuffer(rec.buffer, byteOffset, bytes, 0, bytes.byteLength);
+        if ((rec.arena ?? rec).batch === this.batchSerial) this.submit();
+        this.device.queue.writeBuffer(rec.buffer, rec.base + byteOffset, bytes, 0, bytes.byteLength);
     }
 
     /**
@@ -554,7 +860,8 @@ export class GpuBridge {
             this.write(staging, f, 0);
             this.dispatch('convert', {entry: 'to_storage_main', bindings: {src32: staging, dst: id},
                                       uniforms: {n: f.length, off: elemOffset}, workgroups: Math.ceil(f.length / 256)});
-            if (f.length * 4 > CONVERT_STAGING_KEEP) this.releaseScratch('convert.upload');
+            // (an arena range goes at once: a kept one would keep the arena from emptying between inpaints)
+            if (this.arenaOn || f.length * 4 > CONVERT_STAGING_KEEP) this.releaseScratch('convert.upload');
         } else {
             this.write(id, f32ToF16Array(f), elemOffset * 2);
         }
@@ -578,8 +885,8 @@ export class GpuBridge {
         if (byteOffset + len > rec.size) throw new GpuError('usage', `read past the end of buffer ${id}`);
         const copyLen = Math.min(alignUp(len, 4), rec.size - byteOffset);
         const staging = this.device.createBuffer({size: alignUp(copyLen, 4), usage: USAGE_MAP_READ | USAGE_COPY_DST});
-        this.copyEncoder().copyBufferToBuffer(rec.buffer, byteOffset, staging, 0, copyLen);
-        rec.batch = this.batchSerial;
+        this.copyEncoder().copyBufferToBuffer(rec.buffer, rec.base + byteOffset, staging, 0, copyLen);
+        (rec.arena ?? rec).batch = this.batchSerial;
         this.submit();
         try {
             await Promise.race([staging.mapAsync(MAP_MODE_READ), this.lost.then((e) => { throw e; })]);
@@ -611,7 +918,7 @@ export class GpuBridge {
             this.dispatch('convert', {entry: 'to_f32_main', bindings: {src: id, dst32: staging},
                                       uniforms: {n, off: 0}, workgroups: Math.ceil(n / 256)});
             const out = this.read(staging, 0, n * 4);  // the copy is recorded and submitted here
-            if (n * 4 > CONVERT_STAGING_KEEP) this.releaseScratch('convert.readback');
+            if (this.arenaOn || n * 4 > CONVERT_STAGING_KEEP) this.releaseScratch('convert.readback');
             return new Float32Array(await out);
         }
         const raw = await this.read(id, 0, n * eb);
@@ -632,7 +939,7 @@ export class GpuBridge {
             this.destroyBuffer(id);
             if (!this.fatal) this.submit();
         }
-        const nid = this.createBuffer(bytes, dtype);
+        const nid = this.allocate(bytes, dtype, false);
         this.scratchIds.set(tag, nid);
         return nid;
     }
@@ -657,8 +964,9 @@ export class GpuBridge {
         this.check();
         if ((dstOffset | srcOffset | bytes) % 4 !== 0) throw new GpuError('usage', 'copy offsets and size must be multiples of 4');
         const s = this.buf(src), d = this.buf(dst);
-        this.copyEncoder().copyBufferToBuffer(s.buffer, srcOffset, d.buffer, dstOffset, bytes);
-        s.batch = d.batch = this.batchSerial;
+        if (s.buffer === d.buffer) throw new GpuError('usage', `copy: buffers ${src} and ${dst} share GPU memory (arena ranges): use the copy kernel`);
+        this.copyEncoder().copyBufferToBuffer(s.buffer, s.base + srcOffset, d.buffer, d.base + dstOffset, bytes);
+        (s.arena ?? s).batch = (d.arena ?? d).batch = this.batchSerial;
     }
 
     // ------------------------------------------------------------------ pipelines and dispatch
@@ -688,6 +996,7 @@ export class GpuBridge {
             src = src.replace(/^alias T = f32;$/m, 'alias T = f16;');
         }
         if (dtype === 'f16' || /\bf16\b/.test(src.replace(/\/\/[^\n]*/g, ''))) directives.unshift('enable f16;');
+        if (this.readWriteStorage) src = src.replace(/var<storage,\s*read>/g, 'var<storage, read_write>');
         return `${directives.join('\n')}\n${this.prelude}\n${src}`;
     }
 
@@ -827,31 +1136,43 @@ export class GpuBridge {
         }
         if (gx === 0 || gy === 0 || gz === 0) return;  // nothing to compute (an empty tensor)
 
-        // Storage bindings, checked against the binding limits; the bind group cache key on the way
-        // (a plain id binds the whole buffer: ids are never reused, so the id alone names it).
+        // Storage bindings, checked against the binding limits, as (binding, record, offset, size) in
+        // `ents`; the bind group cache key on the way (a plain id binds its whole buffer or arena range:
+        // rec.key names the memory, not the id, so a later tensor in the same range finds the group).
         const p = this.pipeline(kernel, entry, dtype, constants, defines);
         let bgKey = p.key;
+        const ents = this.bindingEntries;
+        let n = 0;
         for (const name in bindings) {
             const b = bindings[name];
             const decl = k.bindings[name];
             if (!decl || decl.kind === 'uniform') throw new GpuError('usage', `${kernel}.wgsl has no storage binding '${name}'`);
+            const e = ents[n] ??= {binding: 0, rec: null, offset: 0, size: 0, kind: ''};
+            n++;
+            e.binding = decl.binding;
+            e.kind = decl.kind;
             if (typeof b === 'number') {
-                const rec = this.buf(b);
-                if (rec.size > this.limits.maxStorageBufferBindingSize) this.bindingTooLarge(kernel, entry, name, rec.size);
-                rec.batch = this.batchSerial;
-                bgKey += '|' + decl.binding + ':' + b;
+                e.rec = this.readWriteStorage && b === this.dummyId ? this.buf(this.dummyFor(decl.binding)) : this.buf(b);
+                e.offset = 0;
+                e.size = e.rec.size;
+                if (e.size > this.limits.maxStorageBufferBindingSize) this.bindingTooLarge(kernel, entry, name, e.size);
+                bgKey += '|' + decl.binding + ':' + e.rec.key;
             } else {
-                const rec = this.buf(b.id);
-                const offset = b.offset ?? 0;
-                const size = b.size ?? rec.size - offset;
-                if (size > this.limits.maxStorageBufferBindingSize) this.bindingTooLarge(kernel, entry, name, size);
-                if (offset % this.limits.minStorageBufferOffsetAlignment !== 0) {
-                    throw new LimitError(`${kernel}.${entry}: binding '${name}' offset ${offset} is not a multiple of ${this.limits.minStorageBufferOffsetAlignment}`);
+                e.rec = this.buf(b.id);
+                e.offset = b.offset ?? 0;
+                e.size = b.size ?? e.rec.size - e.offset;
+                if (e.size > this.limits.maxStorageBufferBindingSize) this.bindingTooLarge(kernel, entry, name, e.size);
+                if (e.offset % this.limits.minStorageBufferOffsetAlignment !== 0) {
+                    throw new LimitError(`${kernel}.${entry}: binding '${name}' offset ${e.offset} is not a multiple of ${this.limits.minStorageBufferOffsetAlignment}`);
                 }
-                rec.batch = this.batchSerial;
-                bgKey += '|' + decl.binding + ':' + b.id + ':' + offset + ':' + size;
+                bgKey += '|' + decl.binding + ':' + e.rec.key + ':' + e.offset + ':' + e.size;
             }
         }
+        if (this.readWriteStorage && this.splitOverlaps(kernel, ents, n)) {
+            bgKey = p.key;
+            for (let i = 0; i < n; i++) bgKey += '|' + ents[i].binding + ':' + ents[i].rec.key + ':' + ents[i].offset + ':' + ents[i].size;
+        }
+        for (let i = 0; i < n; i++) (ents[i].rec.arena ?? ents[i].rec).batch = this.batchSerial;
 
         // Uniforms into this dispatch's arena slot.
         let off = -1;
@@ -880,7 +1201,7 @@ export class GpuBridge {
         // Bind groups are immutable and cheap to keep: a loop that repeats its ops on the same
         // buffers (and hence the same uniform slots) reuses them instead of creating one per dispatch.
         let bindGroup = this.bindGroups.get(bgKey);
-        if (!bindGroup) bindGroup = this.createBindGroup(k, p, bgKey, bindings, off);
+        if (!bindGroup) bindGroup = this.createBindGroup(k, p, bgKey, ents, n, off);
         const pass = this.computePass();
         pass.setPipeline(p.pipeline);
         pass.setBindGroup(0, bindGroup);
@@ -898,22 +1219,77 @@ export class GpuBridge {
     }
 
     /**
-     * A bind group cache miss of dispatch(): creates the group (bindings already checked there) and
-     * registers it with its buffers, so that destroying one evicts it.
-     * @param {ReturnType<typeof parseKernel>} k @param {{layout: any}} p @param {string} key
-     * @param {Record<string, Binding>} bindings @param {number} uniformOffset  -1: no uniforms
+     * The placeholder bound for a switched-off optional input at `binding`: one per binding number, since
+     * two writable bindings of one dispatch may not share memory. @param {number} binding
      */
-    createBindGroup(k, p, key, bindings, uniformOffset) {
+    dummyFor(binding) {
+        let id = this.dummies.get(binding);
+        if (id === undefined) {
+            const arena = this.arenaOn;
+            this.arenaOn = false;  // a buffer of its own, kept for the bridge's lifetime
+            try { id = this.createBuffer(16); } finally { this.arenaOn = arena; }
+            this.dummies.set(binding, id);
+        }
+        return id;
+    }
+
+    /**
+     * A buffer of its own (copyBufferToBuffer cannot copy within one buffer, so not an arena range)
+     * for splitOverlaps' copy at `binding`, grown when too small. @param {number} binding @param {number} bytes
+     */
+    aliasBuffer(binding, bytes) {
+        let id = this.aliasIds.get(binding);
+        if (id !== undefined && this.buf(id).size >= bytes) return id;
+        if (id !== undefined) this.destroyBuffer(id);
+        const arena = this.arenaOn;
+        this.arenaOn = false;
+        try { id = this.createBuffer(bytes); } finally { this.arenaOn = arena; }
+        this.aliasIds.set(binding, id);
+        return id;
+    }
+
+    /**
+     * With every binding writable, two bindings of one dispatch may not overlap (WebGPU's aliasing
+     * rule), which ops like axpby(a, a) or two halves bound over each other would break: the later
+     * read-only one (as the kernel declares it) is copied into a scratch range and bound there.
+     * Returns whether it changed a binding. @param {string} kernel @param {any[]} ents @param {number} n
+     */
+    splitOverlaps(kernel, ents, n) {
+        let changed = false;
+        for (let i = 1; i < n; i++) {
+            for (let j = 0; j < i; j++) {
+                const a = ents[j], b = ents[i];
+                if (a.rec.buffer !== b.rec.buffer) continue;
+                const a0 = a.rec.base + a.offset, b0 = b.rec.base + b.offset;
+                if (a0 >= b0 + b.size || b0 >= a0 + a.size) continue;
+                const e = b.kind === 'read' ? b : a.kind === 'read' ? a : null;
+                if (!e) throw new GpuError('usage', `${kernel}: bindings ${a.binding} and ${b.binding} are both written and overlap`);
+                const t = this.buf(this.aliasBuffer(e.binding, e.size));
+                this.copyEncoder().copyBufferToBuffer(e.rec.buffer, e.rec.base + e.offset, t.buffer, t.base, alignUp(e.size, 4));
+                (e.rec.arena ?? e.rec).batch = this.batchSerial;
+                e.rec = t;
+                e.offset = 0;
+                this.stats.aliasCopies++;
+                changed = true;
+            }
+        }
+        return changed;
+    }
+
+    /**
+     * A bind group cache miss of dispatch(): creates the group (bindings already checked there) and
+     * registers it with its buffers (an arena range: the arena's buffer), so that destroying one evicts it.
+     * @param {ReturnType<typeof parseKernel>} k @param {{layout: any}} p @param {string} key
+     * @param {{binding: number, rec: any, offset: number, size: number}[]} ents @param {number} n
+     * @param {number} uniformOffset  -1: no uniforms
+     */
+    createBindGroup(k, p, key, ents, n, uniformOffset) {
         const entries = [];
         const ids = [];
-        for (const name in bindings) {
-            const b = bindings[name];
-            const id = typeof b === 'number' ? b : b.id;
-            const rec = this.buf(id);
-            const offset = typeof b === 'number' ? 0 : b.offset ?? 0;
-            const size = typeof b === 'number' ? rec.size : b.size ?? rec.size - offset;
-            entries.push({binding: k.bindings[name].binding, resource: {buffer: rec.buffer, offset, size}});
-            ids.push(id);
+        for (let i = 0; i < n; i++) {
+            const {binding, rec, offset, size} = ents[i];
+            entries.push({binding, resource: {buffer: rec.buffer, offset: rec.base + offset, size}});
+            ids.push(rec.owner);  // a buffer's id, or minus the arena buffer's
         }
         if (uniformOffset >= 0) {
             entries.push({binding: k.bindings[k.uniformName].binding,
@@ -1022,8 +1398,10 @@ export class GpuBridge {
     destroy() {
         if (this.pass) { this.pass.end(); this.pass = null; }
         this.encoder = null;
-        for (const rec of this.buffers.values()) rec.buffer.destroy();
+        for (const rec of this.buffers.values()) if (!rec.arena) rec.buffer.destroy();
         this.buffers.clear();
+        this.arena.buffer?.destroy();
+        this.arena.buffer = null;
         this.uniformBuffer.destroy();
         this.device.destroy();
     }

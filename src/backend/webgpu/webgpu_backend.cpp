@@ -23,7 +23,7 @@
 // device limit, -3 device lost, -1 anything else (validation, usage, missing bridge).
 extern "C" {
 int mgpu_init(int f16);
-int mgpu_tensor(double count);
+int mgpu_tensor(double count, int zero);
 int mgpu_write(int id, const float* data, double count);
 void mgpu_destroy(int id);
 int mgpu_flush();
@@ -138,7 +138,7 @@ public:
             if (drop) mgpu_destroy(b.id);
             return drop;
         });
-        return {checked(mgpu_tensor((double)count), op), count, level_};
+        return {checked(mgpu_tensor((double)count, zero ? 1 : 0), op), count, level_};
     }
 
     // Cached small buffers go: they are the previous level's sizes, which the next one does not use.
@@ -218,10 +218,11 @@ public:
     }
 
     std::string name() const override { return f16_ ? "webgpu-f16" : "webgpu"; }
-    // f16: both images at once. Recording the encoder (its dispatches and its new buffers) cost more
-    // CPU time than the GPU spent on it (H100: API encode x2 183 -> 133 ms; peak 1.09 -> 1.16 GB, within
-    // the 1.2 GB target). f32: one at a time, for its 2 GB target (a batch of two peaks at 2.06 GB).
-    int vae_encode_batch() const override { return f16_ ? 2 : 1; }
+    // One image at a time, f16 and f32 (the Backend default). A batch of two halved the encoder's
+    // dispatches and new buffers (H100, f16: API encode x2 183 -> 133 ms) but doubled its activation
+    // peak, which is the whole inpaint's (f16 1.16 GB, f32 2.06 GB); with the bridge's tensor arena the
+    // buffers are made once and the recording is cheap, and the arena's one buffer is sized to the
+    // largest live set: 452 MiB one at a time, 522 MiB two at once (1.2 GB target: 0.62 GB of weights).
 
     // --- memory ---
     Tensor upload(const Shape& shape, const float* data) override {
