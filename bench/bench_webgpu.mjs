@@ -6,6 +6,7 @@
 //   node bench/bench_webgpu.mjs [--dtype f16,f32] [--runs 3] [--profile] [--timeline] [--model-bytes N | --model-file F]
 //                               [--config full|tiny|FILE.json] [--steps 20] [--json FILE] [--fixtures DIR]
 //   node bench/bench_webgpu.mjs --memory-only | --record-only [--dtype ...] [--config ...]   (any adapter)
+//   node bench/bench_webgpu.mjs --from-json FILE   (the report of an earlier run's --json again)
 //
 // Weights: the fixtures' synthetic rule made in wasm memory (speed does not depend on the values; the
 // full model's files need not travel to the GPU machine). The weights' download size is that of the
@@ -44,12 +45,17 @@
 
 import {readFileSync, statSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
-import {parseArgs} from 'node:util';
 
+import {parseCli} from './cli.mjs';
 import {BatchTimeline, createGpu, hookOps, maxAbsDiff, mib, nvidiaSmiSampler, OpProfiler, summarize, synthEngine} from './webgpu_harness.mjs';
 import {parseNpy} from '../web/js/npy.js';
 
-const {values: opt} = parseArgs({options: {
+const USAGE =
+    'usage: node bench/bench_webgpu.mjs [--dtype f16,f32] [--runs 3] [--profile] [--timeline] [--model-bytes N | --model-file F]\n' +
+    '                                   [--config full|tiny|FILE.json] [--steps 20] [--json FILE] [--fixtures DIR]\n' +
+    '       node bench/bench_webgpu.mjs --memory-only | --record-only [--dtype ...] [--config ...]   (any adapter)\n' +
+    '       node bench/bench_webgpu.mjs --from-json FILE   (the report of an earlier run\'s --json again)';
+const opt = parseCli(USAGE, {
     dtype: {type: 'string', default: 'f16,f32'},
     runs: {type: 'string', default: '3'},
     profile: {type: 'boolean', default: false},
@@ -63,7 +69,7 @@ const {values: opt} = parseArgs({options: {
     'memory-only': {type: 'boolean', default: false},
     'record-only': {type: 'boolean', default: false},
     fixtures: {type: 'string'},
-}});
+});
 const steps = Number(opt.steps);  // upstream's 20 (x strength 0.99 = 19 DDIM steps); fewer for smoke runs
 const runs = Math.max(1, Number(opt.runs));
 
@@ -309,7 +315,7 @@ if (opt['memory-only']) {
 /** The bridge's tensor arena: its buffer, segments traced / replayed, plans made, requests off the plan. */
 function arenaLine(g) {
     const a = g.arena, st = a.stats;
-    if (!g.readWriteStorage) return 'tensor arena: off (MOEBIUS_ARENA=off: a GPU buffer per tensor)';
+    if (!g.arenaAllowed) return `tensor arena: off (a GPU buffer per tensor${g.readWrite === 'all' ? ', every binding read_write' : ''})`;
     return `tensor arena: ${(a.size / 2 ** 20).toFixed(1)} MiB buffer (plan ${a.plan ? (a.plan.bytes / 2 ** 20).toFixed(1) : '—'} MiB, ` +
            `${a.plan?.sizes.length ?? 0} tensors); segments ${st.segments}, replayed ${st.replayed}, plans ${st.plans}, ` +
            `off-plan ${st.misses}; ${a.taken.length} tensors in it now`;

@@ -447,11 +447,14 @@ if (convertOnGpu === 'off') bridgeTuning.convertOnGpuMin = Infinity;
 // MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
 if (process.env.MOEBIUS_SPLIT_K) ops.matrixTuning.splitK = ops.parseSplitK(process.env.MOEBIUS_SPLIT_K, 'MOEBIUS_SPLIT_K');
 
-// MOEBIUS_ARENA=on|off: tensors in the bridge's tensor arena (the default; every storage binding
-// read_write) or a GPU buffer per tensor with read-only inputs (A/B).
+// MOEBIUS_ARENA=on|off|all-rw|rw-only: tensors in the bridge's tensor arena (on, the default: inputs
+// bound to its ranges declared read_write), or a GPU buffer per tensor (off); A/B of what read_write
+// declarations cost: all-rw (the arena, every storage binding read_write), rw-only (no arena, every
+// binding read_write).
 const arenaEnv = process.env.MOEBIUS_ARENA;
-if (arenaEnv !== undefined && arenaEnv !== 'on' && arenaEnv !== 'off') {
-    throw new Error(`MOEBIUS_ARENA: expected on or off, got '${arenaEnv}'`);
+const ARENA_MODES = {on: {}, off: {arena: false}, 'all-rw': {readWrite: 'all'}, 'rw-only': {arena: false, readWrite: 'all'}};
+if (arenaEnv !== undefined && !(arenaEnv in ARENA_MODES)) {
+    throw new Error(`MOEBIUS_ARENA: expected ${Object.keys(ARENA_MODES).join(', ')}, got '${arenaEnv}'`);
 }
 
 /** A dispatch count from the environment variable `name`: a whole number >= 1, else a usage error naming it. */
@@ -491,7 +494,7 @@ export async function synthEngine({gpu, f16, config = 'full', glue, beforeBacken
         // MOEBIUS_MAX_BATCH=N: dispatches per submitted batch (the bridge's maxBatchDispatches, default 128);
         // MOEBIUS_FIRST_BATCH=N: in the first batch after a flush (firstBatchDispatches, default 8).
         bridgeOptions: {...(process.env.MOEBIUS_SUBGROUP_MATRIX === '0' ? {subgroupMatrix: false} : {}),
-                        ...(arenaEnv === 'off' ? {arena: false} : {}),
+                        ...ARENA_MODES[arenaEnv ?? 'on'],
                         ...(process.env.MOEBIUS_MAX_BATCH ? {maxBatchDispatches: dispatchCount('MOEBIUS_MAX_BATCH')} : {}),
                         ...(process.env.MOEBIUS_FIRST_BATCH ? {firstBatchDispatches: dispatchCount('MOEBIUS_FIRST_BATCH')} : {})},
         glueUrl: pathToFileURL(gluePath), wasmBinary, moduleFactory,

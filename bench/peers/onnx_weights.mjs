@@ -16,8 +16,8 @@
 
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
-import {parseArgs} from 'node:util';
 
+import {parseCli} from '../cli.mjs';
 import {fixtureDir, fixturesRoot} from './common.mjs';
 import {synthTensor} from './synth_rule.mjs';
 
@@ -282,13 +282,15 @@ function fill(tdir, outDir) {
     }
 }
 
+const USAGE = 'usage: onnx_weights.mjs strip --onnx DIR --model full|tiny --out TDIR [--fixtures ROOT]\n' +
+              '       onnx_weights.mjs fill --templates TDIR --out DIR';
 const [cmd, ...rest] = process.argv.slice(2);
-const {values: opt} = parseArgs({args: rest, options: {onnx: {type: 'string'}, model: {type: 'string', default: 'full'},
-    fixtures: {type: 'string'}, out: {type: 'string'}, templates: {type: 'string'}}});
+// a --help in place of the sub-command is a request for the usage too
+const opt = parseCli(USAGE, {onnx: {type: 'string'}, model: {type: 'string', default: 'full'},
+    fixtures: {type: 'string'}, out: {type: 'string'}, templates: {type: 'string'}}, cmd === '--help' || cmd === '-h' ? [cmd] : rest);
 if (cmd === 'strip' && opt.onnx && opt.out) strip(opt.onnx, opt.model, opt.fixtures, opt.out);
 else if (cmd === 'fill' && opt.templates && opt.out) fill(opt.templates, opt.out);
 else {
-    console.error('usage: onnx_weights.mjs strip --onnx DIR --model full|tiny --out TDIR [--fixtures ROOT]\n' +
-                  '       onnx_weights.mjs fill --templates TDIR --out DIR');
+    console.error(USAGE);
     process.exit(2);
 }

@@ -39,15 +39,15 @@
 import {existsSync, readFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {parseArgs} from 'node:util';
 import {createRequire} from 'node:module';
 
+import {parseCli} from '../cli.mjs';
 import {addNoise, alphasCumprod, cfgCombine, ddimStep, fixtureDir, fixturesRoot, loadFixtures, machineInfo,
         maskToLatent, maxAbsDiff, median, preprocess, writePeer} from './common.mjs';
 
 const USAGE = 'usage: node bench/peers/ort.mjs --ep cpu|webgpu [--onnx DIR] [--model tiny|full] [--fixtures DIR] ' +
               '[--threads N] [--repeat N] [--no-warmup] [--json FILE]';
-const {values: opt} = parseArgs({options: {
+const opt = parseCli(USAGE, {
     ep: {type: 'string', default: 'cpu'},
     onnx: {type: 'string'},
     model: {type: 'string', default: 'full'},
@@ -56,10 +56,8 @@ const {values: opt} = parseArgs({options: {
     repeat: {type: 'string', default: '3'},
     'no-warmup': {type: 'boolean', default: false},
     json: {type: 'string'},
-    help: {type: 'boolean', short: 'h', default: false},
-}});
-if (opt.help) { console.log(USAGE); process.exit(0); }
-if (opt.ep !== 'cpu' && opt.ep !== 'webgpu') { console.error(USAGE); process.exit(2); }
+});
+if (opt.ep !== 'cpu' && opt.ep !== 'webgpu') { console.error(`ort.mjs: --ep must be cpu or webgpu, not '${opt.ep}'\n${USAGE}`); process.exit(2); }
 
 const SF = 0.13025, GUIDANCE = 2.5, HALF_IDS = 10, TRAIN_STEPS_PER_INFERENCE = 20;
 const peerName = opt.ep === 'cpu' ? 'ort_cpu' : 'ort_web_webgpu';

@@ -22,11 +22,14 @@
 import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync} from 'node:fs';
 import path from 'node:path';
-import {parseArgs} from 'node:util';
 
+import {parseCli} from '../cli.mjs';
 import {fixtureDir, fixturesRoot, machineInfo, root, writePeer} from './common.mjs';
 
-const {values: opt} = parseArgs({options: {
+const USAGE =
+    'usage: node bench/peers/ours.mjs [--peers cpu,webgpu] [--model tiny|full] [--fixtures DIR] [--out DIR]\n' +
+    '                                 [--threads N] [--repeat N] [--bench-cpu PATH] [--dtype f16,f32]';
+const opt = parseCli(USAGE, {
     peers: {type: 'string', default: 'cpu,webgpu'},
     model: {type: 'string', default: 'full'},
     fixtures: {type: 'string'},
@@ -35,7 +38,7 @@ const {values: opt} = parseArgs({options: {
     repeat: {type: 'string', default: '3'},
     'bench-cpu': {type: 'string'},
     dtype: {type: 'string', default: 'f16,f32'},
-}});
+});
 const dir = fixtureDir(fixturesRoot(opt.fixtures), opt.model);
 mkdirSync(opt.out, {recursive: true});
 const commit = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], {encoding: 'utf8'}).stdout?.trim() || null;

@@ -23,7 +23,8 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'n
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
-import {parseArgs} from 'node:util';
+
+import {parseCli} from '../cli.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -302,8 +303,12 @@ function markdown(s, rows, kind, baselineName, spread) {
     return L.join('\n') + '\n';
 }
 
+const USAGE =
+    'usage: node bench/peers/report.mjs --results DIR [--machine NAME] [--date YYYY-MM-DD] [--out bench/results]\n' +
+    '                                   [--kind auto|gpu|cpu] [--fixtures DIR] [--model tiny|full] [--no-write] [--strict]';
+
 function main() {
-    const {values: opt} = parseArgs({options: {
+    const opt = parseCli(USAGE, {
         results: {type: 'string', default: '/tmp/peers/results'},
         machine: {type: 'string'},
         date: {type: 'string'},
@@ -313,7 +318,7 @@ function main() {
         model: {type: 'string'},
         'no-write': {type: 'boolean', default: false},
         strict: {type: 'boolean', default: false},
-    }});
+    });
     const fixtures = opt.fixtures ?? process.env.MOEBIUS_FIXTURES ?? path.join(root, '../shared/fixtures');
     const machine = (opt.machine ?? os.hostname()).replace(/[^A-Za-z0-9._-]+/g, '-');
     const date = opt.date ?? new Date().toISOString().slice(0, 10);

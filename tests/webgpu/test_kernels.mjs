@@ -676,7 +676,7 @@ async function arenaCases(gpu) {
     const st = ga.arena.stats;
     report('arena: round 1 traced, rounds 2 and 3 replayed its plan', st.plans === 1 && st.replayed === 2 && st.misses === 0 && ga.arena.size > 0,
            `plans ${st.plans}, replayed ${st.replayed}, strays ${st.misses}, buffer ${ga.arena.size} bytes`);
-    report('arena: overlapping bindings split by a copy', ga.stats.aliasCopies === 3, `${ga.stats.aliasCopies} copies`);
+    report('arena: overlapping arena bindings split by a copy', ga.stats.aliasCopies === 3, `${ga.stats.aliasCopies} copies`);
     ga.releaseArena();
     report('arena: releaseArena gives the buffer back', ga.arena.buffer === null, '');
     await ga.sync();

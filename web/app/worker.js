@@ -12,6 +12,11 @@
 //   cache-list / cache-delete {key} / cache-clear / persist
 
 import {createEngine, GLUE_MT_URL, GLUE_URL, MoebiusError} from './engine.js';
+
+/** After this long without an inpaint, the engine's kept GPU memory goes back (engine.trim()). */
+const IDLE_TRIM_MS = 60_000;
+/** @type {any} */
+let idleTrim = 0;
 import {convertToModelFile, heapSink, loadWasmModule} from './wasm-engine.js';
 import {download, DownloadError, probeSize} from './lib/download.js';
 import {CacheError, ModelCache} from './lib/model-cache.js';
@@ -107,8 +112,16 @@ const HANDLERS = {
     async run(msg, progress, signal) {
         if (!engine) throw new MoebiusError('bad-option', 'no model is loaded');
         const {image, mask, options} = msg;
-        const r = await engine.inpaint(image, mask, {...options, signal, onProgress: (/** @type {any} */ e) => progress(e)});
-        return {result: {image: r.image, timings: r.timings}, transfer: [r.image.data.buffer]};
+        clearTimeout(idleTrim);
+        const e = engine;
+        try {
+            const r = await e.inpaint(image, mask, {...options, signal, onProgress: (/** @type {any} */ ev) => progress(ev)});
+            return {result: {image: r.image, timings: r.timings}, transfer: [r.image.data.buffer]};
+        } finally {
+            // The engine keeps the inpaint's GPU memory for the next one (WebGPU: its tensor arena);
+            // an idle page gives it back.
+            idleTrim = setTimeout(() => { if (e === engine) e.trim().catch(() => {}); }, IDLE_TRIM_MS);
+        }
     },
 
     async 'cache-list'() {

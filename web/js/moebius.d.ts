@@ -197,8 +197,10 @@ export declare class Engine {
      * where the image is transparent (alpha < 128). Calls are queued: one runs at a time.
      */
     inpaint(image: ImageLike, mask?: ImageLike | null, options?: InpaintOptions): Promise<InpaintResult>;
-    /** Frees the GPU buffers kept for reuse between steps and calls (the weights stay), once a
-     *  running inpaint has stopped. No-op on the CPU backend. */
+    /** Frees the GPU memory kept for reuse between steps and calls (the weights stay): on WebGPU the
+     *  tensor arena, one buffer of the largest inpaint's live tensors that the next inpaint would reuse
+     *  (~0.45 GB for the full model in f16), once a running inpaint has stopped. The next inpaint makes
+     *  it again. No-op on the CPU backend. */
     trim(): Promise<void>;
     /** Frees the model and the GPU device once a running inpaint has stopped. */
     dispose(): Promise<unknown>;

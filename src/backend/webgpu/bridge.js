@@ -497,6 +497,9 @@ export class GpuBridge {
      * @returns {Promise<GpuBridge>}
      */
     static async create(source, opts = {}) {
+        if (opts.readWrite !== undefined && opts.readWrite !== 'arena' && opts.readWrite !== 'all') {
+            throw new GpuError('usage', `bridge option readWrite: expected 'arena' or 'all', got ${opts.readWrite}`);
+        }
         for (const name of ['maxBatchDispatches', 'firstBatchDispatches']) {
             const v = opts[name];
             if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
@@ -598,9 +601,13 @@ export class GpuBridge {
         this.batchLimit = this.firstBatchDispatches;
         /** @type {Map<string, number>} */
         this.scratchIds = new Map();
-        // Every storage binding read_write (shaderCode), so that ranges of the arena's buffer can be read
-        // and written by one dispatch; the arena itself is off until setArena(true).
-        this.readWriteStorage = opts.arena !== false;
+        // The arena may be used (it is off until setArena(true)). Its ranges share one buffer, so inputs
+        // bound to them are declared read_write (WebGPU forbids read-only and writable uses of a buffer
+        // in one dispatch): readWrite 'arena' (default) does so for those bindings only (a pipeline
+        // variant per set), 'all' for every storage binding of every kernel (A/B: all inputs lose the
+        // read-only path).
+        this.arenaAllowed = opts.arena !== false;
+        this.readWrite = opts.readWrite ?? 'arena';
         this.arena = new Arena((size) => {
             this.stats.buffersCreated++;
             return this.device.createBuffer({size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST});
@@ -608,7 +615,7 @@ export class GpuBridge {
         this.arenaOn = false;
         /** dispatch()'s resolved storage bindings (reused objects: dispatch is the hot path) */
         this.bindingEntries = /** @type {any[]} */ ([]);
-        /** @type {Map<number, number>} placeholder buffer per binding number (readWriteStorage) */
+        /** @type {Map<number, number>} placeholder buffer per binding number (readWrite 'all') */
         this.dummies = new Map();
         /** @type {Map<number, number>} splitOverlaps' copies, per binding number */
         this.aliasIds = new Map();
@@ -736,7 +743,7 @@ export class GpuBridge {
      * @param {boolean} on
      */
     setArena(on) {
-        if (on && !this.readWriteStorage) throw new GpuError('usage', 'setArena: the bridge was made with {arena: false}');
+        if (on && !this.arenaAllowed) throw new GpuError('usage', 'setArena: the bridge was made with {arena: false}');
         this.arenaOn = on;
     }
 
@@ -974,10 +981,11 @@ export class GpuBridge {
     /**
      * The WGSL actually compiled for a kernel variant: prelude + kernel, with `alias T = f16;` and
      * `enable f16;` for the f16 variant, and each `const NAME: type = value;` named in `defines`
-     * given the new value (tile sizes: the JS-side "preprocessor").
-     * @param {string} kernel @param {DType} dtype @param {Record<string, number>} [defines]
+     * given the new value (tile sizes: the JS-side "preprocessor"), and the read-only storage bindings
+     * named in `rw` (comma-terminated names, or '*' for all) declared read_write (arena ranges).
+     * @param {string} kernel @param {DType} dtype @param {Record<string, number>} [defines] @param {string} [rw]
      */
-    shaderCode(kernel, dtype, defines = {}) {
+    shaderCode(kernel, dtype, defines = {}, rw = '') {
         const k = this.kernels[kernel];
         if (!k) throw new GpuError('usage', `unknown kernel '${kernel}'`);
         let src = k.source;
@@ -996,19 +1004,20 @@ export class GpuBridge {
             src = src.replace(/^alias T = f32;$/m, 'alias T = f16;');
         }
         if (dtype === 'f16' || /\bf16\b/.test(src.replace(/\/\/[^\n]*/g, ''))) directives.unshift('enable f16;');
-        if (this.readWriteStorage) src = src.replace(/var<storage,\s*read>/g, 'var<storage, read_write>');
+        if (rw === '*') src = src.replace(/var<storage,\s*read>/g, 'var<storage, read_write>');
+        else for (const name of rw.split(',')) if (name) src = src.replace(new RegExp(`var<storage,\\s*read>(\\s*${name}\\b)`), 'var<storage, read_write>$1');
         return `${directives.join('\n')}\n${this.prelude}\n${src}`;
     }
 
-    /** @param {string} kernel @param {DType} dtype @param {Record<string, number>} defines */
-    module(kernel, dtype, defines) {
-        const key = `${kernel}:${dtype}:${JSON.stringify(Object.entries(defines).sort())}`;
+    /** @param {string} kernel @param {DType} dtype @param {Record<string, number>} defines @param {string} [rw] */
+    module(kernel, dtype, defines, rw = '') {
+        const key = `${kernel}:${dtype}:${JSON.stringify(Object.entries(defines).sort())}:${rw}`;
         let m = this.modules.get(key);
         if (!m) {
             if (dtype === 'f16' && !this.features.f16) {
                 throw new GpuError('unsupported', `${kernel}: f16 variant needs the shader-f16 feature`);
             }
-            const code = this.shaderCode(kernel, dtype, defines);
+            const code = this.shaderCode(kernel, dtype, defines, rw);
             // Limits that depend on the variant: workgroup memory (re-read from the final source).
             const wgBytes = parseKernel(kernel, code).workgroupBytes;
             if (wgBytes > this.limits.maxComputeWorkgroupStorageSize) {
@@ -1024,8 +1033,9 @@ export class GpuBridge {
      * Cache key and descriptor of one pipeline variant.
      * @param {string} kernel @param {string} entry @param {DType} dtype
      * @param {Record<string, number|boolean>} constants @param {Record<string, number>} defines
+     * @param {string} [rw]  read-only bindings declared read_write (shaderCode)
      */
-    pipelineDesc(kernel, entry, dtype, constants, defines) {
+    pipelineDesc(kernel, entry, dtype, constants, defines, rw = '') {
         const k = this.kernels[kernel];
         if (!k) throw new GpuError('usage', `unknown kernel '${kernel}'`);
         const wg = k.entries[entry];
@@ -1040,23 +1050,24 @@ export class GpuBridge {
             if (!(name in k.overrides)) throw new GpuError('usage', `${kernel}.wgsl has no override '${name}'`);
             c[name] = typeof v === 'boolean' ? Number(v) : v;
         }
-        const key = variantKey(kernel, entry, dtype, constants, defines);
+        const key = variantKey(kernel, entry, dtype, constants, defines) + rw;
         return {key, desc: {
             label: key,
             layout: 'auto',
-            compute: {module: this.module(kernel, dtype, defines), entryPoint: entry, constants: c},
+            compute: {module: this.module(kernel, dtype, defines, rw), entryPoint: entry, constants: c},
         }};
     }
 
     /**
      * @param {string} kernel @param {string} entry @param {DType} dtype
      * @param {Record<string, number|boolean>} constants @param {Record<string, number>} defines
+     * @param {string} [rw]  read-only bindings declared read_write (shaderCode)
      */
-    pipeline(kernel, entry, dtype, constants, defines) {
-        const key = variantKey(kernel, entry, dtype, constants, defines);
+    pipeline(kernel, entry, dtype, constants, defines, rw = '') {
+        const key = variantKey(kernel, entry, dtype, constants, defines) + rw;
         let p = this.pipelines.get(key);
         if (!p) {
-            const pipeline = this.device.createComputePipeline(this.pipelineDesc(kernel, entry, dtype, constants, defines).desc);
+            const pipeline = this.device.createComputePipeline(this.pipelineDesc(kernel, entry, dtype, constants, defines, rw).desc);
             p = {key, pipeline, layout: pipeline.getBindGroupLayout(0)};
             this.pipelines.set(key, p);
         }
@@ -1073,7 +1084,7 @@ export class GpuBridge {
         this.check();
         for (const {kernel, entry = 'main', dtype = this.dtype, constants = {}, defines = {}} of list) {
             this.device.pushErrorScope('validation');
-            const {key, desc} = this.pipelineDesc(kernel, entry, dtype, constants, defines);
+            const {key, desc} = this.pipelineDesc(kernel, entry, dtype, constants, defines, this.readWrite === 'all' ? '*' : '');
             const scoped = await this.device.popErrorScope();
             const info = await desc.compute.module.getCompilationInfo();
             const errors = info.messages.filter((/** @type {any} */ m) => m.type === 'error');
@@ -1139,20 +1150,22 @@ export class GpuBridge {
         // Storage bindings, checked against the binding limits, as (binding, record, offset, size) in
         // `ents`; the bind group cache key on the way (a plain id binds its whole buffer or arena range:
         // rec.key names the memory, not the id, so a later tensor in the same range finds the group).
-        const p = this.pipeline(kernel, entry, dtype, constants, defines);
-        let bgKey = p.key;
+        // Inputs bound to arena tensors are declared read_write in the pipeline variant (`rw`: their
+        // names), since the dispatch's output is in the same buffer; the others (weights) stay read-only.
+        const allRw = this.readWrite === 'all';
+        let bgKey = '';
+        let rw = allRw ? '*' : '';
         const ents = this.bindingEntries;
         let n = 0;
         for (const name in bindings) {
             const b = bindings[name];
             const decl = k.bindings[name];
             if (!decl || decl.kind === 'uniform') throw new GpuError('usage', `${kernel}.wgsl has no storage binding '${name}'`);
-            const e = ents[n] ??= {binding: 0, rec: null, offset: 0, size: 0, kind: ''};
+            const e = ents[n] ??= {binding: 0, rec: null, offset: 0, size: 0, rw: false};
             n++;
             e.binding = decl.binding;
-            e.kind = decl.kind;
             if (typeof b === 'number') {
-                e.rec = this.readWriteStorage && b === this.dummyId ? this.buf(this.dummyFor(decl.binding)) : this.buf(b);
+                e.rec = allRw && b === this.dummyId ? this.buf(this.dummyFor(decl.binding)) : this.buf(b);
                 e.offset = 0;
                 e.size = e.rec.size;
                 if (e.size > this.limits.maxStorageBufferBindingSize) this.bindingTooLarge(kernel, entry, name, e.size);
@@ -1167,11 +1180,17 @@ export class GpuBridge {
                 }
                 bgKey += '|' + decl.binding + ':' + e.rec.key + ':' + e.offset + ':' + e.size;
             }
+            // (arenaK: made while the arena is on, placed in it or not, so that the traced run and its
+            // replays use the same pipeline variants)
+            e.rw = decl.kind === 'read_write' || allRw || e.rec.arenaK !== undefined;
+            if (e.rw && !allRw && decl.kind === 'read') rw += name + ',';
         }
-        if (this.readWriteStorage && this.splitOverlaps(kernel, ents, n)) {
-            bgKey = p.key;
+        const p = this.pipeline(kernel, entry, dtype, constants, defines, rw);
+        if (rw !== '' && this.splitOverlaps(kernel, ents, n)) {
+            bgKey = '';
             for (let i = 0; i < n; i++) bgKey += '|' + ents[i].binding + ':' + ents[i].rec.key + ':' + ents[i].offset + ':' + ents[i].size;
         }
+        bgKey = p.key + bgKey;
         for (let i = 0; i < n; i++) (ents[i].rec.arena ?? ents[i].rec).batch = this.batchSerial;
 
         // Uniforms into this dispatch's arena slot.
@@ -1259,10 +1278,11 @@ export class GpuBridge {
         for (let i = 1; i < n; i++) {
             for (let j = 0; j < i; j++) {
                 const a = ents[j], b = ents[i];
-                if (a.rec.buffer !== b.rec.buffer) continue;
+                if (!a.rw || !b.rw || a.rec.buffer !== b.rec.buffer) continue;
                 const a0 = a.rec.base + a.offset, b0 = b.rec.base + b.offset;
                 if (a0 >= b0 + b.size || b0 >= a0 + a.size) continue;
-                const e = b.kind === 'read' ? b : a.kind === 'read' ? a : null;
+                const kindOf = (/** @type {any} */ x) => Object.values(this.kernels[kernel].bindings).find((d) => d.binding === x.binding)?.kind;
+                const e = kindOf(b) === 'read' ? b : kindOf(a) === 'read' ? a : null;
                 if (!e) throw new GpuError('usage', `${kernel}: bindings ${a.binding} and ${b.binding} are both written and overlap`);
                 const t = this.buf(this.aliasBuffer(e.binding, e.size));
                 this.copyEncoder().copyBufferToBuffer(e.rec.buffer, e.rec.base + e.offset, t.buffer, t.base, alignUp(e.size, 4));
