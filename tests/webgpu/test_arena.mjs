@@ -12,9 +12,9 @@ import {Arena} from '../../src/backend/webgpu/bridge.js';
 const ALIGN = 256;
 
 /** An arena whose buffers are records of their size; made[] lists them. */
-function stubArena(maxBytes = 1 << 30) {
+function stubArena(maxBytes = 1 << 30, unplanned = 0) {
     const made = [];
-    const arena = new Arena((size) => { const b = {size, destroyed: false}; made.push(b); return b; }, maxBytes, ALIGN);
+    const arena = new Arena((size) => { const b = {size, destroyed: false}; made.push(b); return b; }, maxBytes, ALIGN, unplanned);
     return {arena, made};
 }
 
@@ -169,6 +169,17 @@ test('requests off the plan go as high as they fit (else buffers of their own); 
     assert.equal(arena.stats.plans, 2);
     assert.ok([...again.got.values()].every((a) => a.offset !== null), 'the new plan replays');
     assert.equal(made.length, 2);
+});
+
+test('the first segments given as unplanned are traced but not planned from', () => {
+    const {arena, made} = stubArena(1 << 30, 1);
+    const ops = randomSegment(3);
+    runSegment(arena, ops);
+    const second = runSegment(arena, ops);
+    assert.ok([...second.got.values()].every((a) => a.offset === null), 'segment 2: no plan yet');
+    const third = runSegment(arena, ops);
+    assert.ok([...third.got.values()].every((a) => a.offset !== null), 'segment 3 replays segment 2');
+    assert.equal(made.length, 1);
 });
 
 test('requests outside a segment (before the first begin) are not traced', () => {

@@ -289,7 +289,7 @@ const alignUp = (n, a) => Math.ceil(n / a) * a;
  * (begin()). The first segment runs in buffers of their own, as with the arena off, while its
  * requests and frees are traced; at the next begin(), pack() lays the traced tensors out in one
  * address space (largest first, each at the lowest offset free during its lifetime), and that
- * segment replays the plan: its k-th request gets the k-th planned range. The same requests get the
+ * segment replays the plan (the very first segment is not planned from: see `unplanned`): its k-th request gets the k-th planned range. The same requests get the
  * same ranges, so a replayed inpaint makes no GPU buffers and finds the bind groups of the one
  * before (keyed by buffer, offset and size). One buffer per tensor instead made ~200 buffers and
  * ~1000 bind groups an inpaint and destroyed them at the stage ends (H100: ~70 ms of createBuffer /
@@ -309,11 +309,15 @@ export class Arena {
      * @param {(bytes: number) => any} makeBuffer  a storage buffer of `bytes`
      * @param {number} maxBytes  largest buffer (maxBufferSize): a plan above it is not used
      * @param {number} align
+     * @param {number} [unplanned]  first segments traced but not planned from (default 1: the first
+     *   inpaint makes the model's caches and their temporaries, which the next does not; planned from,
+     *   the second would stray off it from that point, in the plan's buffer and buffers of its own at once)
      */
-    constructor(makeBuffer, maxBytes, align) {
+    constructor(makeBuffer, maxBytes, align, unplanned = 1) {
         this.makeBuffer = makeBuffer;
         this.maxBytes = maxBytes;
         this.align = align;
+        this.unplanned = unplanned;
         /** The buffer (made at the first replayed request); id names it for bind groups; batch: last use. */
         this.buffer = null;
         this.size = 0;
@@ -419,7 +423,7 @@ export class Arena {
      * alive, which later segments do not make again) becomes the plan, around the ranges still taken.
      */
     end() {
-        if (this.segment === 0 || this.cursor === 0) return;
+        if (this.segment <= this.unplanned || this.cursor === 0) return;
         if (this.plan && !this.strays && this.next === this.plan.sizes.length) { this.stats.replayed++; return; }
         if (this.cursor > MAX_TRACE) return;
         const freed = new Set(this.events.filter((e) => e < 0).map((e) => ~e));
