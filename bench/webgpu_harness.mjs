@@ -457,6 +457,12 @@ if (arenaEnv !== undefined && !(arenaEnv in ARENA_MODES)) {
     throw new Error(`MOEBIUS_ARENA: expected ${Object.keys(ARENA_MODES).join(', ')}, got '${arenaEnv}'`);
 }
 
+// MOEBIUS_ARENA_ALIGN=N: where the arena's tensors may start (bytes, a power of two >= 256; default 256).
+const arenaAlign = process.env.MOEBIUS_ARENA_ALIGN;
+if (arenaAlign !== undefined && !(/^\d+$/.test(arenaAlign) && Number(arenaAlign) >= 256 && (Number(arenaAlign) & (Number(arenaAlign) - 1)) === 0)) {
+    throw new Error(`MOEBIUS_ARENA_ALIGN: expected a power of two >= 256, got '${arenaAlign}'`);
+}
+
 /** A dispatch count from the environment variable `name`: a whole number >= 1, else a usage error naming it. */
 function dispatchCount(name) {
     const raw = process.env[name];
@@ -495,6 +501,7 @@ export async function synthEngine({gpu, f16, config = 'full', glue, beforeBacken
         // MOEBIUS_FIRST_BATCH=N: in the first batch after a flush (firstBatchDispatches, default 8).
         bridgeOptions: {...(process.env.MOEBIUS_SUBGROUP_MATRIX === '0' ? {subgroupMatrix: false} : {}),
                         ...ARENA_MODES[arenaEnv ?? 'on'],
+                        ...(arenaAlign ? {arenaAlign: Number(arenaAlign)} : {}),
                         ...(process.env.MOEBIUS_MAX_BATCH ? {maxBatchDispatches: dispatchCount('MOEBIUS_MAX_BATCH')} : {}),
                         ...(process.env.MOEBIUS_FIRST_BATCH ? {firstBatchDispatches: dispatchCount('MOEBIUS_FIRST_BATCH')} : {})},
         glueUrl: pathToFileURL(gluePath), wasmBinary, moduleFactory,

@@ -615,7 +615,7 @@ export class GpuBridge {
         this.arena = new Arena((size) => {
             this.stats.buffersCreated++;
             return this.device.createBuffer({size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST});
-        }, this.limits.maxBufferSize, Math.max(256, this.limits.minStorageBufferOffsetAlignment));
+        }, this.limits.maxBufferSize, Math.max(opts.arenaAlign ?? 256, this.limits.minStorageBufferOffsetAlignment));
         this.arenaOn = false;
         /** dispatch()'s resolved storage bindings (reused objects: dispatch is the hot path) */
         this.bindingEntries = /** @type {any[]} */ ([]);
