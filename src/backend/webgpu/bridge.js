@@ -614,7 +614,14 @@ export class GpuBridge {
         this.readWrite = opts.readWrite ?? 'arena';
         this.arena = new Arena((size) => {
             this.stats.buffersCreated++;
-            return this.device.createBuffer({size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST});
+            this.device.pushErrorScope('out-of-memory');
+            const buffer = this.device.createBuffer({size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST});
+            this.pendingChecks.push(this.device.popErrorScope().then((/** @type {any} */ err) => {
+                if (!err) return null;
+                this.fatal ??= new OutOfMemoryError(`creating the tensor arena's buffer of ${size} bytes: ${err.message}`);
+                return this.fatal;
+            }));
+            return buffer;
         }, this.limits.maxBufferSize, Math.max(opts.arenaAlign ?? 256, this.limits.minStorageBufferOffsetAlignment));
         this.arenaOn = false;
         /** dispatch()'s resolved storage bindings (reused objects: dispatch is the hot path) */
@@ -765,9 +772,6 @@ export class GpuBridge {
         this.bindGroupsByBuffer.delete(-id);
         b.destroy();
     }
-
-    /** Bytes of GPU memory the arena holds. */
-    arenaBytes() { return this.arena.size; }
 
     /**
      * createBuffer, then wait for WebGPU's verdict: throws OutOfMemoryError instead of poisoning later.
