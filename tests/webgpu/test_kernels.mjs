@@ -704,6 +704,10 @@ async function errorCases(gpu, g) {
                        () => GpuBridge.create(gpu, {firstBatchDispatches: 0}), GpuError, 'usage');
     await expectThrows('error: maxBatchDispatches NaN -> usage error',
                        () => GpuBridge.create(gpu, {maxBatchDispatches: NaN}), GpuError, 'usage');
+    await expectThrows('error: arenaAlign 100 -> usage error',
+                       () => GpuBridge.create(gpu, {arenaAlign: 100}), GpuError, 'usage');
+    await expectThrows('error: readWrite "some" -> usage error',
+                       () => GpuBridge.create(gpu, {readWrite: 'some'}), GpuError, 'usage');
     await expectThrows('error: no GPU object at all -> NoAdapterError',
                        () => GpuBridge.create(undefined), NoAdapterError, 'no-adapter');
     await expectThrows('error: buffer beyond maxBufferSize -> LimitError',

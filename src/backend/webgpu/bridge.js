@@ -370,7 +370,7 @@ export class Arena {
             // The next planned request of this size within a few (requests the plan has and this run
             // skips: the first inpaint's temporaries of the caches it made), its range free.
             for (let j = this.next; j < Math.min(this.next + PLAN_LOOKAHEAD, plan.sizes.length); j++) {
-                if (plan.sizes[j] === len && this.free_(plan.offsets[j], len)) {
+                if (plan.sizes[j] === len && this.isClear(plan.offsets[j], len)) {
                     offset = plan.offsets[j];
                     this.next = j + 1;
                     break;
@@ -392,7 +392,7 @@ export class Arena {
     }
 
     /** Whether [o, o + len) is clear of the ranges in use. @param {number} o @param {number} len */
-    free_(o, len) { return !this.taken.some(([a, b]) => o < b && a < o + len); }
+    isClear(o, len) { return !this.taken.some(([a, b]) => o < b && a < o + len); }
 
     /** The highest offset of the buffer where `len` bytes are free, or null. @param {number} len */
     lastFit(len) {
@@ -501,6 +501,10 @@ export class GpuBridge {
      * @returns {Promise<GpuBridge>}
      */
     static async create(source, opts = {}) {
+        const align = opts.arenaAlign;
+        if (align !== undefined && !(Number.isInteger(align) && align >= 256 && (align & (align - 1)) === 0)) {
+            throw new GpuError('usage', `bridge option arenaAlign: expected a power of two >= 256, got ${align}`);
+        }
         if (opts.readWrite !== undefined && opts.readWrite !== 'arena' && opts.readWrite !== 'all') {
             throw new GpuError('usage', `bridge option readWrite: expected 'arena' or 'all', got ${opts.readWrite}`);
         }
@@ -1169,9 +1173,10 @@ export class GpuBridge {
             const b = bindings[name];
             const decl = k.bindings[name];
             if (!decl || decl.kind === 'uniform') throw new GpuError('usage', `${kernel}.wgsl has no storage binding '${name}'`);
-            const e = ents[n] ??= {binding: 0, rec: null, offset: 0, size: 0, rw: false};
+            const e = ents[n] ??= {binding: 0, kind: '', rec: null, offset: 0, size: 0, rw: false};
             n++;
             e.binding = decl.binding;
+            e.kind = decl.kind;
             if (typeof b === 'number') {
                 e.rec = allRw && b === this.dummyId ? this.buf(this.dummyFor(decl.binding)) : this.buf(b);
                 e.offset = 0;
@@ -1190,8 +1195,8 @@ export class GpuBridge {
             }
             // (arenaK: made while the arena is on, placed in it or not, so that the traced run and its
             // replays use the same pipeline variants)
-            e.rw = decl.kind === 'read_write' || allRw || e.rec.arenaK !== undefined;
-            if (e.rw && !allRw && decl.kind === 'read') rw += name + ',';
+            e.rw = e.kind === 'read_write' || allRw || e.rec.arenaK !== undefined;
+            if (e.rw && !allRw && e.kind === 'read') rw += name + ',';
         }
         const p = this.pipeline(kernel, entry, dtype, constants, defines, rw);
         if (rw !== '' && this.splitOverlaps(kernel, ents, n)) {
@@ -1252,9 +1257,7 @@ export class GpuBridge {
     dummyFor(binding) {
         let id = this.dummies.get(binding);
         if (id === undefined) {
-            const arena = this.arenaOn;
-            this.arenaOn = false;  // a buffer of its own, kept for the bridge's lifetime
-            try { id = this.createBuffer(16); } finally { this.arenaOn = arena; }
+            id = this.createBuffer(16);  // a buffer of its own (createBuffer never takes the arena)
             this.dummies.set(binding, id);
         }
         return id;
@@ -1268,9 +1271,7 @@ export class GpuBridge {
         let id = this.aliasIds.get(binding);
         if (id !== undefined && this.buf(id).size >= bytes) return id;
         if (id !== undefined) this.destroyBuffer(id);
-        const arena = this.arenaOn;
-        this.arenaOn = false;
-        try { id = this.createBuffer(bytes); } finally { this.arenaOn = arena; }
+        id = this.createBuffer(bytes);
         this.aliasIds.set(binding, id);
         return id;
     }
@@ -1289,8 +1290,7 @@ export class GpuBridge {
                 if (!a.rw || !b.rw || a.rec.buffer !== b.rec.buffer) continue;
                 const a0 = a.rec.base + a.offset, b0 = b.rec.base + b.offset;
                 if (a0 >= b0 + b.size || b0 >= a0 + a.size) continue;
-                const kindOf = (/** @type {any} */ x) => Object.values(this.kernels[kernel].bindings).find((d) => d.binding === x.binding)?.kind;
-                const e = kindOf(b) === 'read' ? b : kindOf(a) === 'read' ? a : null;
+                const e = b.kind === 'read' ? b : a.kind === 'read' ? a : null;
                 if (!e) throw new GpuError('usage', `${kernel}: bindings ${a.binding} and ${b.binding} are both written and overlap`);
                 const t = this.buf(this.aliasBuffer(e.binding, e.size));
                 this.copyEncoder().copyBufferToBuffer(e.rec.buffer, e.rec.base + e.offset, t.buffer, t.base, alignUp(e.size, 4));
