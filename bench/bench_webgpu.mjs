@@ -313,13 +313,16 @@ if (opt['memory-only']) {
     process.exit(0);
 }
 
-/** The bridge's tensor arena: its buffer, segments traced / replayed, plans made, requests off the plan. */
+/** The bridge's tensor arena, per space: its buffer, segments traced / replayed, plans made, requests off the plan. */
 function arenaLine(g) {
-    const a = g.arena, st = a.stats;
     if (!g.arenaAllowed) return `tensor arena: off (a GPU buffer per tensor${g.readWrite === 'all' ? ', every binding read_write' : ''})`;
-    return `tensor arena: ${(a.size / 2 ** 20).toFixed(1)} MiB buffer (plan ${a.plan ? (a.plan.bytes / 2 ** 20).toFixed(1) : '—'} MiB, ` +
-           `${a.plan?.sizes.length ?? 0} tensors); segments ${st.segments}, replayed ${st.replayed}, plans ${st.plans}, ` +
-           `off-plan ${st.misses}; ${a.taken.length} tensors in it now`;
+    const mib = (/** @type {number} */ b) => (b / 2 ** 20).toFixed(1);
+    return `tensor arena: ${mib(g.arenas.reduce((s, a) => s + a.size, 0))} MiB in ${g.arenas.length} buffers; ` + g.arenas.map((a, i) => {
+        const st = a.stats;
+        return `space ${i}: ${mib(a.size)} MiB buffer (plan ${a.plan ? mib(a.plan.bytes) : '—'} MiB, ` +
+               `${a.plan?.sizes.length ?? 0} tensors), segments ${st.segments}, replayed ${st.replayed}, plans ${st.plans}, ` +
+               `off-plan ${st.misses}, ${a.taken.length} tensors in it now`;
+    }).join('; ');
 }
 
 /**

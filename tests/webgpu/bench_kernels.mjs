@@ -2,6 +2,8 @@
 // CFG batch 2) and print time, FLOP count and achieved GFLOP/s (or GB/s for memory-bound ops).
 // For a real GPU (SwiftShader would take hours):
 //   node tests/webgpu/bench_kernels.mjs [filter]      env MOEBIUS_DAWN_FEATURES as in test_kernels.mjs
+// MOEBIUS_BENCH_RW=all declares every binding read_write (as inputs bound to the tensor arena are),
+// to see which kernels lose speed with it; MOEBIUS_BENCH_F32=0 skips the f32 variants.
 // Each case is recorded `iters` times into one batch and timed from the host around g.sync()
 // after a warm-up run, for the f32 and (when shader-f16 exists) the f16 variants.
 
@@ -161,12 +163,16 @@ async function bench(g) {
     }
 }
 
-const g = await GpuBridge.create(gpu, {preferF16: false});
+const rw = process.env.MOEBIUS_BENCH_RW ?? 'inputs-read-only';
+if (!['all', 'inputs-read-only'].includes(rw)) throw new Error(`MOEBIUS_BENCH_RW: expected all or inputs-read-only, got '${rw}'`);
+const bridgeOptions = rw === 'all' ? {arena: false, readWrite: /** @type {'all'} */ ('all')} : {};
+console.log(`bindings: ${rw === 'all' ? 'every binding read_write' : 'inputs read-only'}`);
+const g = await GpuBridge.create(gpu, {preferF16: false, ...bridgeOptions});
 const d = g.describe();
 console.log(`adapter: ${d.adapter.vendor} ${d.adapter.architecture} ${d.adapter.device} ${d.adapter.description}`);
 console.log(`features: ${JSON.stringify(d.features)}`);
 await bench(g);
-const g16 = await GpuBridge.create(gpu, {preferF16: true});
+const g16 = await GpuBridge.create(gpu, {preferF16: true, ...bridgeOptions});
 console.log(`subgroup matrices (f16 path): ${JSON.stringify(g16.subgroupMatrix)}`);
 if (g16.dtype === 'f16') await bench(g16);
 else console.log('no shader-f16: f16 variants not benchmarked');

@@ -654,19 +654,21 @@ async function arenaCases(gpu) {
         const x2 = upload(ga, b);                                     // may land in x's range: write after the dispatch
         const z = ga.createTensor(n, false);
         ops.axpby(ga, {alpha: 2, a: y, beta: -0.5, b: y, y: z, n});   // a and b bound to one range
-        const w = ga.createTensor(n, false);
+        const w = ga.createTensor(n, false, 1);                       // space 1: add's inputs stay read-only
         ops.add(ga, {a: z, b: x2, y: w, B: 1, C: 1, S: n, bCount: n});
+        const v = ga.createTensor(n, false);                          // space 0, reading space 1 (read-only) and 0 (read_write)
+        ops.add(ga, {a: w, b: x2, y: v, B: 1, C: 1, S: n, bCount: n});
         const zero = ga.createTensor(n);                              // zero-filled, in a range that held data
-        const got = {w: await ga.readF32(w), zero: await ga.readF32(zero)};
-        for (const id of [y, x2, z, w, zero]) ga.destroyBuffer(id);
+        const got = {w: await ga.readF32(v), zero: await ga.readF32(zero)};
+        for (const id of [y, x2, z, w, v, zero]) ga.destroyBuffer(id);
         return got;
     };
-    const want = ref.add(ref.axpby(2, ref.act(a, 2).out, -0.5, ref.act(a, 2).out).out, b, {B: 1, C: 1, S: n});
+    const want = ref.add(ref.add(ref.axpby(2, ref.act(a, 2).out, -0.5, ref.act(a, 2).out).out, b, {B: 1, C: 1, S: n}).out, b, {B: 1, C: 1, S: n});
     for (let r = 1; r <= 4; r++) {
         const made = ga.stats.buffersCreated, groups = ga.bindGroups.size;
         const got = await round();
-        compare(ga, `arena round ${r}: relu, axpby(y, y), add after a write into a freed range`, got.w,
-                {out: want.out, mag: want.mag.map((m) => 3 * m), terms: want.terms + 2});
+        compare(ga, `arena round ${r}: relu, axpby(y, y), add after a write into a freed range, adds across spaces`, got.w,
+                {out: want.out, mag: want.mag.map((m) => 3 * m), terms: want.terms + 3});
         report(`arena round ${r}: a new tensor is zero-filled`, got.zero.every((v) => v === 0), `max ${Math.max(...got.zero.map(Math.abs))}`);
         if (r === 4) {
             report('arena round 4: no buffers made, no bind groups created', ga.stats.buffersCreated === made && ga.bindGroups.size === groups,
@@ -674,12 +676,19 @@ async function arenaCases(gpu) {
         }
     }
     ga.beginArenaSegment();
-    const st = ga.arena.stats;
-    report('arena: round 2 traced, rounds 3 and 4 replayed its plan', st.plans === 1 && st.replayed === 2 && st.misses === 0 && ga.arena.size > 0,
-           `plans ${st.plans}, replayed ${st.replayed}, strays ${st.misses}, buffer ${ga.arena.size} bytes`);
+    for (const [s, arena] of ga.arenas.entries()) {
+        const st = arena.stats;
+        report(`arena space ${s}: round 2 traced, rounds 3 and 4 replayed its plan`,
+               st.plans === 1 && st.replayed === 2 && st.misses === 0 && arena.size > 0,
+               `plans ${st.plans}, replayed ${st.replayed}, strays ${st.misses}, buffer ${arena.size} bytes`);
+    }
+    report('arena: the spaces have buffers of their own', ga.arenas[0].buffer !== ga.arenas[1].buffer, '');
+    // add into space 1 declares no input read_write; add into space 0 only its space-0 input (b)
+    const adds = [...ga.pipelines.keys()].filter((k) => k.startsWith('elementwise.add_main:')).map((k) => k.slice(k.lastIndexOf(':') + 1)).sort();
+    report('arena: inputs read_write only where in the space of the output', JSON.stringify(adds) === '["","b,"]', JSON.stringify(adds));
     report('arena: overlapping arena bindings split by a copy', ga.stats.aliasCopies === 4, `${ga.stats.aliasCopies} copies`);
     ga.releaseArena();
-    report('arena: releaseArena gives the buffer back', ga.arena.buffer === null, '');
+    report('arena: releaseArena gives the buffers back', ga.arenas.every((x) => x.buffer === null), '');
     await ga.sync();
     ga.destroy();
 }
@@ -783,7 +792,7 @@ function planCases() {
         const stub = {dtype, subgroupMatrix: dtype === 'f16' ? {M: 16, N: 16, K: 16} : null, dummyId: 0,
                       limits: {maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupsPerDimension: 65535,
                                maxComputeWorkgroupStorageSize: 49152},
-                      elemBytes: () => (dtype === 'f16' ? 2 : 4), scratch: () => 1,
+                      elemBytes: () => (dtype === 'f16' ? 2 : 4), scratch: () => 1, spaceOf: () => 0,
                       dispatch: (kernel, a) => seen.push({kernel, defines: a.defines ?? {}, workgroups: a.workgroups})};
         call(stub);
         // the conv's main dispatch comes last (after pad / weight layout), or before a split-K reduce

@@ -51,12 +51,15 @@
 // by (pipeline, buffers, uniform slot) and evicted with their buffers.
 //
 // Tensors: with the tensor arena on (g.setArena(true), which the engine does once the weights are
-// loaded), a tensor is a range of the arena's one buffer at an offset planned from an earlier run of
-// the same work (class Arena), else a GPUBuffer of its own. Since a dispatch may then read and write
-// ranges of one buffer, a bridge made with the arena option (the default) declares every storage
-// binding read_write (WebGPU forbids read-only and writable uses of a buffer in one dispatch); two
-// bindings of one dispatch that overlap (axpby(a, a)) are split by a copy of the read one, and
-// optional inputs that are off each get their own placeholder.
+// loaded), a tensor is a range of one of the arena's two buffers (its "space", chosen by whoever makes
+// it: the engine puts dense convs' and linears' outputs in space 1, everything else in space 0) at an
+// offset planned from an earlier run of the same work (class Arena), else a GPUBuffer of its own. A
+// dispatch may then read and write ranges of one buffer, and WebGPU forbids read-only and writable
+// uses of a buffer in one dispatch: an input in the same space as one of the dispatch's outputs is
+// declared read_write, the others stay read-only (NVIDIA loads read-only storage faster: H100, UNet
+// step 20.8 ms read-only, 22.2 with every input read_write). Two writable bindings of one dispatch
+// that overlap (axpby(a, a)) are split by a copy of the read one, and optional inputs that are off
+// each get their own placeholder.
 //
 // Errors are typed (GpuError.kind): 'no-adapter' (NoAdapterError), 'device-lost'
 // (DeviceLostError), 'out-of-memory' (OutOfMemoryError), 'limit' (LimitError: a buffer, binding,
@@ -305,6 +308,9 @@ const alignUp = (n, a) => Math.ceil(n / a) * a;
  * (minStorageBufferOffsetAlignment).
  */
 export class Arena {
+    /** Ids of arena buffers (bind group keys): unique across the bridge's arenas. */
+    static nextBufferId = 1;
+
     /**
      * @param {(bytes: number) => any} makeBuffer  a storage buffer of `bytes`
      * @param {number} maxBytes  largest buffer (maxBufferSize): a plan above it is not used
@@ -323,7 +329,6 @@ export class Arena {
         this.size = 0;
         this.id = 0;
         this.batch = 0;
-        this.nextBufferId = 1;
         /** @type {{sizes: number[], offsets: number[], bytes: number} | null} */
         this.plan = null;
         /** @type {[number, number][]} ranges [offset, end) of the buffer in use, any segment's */
@@ -382,7 +387,7 @@ export class Arena {
             } else if (!this.buffer) {
                 this.buffer = this.makeBuffer(plan.bytes);
                 this.size = plan.bytes;
-                this.id = this.nextBufferId++;
+                this.id = Arena.nextBufferId++;
             }
         }
         // A stray: as high in the buffer as it fits (the plan fills it from the bottom), else a buffer of its own.
@@ -482,6 +487,9 @@ export class Arena {
         return b;
     }
 }
+/** The tensor arena's spaces: 0 for most tensors, 1 for the outputs of the ops that gain from read-only
+ *  inputs (the engine: dense convs, linears), so that their inputs are in the other buffer. */
+export const ARENA_SPACES = 2;
 /** Requests traced per segment at most (beyond: no plan from it). */
 const MAX_TRACE = 1 << 16;
 /** Planned requests a replay may skip to find the next one of a request's size. */
@@ -585,12 +593,13 @@ export class GpuBridge {
             this.kernels[name] = parseKernel(name, sources[name]);
         }
 
-        /** A buffer of its own (base 0) or a range of the tensor arena's buffer (arena set); key names the
+        /** A buffer of its own (base 0) or a range of an arena's buffer (arena set); key names the
          *  memory (bind group cache), owner is what its bind groups are registered under (the id, or minus
-         *  the arena buffer's id); arenaK, arenaSegment: its request in the arena's trace (set while the arena is on).
+         *  the arena buffer's id); arenaK, arenaSegment: its request in the trace of arena `space` (set
+         *  for tensors made while the arena is on, in the arena's buffer or not).
          * @type {Map<number, {buffer: any, base: number, size: number, dtype: DType | null, count?: number,
          *                     batch: number, key: string, owner: number, arena?: Arena, arenaK?: number,
-         *                     arenaSegment?: number}>} */
+         *                     arenaSegment?: number, space?: number}>} */
         this.buffers = new Map();
         this.nextId = 1;
         /** @type {Map<string, any>} */
@@ -609,14 +618,14 @@ export class GpuBridge {
         this.batchLimit = this.firstBatchDispatches;
         /** @type {Map<string, number>} */
         this.scratchIds = new Map();
-        // The arena may be used (it is off until setArena(true)). Its ranges share one buffer, so inputs
-        // bound to them are declared read_write (WebGPU forbids read-only and writable uses of a buffer
-        // in one dispatch): readWrite 'arena' (default) does so for those bindings only (a pipeline
-        // variant per set), 'all' for every storage binding of every kernel (A/B: all inputs lose the
-        // read-only path).
+        // The arena may be used (it is off until setArena(true)). A space's ranges share one buffer, so
+        // inputs in the space of one of a dispatch's outputs are declared read_write (WebGPU forbids
+        // read-only and writable uses of a buffer in one dispatch): readWrite 'arena' (default) does so
+        // for those bindings only (a pipeline variant per set), 'all' for every storage binding of every
+        // kernel (A/B: all inputs lose the read-only path).
         this.arenaAllowed = opts.arena !== false;
         this.readWrite = opts.readWrite ?? 'arena';
-        this.arena = new Arena((size) => {
+        const makeArenaBuffer = (/** @type {number} */ size) => {
             this.stats.buffersCreated++;
             this.device.pushErrorScope('out-of-memory');
             const buffer = this.device.createBuffer({size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST});
@@ -626,7 +635,10 @@ export class GpuBridge {
                 return this.fatal;
             }));
             return buffer;
-        }, this.limits.maxBufferSize, Math.max(opts.arenaAlign ?? 256, this.limits.minStorageBufferOffsetAlignment));
+        };
+        const arenaAlign = Math.max(opts.arenaAlign ?? 256, this.limits.minStorageBufferOffsetAlignment);
+        /** The arena's spaces (createTensor's `space`), a buffer each. */
+        this.arenas = Array.from({length: ARENA_SPACES}, () => new Arena(makeArenaBuffer, this.limits.maxBufferSize, arenaAlign));
         this.arenaOn = false;
         /** dispatch()'s resolved storage bindings (reused objects: dispatch is the hot path) */
         this.bindingEntries = /** @type {any[]} */ ([]);
@@ -724,26 +736,28 @@ export class GpuBridge {
     }
 
     /**
-     * Tensor memory of `bytes`: while the arena is on, a range of its buffer where the plan has one
-     * (zero-filled in the current batch if `zero`), else a buffer of its own (zero-filled by WebGPU),
-     * traced either way. @param {number} bytes @param {DType | null} dtype @param {boolean} zero
+     * Tensor memory of `bytes`: while the arena is on, a range of the buffer of arena `space` where its
+     * plan has one (zero-filled in the current batch if `zero`), else a buffer of its own (zero-filled
+     * by WebGPU), traced either way. @param {number} bytes @param {DType | null} dtype @param {boolean} zero
+     * @param {number} [space]
      */
-    allocate(bytes, dtype, zero) {
+    allocate(bytes, dtype, zero, space = 0) {
         if (!this.arenaOn) return this.createBuffer(bytes, dtype);
         this.check();
         const size = alignUp(Math.max(bytes, 4), 4);
         if (size > this.limits.maxStorageBufferBindingSize) {
             throw new LimitError(`tensor of ${size} bytes exceeds maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}`);
         }
-        const a = this.arena;
+        const a = this.arenas[space];
+        if (!a) throw new GpuError('usage', `tensor arena space ${space}: expected 0 to ${ARENA_SPACES - 1}`);
         const {k, segment, offset} = a.alloc(size);
         if (offset === null) {
             const id = this.createBuffer(size, dtype);
-            Object.assign(this.buf(id), {arenaK: k, arenaSegment: segment});
+            Object.assign(this.buf(id), {arenaK: k, arenaSegment: segment, space});
             return id;
         }
         const id = this.nextId++;
-        this.buffers.set(id, {buffer: a.buffer, base: offset, size, dtype, batch: 0, arena: a, arenaK: k, arenaSegment: segment,
+        this.buffers.set(id, {buffer: a.buffer, base: offset, size, dtype, batch: 0, arena: a, arenaK: k, arenaSegment: segment, space,
                               key: a.id + '@' + offset + '+' + size, owner: -a.id});
         if (zero) {
             this.copyEncoder().clearBuffer(a.buffer, offset, size);
@@ -762,16 +776,20 @@ export class GpuBridge {
         this.arenaOn = on;
     }
 
-    /** Gives back the arena's buffer while no tensor uses it (an idle page's memory); the next inpaint makes it again. */
+    /** Gives back the arena's buffers that no tensor uses (an idle page's memory); the next inpaint makes them again. */
     releaseArena() {
-        const b = this.arena.release();
-        if (!b) return;
-        this.retireArenaBuffer(b, this.arena.id);
+        for (const a of this.arenas) {
+            const id = a.id, b = a.release();
+            if (b) this.retireArenaBuffer(a, b, id);
+        }
     }
 
-    /** Destroys an arena buffer (after the pending batch, if it uses the arena) and evicts its bind groups. @param {any} b @param {number} id */
-    retireArenaBuffer(b, id) {
-        if (this.arena.batch === this.batchSerial && !this.fatal) this.submit();
+    /**
+     * Destroys a buffer of arena `a` (after the pending batch, if it uses the arena) and evicts its bind
+     * groups. @param {Arena} a @param {any} b @param {number} id
+     */
+    retireArenaBuffer(a, b, id) {
+        if (a.batch === this.batchSerial && !this.fatal) this.submit();
         for (const key of this.bindGroupsByBuffer.get(-id) ?? []) this.bindGroups.delete(key);
         this.bindGroupsByBuffer.delete(-id);
         b.destroy();
@@ -789,10 +807,11 @@ export class GpuBridge {
 
     /**
      * A tensor of `count` elements of the bridge's dtype -> id: zero-filled, or of unspecified contents
-     * with `zero` false. @param {number} count @param {boolean} [zero]
+     * with `zero` false; in arena `space` while the arena is on (ARENA_SPACES).
+     * @param {number} count @param {boolean} [zero] @param {number} [space]
      */
-    createTensor(count, zero = true) {
-        const id = this.allocate(count * this.elemBytes(), this.dtype, zero);
+    createTensor(count, zero = true, space = 0) {
+        const id = this.allocate(count * this.elemBytes(), this.dtype, zero, space);
         this.buf(id).count = count;
         return id;
     }
@@ -815,10 +834,10 @@ export class GpuBridge {
             // The range is free at once: later dispatches and copies of the pending batch run after the
             // ones that read it, and write() submits first when the batch uses the arena. Its bind
             // groups stay cached (keyed by the range): the next tensor there finds them.
-            this.arena.free(rec.arenaK ?? 0, rec.arenaSegment ?? 0, rec.base);
+            rec.arena.free(rec.arenaK ?? 0, rec.arenaSegment ?? 0, rec.base);
             return;
         }
-        if (rec.arenaK !== undefined) this.arena.free(rec.arenaK, rec.arenaSegment ?? 0, null);
+        if (rec.arenaK !== undefined) this.arenas[rec.space ?? 0].free(rec.arenaK, rec.arenaSegment ?? 0, null);
         for (const key of this.bindGroupsByBuffer.get(id) ?? []) this.bindGroups.delete(key);
         this.bindGroupsByBuffer.delete(id);
         if (rec.batch !== this.batchSerial) { rec.buffer.destroy(); return; }
@@ -832,13 +851,14 @@ export class GpuBridge {
 
     /**
      * Starts an arena segment (the engine does at every inpaint): the previous one's trace may become
-     * the plan that this one replays (class Arena). A buffer too small for a new plan goes.
+     * the plan that this one replays (class Arena), in every space. A buffer too small for a new plan goes.
      */
     beginArenaSegment() {
-        const a = this.arena;
-        const before = a.buffer, id = a.id;
-        a.begin();
-        if (before && a.buffer !== before) this.retireArenaBuffer(before, id);
+        for (const a of this.arenas) {
+            const before = a.buffer, id = a.id;
+            a.begin();
+            if (before && a.buffer !== before) this.retireArenaBuffer(a, before, id);
+        }
     }
 
     /**
@@ -946,10 +966,12 @@ export class GpuBridge {
 
     /**
      * A buffer reused across calls for temporaries (group-norm statistics, the lambda QW product),
-     * grown when too small. Safe to reuse right away: WebGPU orders dispatches that share a buffer.
-     * @param {string} tag @param {number} bytes @param {DType | null} [dtype]
+     * grown when too small, one per tag and arena space. Safe to reuse right away: WebGPU orders
+     * dispatches that share a buffer.
+     * @param {string} tag @param {number} bytes @param {DType | null} [dtype] @param {number} [space]
      */
-    scratch(tag, bytes, dtype = null) {
+    scratch(tag, bytes, dtype = null, space = 0) {
+        if (space !== 0) tag += '@' + space;
         const id = this.scratchIds.get(tag);
         if (id !== undefined && this.buf(id).size >= bytes) return id;
         if (id !== undefined) {
@@ -958,10 +980,13 @@ export class GpuBridge {
             this.destroyBuffer(id);
             if (!this.fatal) this.submit();
         }
-        const nid = this.allocate(bytes, dtype, false);
+        const nid = this.allocate(bytes, dtype, false, space);
         this.scratchIds.set(tag, nid);
         return nid;
     }
+
+    /** The arena space a tensor (an id or a binding) was made for (0 outside the arena). @param {number | {id: number}} b */
+    spaceOf(b) { return this.buf(typeof b === 'number' ? b : b.id).space ?? 0; }
 
     /**
      * Frees the scratch buffer of `tag`, or every one (between pipeline stages: a VAE conv's padded
@@ -969,7 +994,7 @@ export class GpuBridge {
      */
     releaseScratch(tag) {
         for (const [t, id] of this.scratchIds) {
-            if (tag !== undefined && t !== tag) continue;
+            if (tag !== undefined && t !== tag && !t.startsWith(tag + '@')) continue;
             this.destroyBuffer(id);
             this.scratchIds.delete(t);
         }
@@ -1162,19 +1187,23 @@ export class GpuBridge {
         // Storage bindings, checked against the binding limits, as (binding, record, offset, size) in
         // `ents`; the bind group cache key on the way (a plain id binds its whole buffer or arena range:
         // rec.key names the memory, not the id, so a later tensor in the same range finds the group).
-        // Inputs bound to arena tensors are declared read_write in the pipeline variant (`rw`: their
-        // names), since the dispatch's output is in the same buffer; the others (weights) stay read-only.
+        // Inputs bound to arena tensors of a space that the dispatch writes are declared read_write in
+        // the pipeline variant (`rw`: their names), since they may share its output's buffer; the
+        // others (weights, the other space) stay read-only. By space, not by where the tensors landed:
+        // the traced run (buffers of their own) and its replays then use the same pipeline variants.
         const allRw = this.readWrite === 'all';
         let bgKey = '';
         let rw = allRw ? '*' : '';
+        let written = 0;  // bit s: an output in arena space s
         const ents = this.bindingEntries;
         let n = 0;
         for (const name in bindings) {
             const b = bindings[name];
             const decl = k.bindings[name];
             if (!decl || decl.kind === 'uniform') throw new GpuError('usage', `${kernel}.wgsl has no storage binding '${name}'`);
-            const e = ents[n] ??= {binding: 0, kind: '', rec: null, offset: 0, size: 0, rw: false};
+            const e = ents[n] ??= {binding: 0, name: '', kind: '', rec: null, offset: 0, size: 0, rw: false};
             n++;
+            e.name = name;
             e.binding = decl.binding;
             e.kind = decl.kind;
             if (typeof b === 'number') {
@@ -1193,10 +1222,12 @@ export class GpuBridge {
                 }
                 bgKey += '|' + decl.binding + ':' + e.rec.key + ':' + e.offset + ':' + e.size;
             }
-            // (arenaK: made while the arena is on, placed in it or not, so that the traced run and its
-            // replays use the same pipeline variants)
-            e.rw = e.kind === 'read_write' || allRw || e.rec.arenaK !== undefined;
-            if (e.rw && !allRw && e.kind === 'read') rw += name + ',';
+            if (e.kind === 'read_write' && e.rec.space !== undefined) written |= 1 << e.rec.space;
+        }
+        for (let i = 0; i < n; i++) {
+            const e = ents[i];
+            e.rw = e.kind === 'read_write' || allRw || (e.rec.space !== undefined && (written & (1 << e.rec.space)) !== 0);
+            if (e.rw && !allRw && e.kind === 'read') rw += e.name + ',';
         }
         const p = this.pipeline(kernel, entry, dtype, constants, defines, rw);
         if (rw !== '' && this.splitOverlaps(kernel, ents, n)) {
@@ -1428,8 +1459,10 @@ export class GpuBridge {
         this.encoder = null;
         for (const rec of this.buffers.values()) if (!rec.arena) rec.buffer.destroy();
         this.buffers.clear();
-        this.arena.buffer?.destroy();
-        this.arena.buffer = null;
+        for (const a of this.arenas) {
+            a.buffer?.destroy();
+            a.buffer = null;
+        }
         this.uniformBuffer.destroy();
         this.device.destroy();
     }

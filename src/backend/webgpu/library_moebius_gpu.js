@@ -47,8 +47,8 @@ var LibraryMoebiusGpu = {
     },
 
     mgpu_tensor__deps: ['$MGPU'],
-    mgpu_tensor: function(count, zero) {
-        return MGPU.run(function(g) { return g['createTensor'](count, zero !== 0); });
+    mgpu_tensor: function(count, zero, space) {
+        return MGPU.run(function(g) { return g['createTensor'](count, zero !== 0, space); });
     },
 
     // Copies `count` floats at `ptr` of the wasm heap into the buffer (converted to f16 for f16 buffers).

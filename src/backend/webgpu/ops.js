@@ -176,14 +176,15 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split};
                 if (split === 1) {
                     // bound, never touched: one f32 16 x 16 matrix, the shader's minimum binding size
-                    args.bindings.parts = g.scratch('gemm.split_k_parts', 1024);
+                    args.bindings.parts = g.scratch('gemm.split_k_parts', 1024, null, g.spaceOf(args.bindings.c));
                     g.dispatch('gemm_subgroup_matrix_direct', args);
                     return;
                 }
                 // Split-K: the parts in f32 scratch (batch, split, M, N), then one pass adds them
                 // and applies alpha, bias, activation and residual.
                 const {bias, c, res} = args.bindings;
-                const parts = g.scratch('gemm.split_k_parts', batch * split * M * N * 4, 'f32');
+                // in the output's arena space, not the input's: the GEMM's loads stay read-only
+                const parts = g.scratch('gemm.split_k_parts', batch * split * M * N * 4, 'f32', g.spaceOf(c));
                 args.bindings.parts = parts;
                 g.dispatch('gemm_subgroup_matrix_direct', args);
                 const k = /** @type {Record<string, number|boolean>} */ (args.constants);
@@ -378,8 +379,9 @@ export function conv2d(g, a) {
 function padAndTapMajor(g, a, kh, kw) {
     const {x, w, B, Cin, H, W, Cout, pad = [0, 0, 0, 0]} = a;
     const Hp = H + pad[0] + pad[2], Wp = W + pad[1] + pad[3];
-    const xp = g.scratch('conv2d.x_nhwc', B * Hp * Wp * Cin * g.elemBytes(), g.dtype);
-    const wt = g.scratch('conv2d.w_taps', Cout * Cin * kh * kw * g.elemBytes(), g.dtype);
+    // in x's arena space: the conv writes the other one (engine), and its loads stay read-only
+    const xp = g.scratch('conv2d.x_nhwc', B * Hp * Wp * Cin * g.elemBytes(), g.dtype, g.spaceOf(x));
+    const wt = g.scratch('conv2d.w_taps', Cout * Cin * kh * kw * g.elemBytes(), g.dtype, g.spaceOf(x));
     g.dispatch('pad_nhwc', {bindings: {x, y: xp}, uniforms: {C: Cin, H, W, Hp, Wp, pad_t: pad[0], pad_l: pad[1]},
                             workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(Cin / 16), B]});
     transpose12(g, {x: w, y: wt, B: Cout, M: Cin, N: kh * kw});

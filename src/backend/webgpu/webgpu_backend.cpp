@@ -23,7 +23,7 @@
 // device limit, -3 device lost, -1 anything else (validation, usage, missing bridge).
 extern "C" {
 int mgpu_init(int f16);
-int mgpu_tensor(double count, int zero);
+int mgpu_tensor(double count, int zero, int space);
 int mgpu_write(int id, const float* data, double count);
 void mgpu_destroy(int id);
 int mgpu_flush();
@@ -66,6 +66,17 @@ int checked(int rc, const char* op) {
     fail(kind, std::string("WebGPU ") + op + ": " + msg);
 }
 
+// The bridge's tensor arena has two spaces, a buffer each (bridge.js ARENA_SPACES). A kernel's input
+// in the space of its output must be declared read_write, and NVIDIA's compiler loads read-only
+// storage faster (H100, with every input read_write: the staged 3x3 conv +6-24%, the staged GEMM
+// +2-26%, the depthwise conv +40-60%). So convs and linears put their output in the other space than
+// their input: chains of them (depthwise -> 1x1, norm -> conv) alternate, and their scratch (the
+// padded input) sits with the input. Everything else stays in space 0. f16 only, and only tensors up
+// to 32 MiB: the second buffer holds the UNet's tensors (+87 MiB; f16 peak 1.187 GB), while the VAE's
+// largest ones share space 0 (as all of them: 1.37 GB); f32 (2 GB target) keeps one space.
+constexpr int kMatrixOutputs = 1;
+constexpr double kMatrixOutputsMaxBytes = 16.0 * 1024 * 1024;
+
 // Recycles bridge buffers. The model allocates the same shapes in the same order at every step; a
 // fresh GPU buffer per op output costs a createBuffer, an error scope and new bind groups (measured on
 // an H100: recording a full-size step took 400 ms, mostly in those), while a recycled id comes back
@@ -105,10 +116,12 @@ public:
         int id;
         int64_t capacity;  // elements the buffer holds (>= the tensor's)
         int level;         // the level it was made in
+        int space;         // the bridge's tensor arena space it was made in (kMatrixOutputs or 0)
     };
 
-    // A buffer for `count` elements: recycled (stale contents) unless `zero`, else new (zero-filled).
-    Buffer get(int64_t count, bool zero, const char* op) {
+    // A buffer for `count` elements in arena `space`: recycled (stale contents) unless `zero`, else
+    // new (zero-filled).
+    Buffer get(int64_t count, bool zero, const char* op, int space) {
         const bool large = is_large(count);
         if (!zero) {
             // The lowest free id of that count, not the last one freed: the choice then depends only
@@ -118,6 +131,7 @@ public:
             // ~700 bind groups were created anew. Large: else the smallest of an earlier level.
             auto best = free_.end();
             for (auto it = free_.begin(); it != free_.end(); ++it) {
+                if (it->space != space) continue;
                 if (it->capacity != count && !(large && it->capacity > count && it->level < level_)) continue;
                 if (best == free_.end() || it->capacity < best->capacity ||
                     (it->capacity == best->capacity && it->id < best->id))
@@ -138,7 +152,7 @@ public:
             if (drop) mgpu_destroy(b.id);
             return drop;
         });
-        return {checked(mgpu_tensor((double)count, zero ? 1 : 0), op), count, level_};
+        return {checked(mgpu_tensor((double)count, zero ? 1 : 0, space), op), count, level_, space};
     }
 
     // Cached small buffers go: they are the previous level's sizes, which the next one does not use.
@@ -207,6 +221,12 @@ int id_of(const Tensor& t, const char* op, const char* what) {
     return g->buffer.id;
 }
 
+// The other tensor arena space than x's (an op's output there leaves x read-only in the op's kernels).
+int other_space(const Tensor& x) {
+    const auto* g = dynamic_cast<const GpuBuffer*>(x.device());
+    return g && g->buffer.space == kMatrixOutputs ? 0 : kMatrixOutputs;
+}
+
 // Bias or other optional input: 0 = absent.
 int opt_id(const Tensor& t, const char* op, const char* what) { return t.empty() ? 0 : id_of(t, op, what); }
 
@@ -243,7 +263,7 @@ public:
         // The depthwise kernel has no residual in its epilogue (the UNet adds none after one).
         if (!residual.empty() && p.groups > 1 && p.groups == d.Cin && p.groups == d.Cout)
             return add(conv2d(x, w, b, p, act, Tensor()), residual);
-        Tensor y = alloc(d.out(), op);
+        Tensor y = alloc(d.out(), op, false, other_space(x));
         checked(mgpu_conv2d(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(d.B, op),
                             i32(d.Cin, op), i32(d.H, op), i32(d.W, op), i32(d.Cout, op), i32(d.kh, op), i32(d.kw, op),
                             p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.groups, (int)act,
@@ -255,7 +275,7 @@ public:
     Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act) override {
         const char* op = "linear";
         const LinearDims d = linear_shape(x, w, b);
-        Tensor y = alloc(d.out, op);
+        Tensor y = alloc(d.out, op, false, other_space(x));
         checked(mgpu_linear(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(d.M, op),
                             i32(d.K, op), i32(d.N, op), (int)act),
                 op);
@@ -476,12 +496,13 @@ public:
 
 private:
     // A tensor of the bridge's dtype: zero-filled if `zero`, else of unspecified contents (every op
-    // writes all of its output).
-    Tensor alloc(const Shape& s, const char* op, bool zero = false) {
+    // writes all of its output); in the bridge's tensor arena `space`.
+    Tensor alloc(const Shape& s, const char* op, bool zero = false, int space = 0) {
         for (int64_t d : s)
             MOEBIUS_CHECK(d >= 0, ErrorKind::Internal, std::string(op) + ": negative dimension in " + shape_str(s));
         const int64_t n = numel(s);
-        return Tensor(s, std::make_shared<GpuBuffer>(pool_->get(n, zero, op), pool_));
+        if (space == kMatrixOutputs && (!f16_ || (double)n * 2 > kMatrixOutputsMaxBytes)) space = 0;
+        return Tensor(s, std::make_shared<GpuBuffer>(pool_->get(n, zero, op, space), pool_));
     }
 
     bool f16_;
