@@ -38,6 +38,18 @@ public:
     // residual of y's shape or empty: a skip connection, added in the conv's own pass over y.
     virtual Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
                           Act act = Act::None, const Tensor& residual = Tensor()) = 0;
+    // conv2d(group_norm(x, gamma, beta, groups, eps, norm_act), w, b, p) + residual, and
+    // conv2d(upsample_nearest2x(x), w, b, p): a backend may make the conv's input inside the conv
+    // instead of as a tensor of its own (WebGPU: in the matrix convs' padded copy of their input, which
+    // takes the VAE decoder's largest live set from 450 to ~320 MiB in f16).
+    virtual Tensor group_norm_conv2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, int groups, float eps,
+                                     Act norm_act, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                                     const Tensor& residual = Tensor()) {
+        return conv2d(group_norm(x, gamma, beta, groups, eps, norm_act), w, b, p, Act::None, residual);
+    }
+    virtual Tensor upsample_nearest2x_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+        return conv2d(upsample_nearest2x(x), w, b, p);
+    }
     // y = x · wᵀ + b over the last dim. x (..., K), w (N, K), b (N) or empty -> (..., N).
     virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act = Act::None) = 0;
     // Batched matmul: a (Bt, M, K) or (Bt, K, M) if ta; b (Bt, K, N) or (Bt, N, K) if tb -> (Bt, M, N) * alpha.

@@ -336,27 +336,85 @@ for (const s of [
     });
 }
 
-// pad_nhwc (the direct matrix conv's input layout; runs everywhere): a copy, so bit-exact.
+// conv2d with its input made on the way (Backend::group_norm_conv2d / upsample_nearest2x_conv2d): in
+// the padded copy of the matrix convs (tiles 'matrix-*', and the default on an f16 bridge with matrix
+// units), else in a tensor of its own first (f32; at most 8 output channels; implicit GEMM shapes).
+for (const s of [
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, norm: {groups: 8, act: 1}, direct: true},
+    {B: 1, Cin: 64, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true,
+     norm: {groups: 32, act: 1}, direct: true, staged: true},
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, upsample: true, direct: true, staged: true},
+    {B: 1, Cin: 40, H: 10, W: 12, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, norm: {groups: 8, act: 1}},  // few outputs
+    {B: 2, Cin: 6, H: 6, W: 8, Cout: 10, kh: 3, kw: 3, pad: [1, 1, 1, 1], upsample: true},
+    {B: 1, Cin: 16, H: 6, W: 8, Cout: 12, kh: 3, kw: 3, pad: [1, 1, 1, 1], norm: {groups: 4, act: 0}},
+].flatMap((s) => [s, ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []), ...(s.staged ? [{...s, tile: 'matrix-staged-128'}] : [])])) {
+    const name = `conv2d of ${s.norm ? 'group_norm' : 'upsample_nearest2x'} ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        if (skipMatrix(g, s.tile)) return;
+        const xs = s.upsample ? s.B * s.Cin * s.H * s.W / 4 : s.B * s.Cin * s.H * s.W;
+        const x = quant(g, rand(xs, 61));
+        const w = quant(g, rand(s.Cout * s.Cin * s.kh * s.kw, 62));
+        const b = s.bias ? quant(g, rand(s.Cout, 63)) : null;
+        const gamma = quant(g, rand(s.Cin, 64)), beta = quant(g, rand(s.Cin, 65));
+        const eps = 1e-6;
+        const input = s.upsample ? ref.upsampleNearest2x(x, {BC: s.B * s.Cin, H: s.H / 2, W: s.W / 2}).out
+                                 : quant(g, ref.groupNorm(x, gamma, beta, {B: s.B, C: s.Cin, S: s.H * s.W, groups: s.norm.groups,
+                                                                           eps, act: s.norm.act}).out);
+        const r = ref.conv2d(input, w, b, s);
+        const res = s.residual ? residualFor(g, r, s.B * s.Cout * r.Ho * r.Wo, 66) : null;
+        const y = g.createTensor(s.B * s.Cout * r.Ho * r.Wo);
+        const norm = s.norm && {gamma: upload(g, gamma), beta: upload(g, beta), groups: s.norm.groups, eps, act: s.norm.act};
+        ops.conv2d(g, {...s, x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, res: res && upload(g, res), norm});
+        compare(g, name, await g.readF32(y), r);
+    });
+}
+
+// pad_nhwc (the direct matrix conv's input layout; runs everywhere): a copy, so bit-exact; with NORM
+// (GroupNorm statistics given, gamma, beta, act) or UP (x at half size, nearest 2x) as conv2d's
+// norm / upsample make the conv's input on the way (on the matrix convs only: tested here everywhere).
 for (const s of [{B: 2, C: 5, H: 7, W: 9, pt: 1, pl: 1, pb: 1, pr: 1}, {B: 1, C: 20, H: 6, W: 17, pt: 0, pl: 0, pb: 1, pr: 1},
-                 {B: 1, C: 33, H: 5, W: 4, pt: 2, pl: 0, pb: 0, pr: 3}]) {
+                 {B: 1, C: 33, H: 5, W: 4, pt: 2, pl: 0, pb: 0, pr: 3},
+                 {B: 2, C: 24, H: 6, W: 10, pt: 1, pl: 1, pb: 1, pr: 1, norm: {groups: 4, act: 1}},
+                 {B: 1, C: 18, H: 8, W: 6, pt: 1, pl: 1, pb: 1, pr: 1, up: true}]) {
     const name = `pad_nhwc ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         const Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr;
-        const x = quant(g, rand(s.B * s.C * s.H * s.W, 15));
-        const want = new Float32Array(s.B * Hp * Wp * s.C);
+        const G = s.norm?.groups ?? 1, Cg = s.C / G, S = s.H * s.W;
+        const x = quant(g, rand(s.up ? s.B * s.C * S / 4 : s.B * s.C * S, 15));
+        const gamma = quant(g, rand(s.C, 16)), beta = quant(g, rand(s.C, 17));
+        const stats = new Float32Array(2 * s.B * G);  // (mean, 1/std) per (b, group), as group_norm.wgsl's
+        for (let i = 0; i < s.B * G; i++) {
+            const v = x.subarray(i * Cg * S, (i + 1) * Cg * S), mean = v.reduce((t, e) => t + e, 0) / v.length;
+            stats[2 * i] = mean;
+            stats[2 * i + 1] = 1 / Math.sqrt(v.reduce((t, e) => t + (e - mean) ** 2, 0) / v.length + 1e-6);
+        }
+        const f = (b, c, yy, xx) => {  // the padded copy's value at (b, c, yy, xx) of the conv's input
+            if (s.up) return x[((b * s.C + c) * s.H / 2 + (yy >> 1)) * s.W / 2 + (xx >> 1)];
+            const v = x[((b * s.C + c) * s.H + yy) * s.W + xx];
+            if (!s.norm) return v;
+            const bg = b * G + Math.floor(c / Cg);
+            return ref.applyAct((v - stats[2 * bg]) * stats[2 * bg + 1] * gamma[c] + beta[c], s.norm.act);
+        };
+        const want = new Float32Array(s.B * Hp * Wp * s.C), mag = new Float32Array(want.length);
         for (let b = 0; b < s.B; b++) {
             for (let yy = 0; yy < s.H; yy++) {
                 for (let xx = 0; xx < s.W; xx++) {
                     for (let c = 0; c < s.C; c++) {
-                        want[((b * Hp + yy + s.pt) * Wp + xx + s.pl) * s.C + c] = x[((b * s.C + c) * s.H + yy) * s.W + xx];
+                        const o = ((b * Hp + yy + s.pt) * Wp + xx + s.pl) * s.C + c;
+                        want[o] = f(b, c, yy, xx);
+                        mag[o] = s.norm ? 4 * Math.abs(want[o]) + 4 : 0;
                     }
                 }
             }
         }
         const y = g.createTensor(want.length);
-        g.dispatch('pad_nhwc', {bindings: {x: upload(g, x), y}, uniforms: {C: s.C, H: s.H, W: s.W, Hp, Wp, pad_t: s.pt, pad_l: s.pl},
+        const st = g.createBuffer(stats.length * 4, 'f32');
+        g.writeF32(st, stats);
+        g.dispatch('pad_nhwc', {bindings: {x: upload(g, x), y, gamma: upload(g, gamma), beta: upload(g, beta), stats: st},
+                                uniforms: {C: s.C, H: s.H, W: s.W, Hp, Wp, pad_t: s.pt, pad_l: s.pl, Cg, G},
+                                constants: {NORM: !!s.norm, UP: !!s.up, ACT: s.norm?.act ?? 0},
                                 workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(s.C / 16), s.B]});
-        compare(g, name, await g.readF32(y), {out: want, mag: new Float32Array(want.length), terms: 0});
+        compare(g, name, await g.readF32(y), {out: want, mag, terms: s.norm ? 4 : 0});
     });
 }
 

@@ -100,10 +100,23 @@ var LibraryMoebiusGpu = {
     // --- ops: ids and shape numbers as ops.js takes them (see bridge.js's table) ---
 
     mgpu_conv2d__deps: ['$MGPU'],
-    mgpu_conv2d: function(x, w, b, y, B, Cin, H, W, Cout, kh, kw, stride, pt, pl, pb, pr, groups, act, r) {
+    // H, W: the conv's input (x is H/2 x W/2 with upsample); gamma 0: no norm.
+    mgpu_conv2d: function(x, w, b, y, B, Cin, H, W, Cout, kh, kw, stride, pt, pl, pb, pr, groups, act, r,
+                          gamma, beta, normGroups, eps, normAct, upsample) {
         return MGPU.run(function(g, ops) {
+            var norm = gamma ? {gamma: gamma, beta: beta, groups: normGroups, eps: eps, act: normAct} : undefined;
             ops['conv2d'](g, {x: x, w: w, b: MGPU.opt(b), y: y, B: B, Cin: Cin, H: H, W: W, Cout: Cout, kh: kh, kw: kw,
-                              stride: stride, pad: [pt, pl, pb, pr], groups: groups, act: act, res: MGPU.opt(r)});
+                              stride: stride, pad: [pt, pl, pb, pr], groups: groups, act: act, res: MGPU.opt(r),
+                              norm: norm, upsample: upsample !== 0});
+        });
+    },
+
+    // 2 where mgpu_conv2d makes a norm or upsample input in the conv itself, 1 where it would make it first.
+    mgpu_conv2d_makes_input__deps: ['$MGPU'],
+    mgpu_conv2d_makes_input: function(B, Cin, H, W, Cout, kh, kw, stride, pt, pl, pb, pr, groups) {
+        return MGPU.run(function(g, ops) {
+            return ops['conv2dMakesInput'](g, {B: B, Cin: Cin, H: H, W: W, Cout: Cout, kh: kh, kw: kw, stride: stride,
+                                               pad: [pt, pl, pb, pr], groups: groups}) ? 2 : 1;
         });
     },
 

@@ -262,9 +262,21 @@ function optional(g, id) {
 }
 
 /**
- * y = act(conv2d(x, w) + b) (+ res). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null, res a
+ * @typedef {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
+ *            W: number, Cout: number, kh: number, kw: number, stride?: number,
+ *            pad?: [number, number, number, number], groups?: number, act?: number | string,
+ *            res?: number | null, tile?: Tile,
+ *            norm?: {gamma: number, beta: number, groups: number, eps: number, act?: number | string},
+ *            upsample?: boolean}} ConvArgs
+ */
+
+/**
+ * y = act(conv2d(f(x), w) + b) (+ res). x (B,Cin,H,W), w (Cout,Cin/groups,kh,kw), b (Cout) or null, res a
  * residual of y's shape or null (added after the activation, in each kernel's epilogue; not on the
- * depthwise path).
+ * depthwise path). f(x) = x, or with `norm` act(GroupNorm(x)) (norm.act), or with `upsample` x (B, Cin,
+ * H/2, W/2) upsampled 2x (nearest): the matrix convs that load per tap make f(x) in their padded copy
+ * of the input (no tensor of its own: the VAE decoder's 512² peak 450 -> ~320 MiB, f16); the other
+ * paths make it first, in a tensor of its own.
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
  * gemm_tiled (unless tile 'matrix-staged-128': benchmarks of the staged conv on 1x1 shapes); groups 1
  * with at most 8 output channels (or tile 'few-outputs') -> conv2d_few_outputs; on the matrix units
@@ -272,11 +284,7 @@ function optional(g, id) {
  * conv2d_subgroup_matrix_staged (see stagedConvOk); (matrixTuning.conv not 'staged', or tile
  * 'matrix-direct' / 'matrix-direct-wide') whole tiles of groups-1 convs -> conv2d_subgroup_matrix_direct
  * (see directConvOk); anything else -> conv2d_implicit_gemm.
- * @param {GpuBridge} g
- * @param {{x: number, w: number, b?: number | null, y: number, B: number, Cin: number, H: number,
- *          W: number, Cout: number, kh: number, kw: number, stride?: number,
- *          pad?: [number, number, number, number], groups?: number, act?: number | string,
- *          res?: number | null, tile?: Tile}} a
+ * @param {GpuBridge} g @param {ConvArgs} a
  *   pad = [top, left, bottom, right] as Conv2dParams.
  */
 export function conv2d(g, a) {
@@ -286,6 +294,18 @@ export function conv2d(g, a) {
     const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
     const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;
     check(Ho > 0 && Wo > 0, `conv2d: empty output for ${H}x${W} input, ${kh}x${kw} kernel`);
+    if (a.norm || a.upsample) {
+        check(!(a.norm && a.upsample), 'conv2d: norm and upsample together are not supported');
+        check(!a.upsample || (H % 2 === 0 && W % 2 === 0), `conv2d: upsample needs an even input size (got ${H}x${W})`);
+        if (!takesPerTapPath(g, a, Ho, Wo)) {
+            const t = g.createTensor(B * Cin * H * W, false, g.spaceOf(x));
+            if (a.upsample) upsample_nearest2x(g, {x, y: t, BC: B * Cin, H: H / 2, W: W / 2});
+            else group_norm(g, {x, ...a.norm, y: t, B, C: Cin, S: H * W});
+            const shape = conv2d(g, {...a, x: t, norm: undefined, upsample: false});
+            g.destroyBuffer(t);
+            return shape;
+        }
+    }
     const act = actCode(a.act);
     const {has: hasBias, id: bias} = optional(g, a.b);
     const {has: hasRes, id: res} = optional(g, a.res);  // residual added after the activation (y's layout)
@@ -371,19 +391,50 @@ export function conv2d(g, a) {
 }
 
 /**
+ * Whether conv2d makes a `norm` or `upsample` input on the way (in its padded copy) for a conv of these
+ * sizes, rather than in a tensor of its own first: the engine then leaves that tensor to its own
+ * buffer pool. @param {GpuBridge} g @param {ConvArgs} a
+ */
+export function conv2dMakesInput(g, a) {
+    const {H, W, kh, kw, stride = 1, pad = [0, 0, 0, 0]} = a;
+    return takesPerTapPath(g, a, Math.floor((H + pad[0] + pad[2] - kh) / stride) + 1, Math.floor((W + pad[1] + pad[3] - kw) / stride) + 1);
+}
+
+/**
+ * Whether conv2d takes a conv on a matrix kernel that loads per tap (padAndTapMajor): the branches
+ * before those (depthwise, 1x1 GEMM, few outputs) do not, then the staged or direct kernel where it
+ * fits (as the tile asks). @param {GpuBridge} g @param {ConvArgs} a @param {number} Ho @param {number} Wo
+ */
+function takesPerTapPath(g, a, Ho, Wo) {
+    const {Cin, Cout, kh, kw, stride = 1, pad = [0, 0, 0, 0], groups = 1, tile} = a;
+    if (groups > 1 && groups === Cin && groups === Cout) return false;
+    if (kh === 1 && kw === 1 && stride === 1 && pad.every((v) => v === 0) && groups === 1 && tile !== 'matrix-staged-128') return false;
+    if (tile === 'few-outputs' || (tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) return false;
+    if (tile === 'matrix-staged-128' || tile === 'matrix-direct' || tile === 'matrix-direct-wide') return true;
+    return tile === undefined && ((matrixTuning.conv === 'auto' && stagedConvOk(g, a, Ho, Wo)) ||
+                                  (matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN)));
+}
+
+/**
  * The layouts of the matrix-unit convs that load per tap (conv2d_subgroup_matrix_direct / _staged),
  * in scratch buffers: the input zero-padded NHWC (B, Hp, Wp, Cin), the weights tap-major (Cout, kh*kw, Cin).
- * @param {GpuBridge} g @param {{x: number, w: number, B: number, Cin: number, H: number, W: number,
- *          Cout: number, pad?: number[]}} a @param {number} kh @param {number} kw
+ * The input is made from x on the way where the conv has `norm` (GroupNorm and its act) or `upsample`.
+ * @param {GpuBridge} g @param {ConvArgs} a @param {number} kh @param {number} kw
  */
 function padAndTapMajor(g, a, kh, kw) {
-    const {x, w, B, Cin, H, W, Cout, pad = [0, 0, 0, 0]} = a;
+    const {x, w, B, Cin, H, W, Cout, pad = [0, 0, 0, 0], norm, upsample = false} = a;
     const Hp = H + pad[0] + pad[2], Wp = W + pad[1] + pad[3];
-    // in x's arena space: the conv writes the other one (engine), and its loads stay read-only
-    const xp = g.scratch('conv2d.x_nhwc', B * Hp * Wp * Cin * g.elemBytes(), g.dtype, g.spaceOf(x));
-    const wt = g.scratch('conv2d.w_taps', Cout * Cin * kh * kw * g.elemBytes(), g.dtype, g.spaceOf(x));
-    g.dispatch('pad_nhwc', {bindings: {x, y: xp}, uniforms: {C: Cin, H, W, Hp, Wp, pad_t: pad[0], pad_l: pad[1]},
-                            workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(Cin / 16), B]});
+    // in the other arena space than the conv's output, so that the conv's loads stay read-only
+    const space = g.spaceOf(a.y) === 0 ? 1 : 0;
+    const xp = g.scratch('conv2d.x_nhwc', B * Hp * Wp * Cin * g.elemBytes(), g.dtype, space);
+    const wt = g.scratch('conv2d.w_taps', Cout * Cin * kh * kw * g.elemBytes(), g.dtype, space);
+    const st = norm ? groupNormStats(g, {x, B, C: Cin, S: H * W, groups: norm.groups, eps: norm.eps}) : null;
+    g.dispatch('pad_nhwc', {
+        bindings: {x, y: xp, gamma: norm?.gamma ?? g.dummyId, beta: norm?.beta ?? g.dummyId, stats: st?.stats ?? g.dummyId},
+        uniforms: {C: Cin, H, W, Hp, Wp, pad_t: pad[0], pad_l: pad[1], Cg: norm ? Cin / norm.groups : 1, G: norm?.groups ?? 1},
+        constants: {NORM: !!norm, UP: upsample, ACT: actCode(norm?.act)},
+        workgroups: [Math.ceil(Hp * Wp / 16), Math.ceil(Cin / 16), B],
+    });
     transpose12(g, {x: w, y: wt, B: Cout, M: Cin, N: kh * kw});
     return {xp, wt};
 }
@@ -482,7 +533,18 @@ const GROUP_NORM_CHUNK = 8192;  // = CHUNK in group_norm.wgsl
  *          groups: number, eps: number, act?: number | string}} a
  */
 export function group_norm(g, a) {
-    const {x, gamma, beta, y, B, C, S, groups: G, eps} = a;
+    const {stats, uniforms, constants} = groupNormStats(g, a);
+    g.dispatch('group_norm', {entry: 'apply_main', bindings: {x: a.x, gamma: a.gamma, beta: a.beta, stats, y: a.y}, uniforms, constants,
+                              workgroups: groups1d(a.B * a.C * a.S)});
+}
+
+/**
+ * GroupNorm's statistics: (mean, 1/std) per (image, group) of x (B, C, S), in f32 scratch -> its id
+ * and the uniforms and constants of group_norm.wgsl's passes.
+ * @param {GpuBridge} g @param {{x: number, B: number, C: number, S: number, groups: number, eps: number, act?: number | string}} a
+ */
+function groupNormStats(g, a) {
+    const {x, B, C, S, groups: G, eps} = a;
     check(C % G === 0, `group_norm: ${G} groups do not divide ${C} channels`);
     const Cg = C / G;
     const count = Cg * S;
@@ -494,8 +556,7 @@ export function group_norm(g, a) {
     g.dispatch('group_norm', {entry: 'partial_main', bindings: {x, partial}, uniforms, constants,
                               workgroups: B * G * chunks});
     g.dispatch('group_norm', {entry: 'combine_main', bindings: {partial, stats}, uniforms, constants, workgroups: B * G});
-    g.dispatch('group_norm', {entry: 'apply_main', bindings: {x, gamma, beta, stats, y}, uniforms, constants,
-                              workgroups: groups1d(B * C * S)});
+    return {stats, uniforms, constants};
 }
 
 /**

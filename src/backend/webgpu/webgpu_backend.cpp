@@ -31,7 +31,10 @@ int mgpu_trim();
 int mgpu_error_message(char* buf, int cap);
 
 int mgpu_conv2d(int x, int w, int b, int y, int B, int Cin, int H, int W, int Cout, int kh, int kw, int stride,
-                int pad_t, int pad_l, int pad_b, int pad_r, int groups, int act, int residual);
+                int pt, int pl, int pb, int pr, int groups, int act, int residual, int gamma, int beta, int norm_groups,
+                float eps, int norm_act, int upsample);
+int mgpu_conv2d_makes_input(int B, int Cin, int H, int W, int Cout, int kh, int kw, int stride, int pad_t, int pad_l,
+                            int pad_b, int pad_r, int groups);
 int mgpu_linear(int x, int w, int b, int y, int rows, int K, int N, int act);
 int mgpu_matmul(int a, int b, int y, int Ba, int Bb, int M, int K, int N, int ta, int tb, float alpha, int residual);
 int mgpu_group_norm(int x, int gamma, int beta, int y, int B, int C, int S, int groups, float eps, int act);
@@ -75,7 +78,7 @@ int checked(int rc, const char* op) {
 // to 32 MiB: the second buffer holds the UNet's tensors (+87 MiB; f16 peak 1.187 GB), while the VAE's
 // largest ones share space 0 (as all of them: 1.37 GB); f32 (2 GB target) keeps one space.
 constexpr int kMatrixOutputs = 1;
-constexpr double kMatrixOutputsMaxBytes = 16.0 * 1024 * 1024;
+constexpr double kMatrixOutputsMaxBytes = 26.0 * 1024 * 1024;
 
 // Recycles bridge buffers. The model allocates the same shapes in the same order at every step; a
 // fresh GPU buffer per op output costs a createBuffer, an error scope and new bind groups (measured on
@@ -258,18 +261,30 @@ public:
     // --- dense ---
     Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act,
                   const Tensor& residual) override {
-        const char* op = "conv2d";
         const Conv2dDims d = conv2d_shape(x, w, b, p, residual);
         // The depthwise kernel has no residual in its epilogue (the UNet adds none after one).
         if (!residual.empty() && p.groups > 1 && p.groups == d.Cin && p.groups == d.Cout)
             return add(conv2d(x, w, b, p, act, Tensor()), residual);
-        Tensor y = alloc(d.out(), op, false, other_space(x));
-        checked(mgpu_conv2d(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(d.B, op),
-                            i32(d.Cin, op), i32(d.H, op), i32(d.W, op), i32(d.Cout, op), i32(d.kh, op), i32(d.kw, op),
-                            p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.groups, (int)act,
-                            opt_id(residual, op, "residual")),
-                op);
-        return y;
+        return conv2d_of(x, d, w, b, p, act, residual, nullptr, false);
+    }
+
+    // The ops.js conv makes the normed or upsampled input in its padded copy where its kernel allows;
+    // elsewhere the input is made first, as a tensor of this pool (which recycles it).
+    Tensor group_norm_conv2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, int groups, float eps,
+                             Act norm_act, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                             const Tensor& residual) override {
+        group_norm_shape(x, gamma, beta, groups);
+        const Conv2dDims d = conv2d_shape(x, w, b, p, residual);
+        if (!conv_makes_input(d, p)) return Backend::group_norm_conv2d(x, gamma, beta, groups, eps, norm_act, w, b, p, residual);
+        const ConvNorm norm{&gamma, &beta, groups, eps, norm_act};
+        return conv2d_of(x, d, w, b, p, Act::None, residual, &norm, false);
+    }
+
+    Tensor upsample_nearest2x_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override {
+        const Tensor up(upsample_nearest2x_shape(x), std::shared_ptr<DeviceBuffer>());  // shape only
+        const Conv2dDims d = conv2d_shape(up, w, b, p);
+        if (!conv_makes_input(d, p)) return Backend::upsample_nearest2x_conv2d(x, w, b, p);
+        return conv2d_of(x, d, w, b, p, Act::None, Tensor(), nullptr, true);
     }
 
     Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act) override {
@@ -495,6 +510,38 @@ public:
     }
 
 private:
+    struct ConvNorm {
+        const Tensor* gamma;
+        const Tensor* beta;
+        int groups;
+        float eps;
+        Act act;
+    };
+
+    bool conv_makes_input(const Conv2dDims& d, const Conv2dParams& p) {
+        const char* op = "conv2d";
+        return checked(mgpu_conv2d_makes_input(i32(d.B, op), i32(d.Cin, op), i32(d.H, op), i32(d.W, op), i32(d.Cout, op),
+                                               i32(d.kh, op), i32(d.kw, op), p.stride, p.pad_top, p.pad_left,
+                                               p.pad_bottom, p.pad_right, p.groups),
+                       op) == 2;
+    }
+
+    // y = act(conv2d(f(x), w) + b) + residual, d the conv's dims (of f(x)): f(x) = x, the GroupNorm
+    // `norm` of x, or x upsampled 2x (nearest).
+    Tensor conv2d_of(const Tensor& x, const Conv2dDims& d, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                     Act act, const Tensor& residual, const ConvNorm* norm, bool upsample) {
+        const char* op = norm ? "group_norm_conv2d" : upsample ? "upsample_nearest2x_conv2d" : "conv2d";
+        Tensor y = alloc(d.out(), op, false, other_space(x));
+        checked(mgpu_conv2d(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"), i32(d.B, op),
+                            i32(d.Cin, op), i32(d.H, op), i32(d.W, op), i32(d.Cout, op), i32(d.kh, op), i32(d.kw, op),
+                            p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.groups, (int)act,
+                            opt_id(residual, op, "residual"), norm ? id_of(*norm->gamma, op, "gamma") : 0,
+                            norm ? id_of(*norm->beta, op, "beta") : 0, norm ? norm->groups : 0, norm ? norm->eps : 0.0f,
+                            norm ? (int)norm->act : 0, upsample ? 1 : 0),
+                op);
+        return y;
+    }
+
     // A tensor of the bridge's dtype: zero-filled if `zero`, else of unspecified contents (every op
     // writes all of its output); in the bridge's tensor arena `space`.
     Tensor alloc(const Shape& s, const char* op, bool zero = false, int space = 0) {
