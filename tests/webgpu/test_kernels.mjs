@@ -342,7 +342,7 @@ for (const s of [
 for (const s of [
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, norm: {groups: 8, act: 1}, direct: true},
     {B: 1, Cin: 64, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true,
-     norm: {groups: 32, act: 1}, direct: true, staged: true},
+     norm: {groups: 32, act: 1}, staged: true},
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, upsample: true, direct: true, staged: true},
     {B: 1, Cin: 40, H: 10, W: 12, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, norm: {groups: 8, act: 1}},  // few outputs
     {B: 2, Cin: 6, H: 6, W: 8, Cout: 10, kh: 3, kw: 3, pad: [1, 1, 1, 1], upsample: true},

@@ -712,7 +712,8 @@ export function lambda_local_position(g, a) {
     const rr = r * r;
     // A (rr + 1, k): the weights transposed and the bias as the last row; QW[z] (rr + 1, N) = A * Q[z]
     // (k, N), broadcast over z = b*heads + h: row-major A with a unit k stride can take the matrix units.
-    const wt = g.scratch('lambda_local.a', (rr + 1) * kdim * g.elemBytes(), g.dtype);
+    // beside q (the engine's conv output): the QW product below then reads both in the other arena space than qw's
+    const wt = g.scratch('lambda_local.a', (rr + 1) * kdim * g.elemBytes(), g.dtype, g.spaceOf(q));
     g.dispatch('lambda_local_weights', {bindings: {w, bias, a: wt}, uniforms: {kdim, rr},
                                         workgroups: [Math.ceil((rr + 1) * kdim / 256), 1, 1]});
     const qw = g.scratch('lambda_local.qw', B * heads * (rr + 1) * N * g.elemBytes(), g.dtype);

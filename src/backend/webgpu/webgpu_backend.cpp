@@ -74,7 +74,8 @@ int checked(int rc, const char* op) {
 // storage faster (H100, with every input read_write: the staged 3x3 conv +6-24%, the staged GEMM
 // +2-26%, the depthwise conv +40-60%). So convs and linears put their output in the other space than
 // their input: chains of them (depthwise -> 1x1, norm -> conv) alternate, and their scratch (the
-// padded input) sits with the input. Everything else stays in space 0. f16 only, and only tensors up
+// padded input) goes to the other space than their output; matmuls write the other space than their
+// first input's. Everything else stays in space 0. f16 only, and only tensors up
 // to 32 MiB: the second buffer holds the UNet's tensors (+87 MiB; f16 peak 1.187 GB), while the VAE's
 // largest ones share space 0 (as all of them: 1.37 GB); f32 (2 GB target) keeps one space.
 constexpr int kMatrixOutputs = 1;
@@ -301,7 +302,9 @@ public:
         const char* op = "matmul";
         const MatmulDims d = matmul_shape(a, b, ta, tb);
         check_residual(op, residual, d.out);
-        Tensor y = alloc(d.out, op);
+        // In the other space than a's: the lambdas' λc = k·vᵀ (k from a softmax, space 0) lands beside q
+        // (a conv's output, space 1), and the content term λcᵀ·q then reads both in the other space.
+        Tensor y = alloc(d.out, op, false, other_space(a));
         checked(mgpu_matmul(id_of(a, op, "a"), id_of(b, op, "b"), id_of(y, op, "y"), i32(d.Ba, op), i32(d.Bb, op),
                             i32(d.M, op), i32(d.K, op), i32(d.N, op), ta, tb, alpha, opt_id(residual, op, "residual")),
                 op);
