@@ -894,6 +894,17 @@ function planCases() {
     expect('matmul B2 80x1024x80 tb (content lambda @32²): reduce-k', 'f16', mm(2, 80, 1024, 80), 'gemm_reduce_k', null, [10, 80, 2]);
     expect('matmul B2 160x256x160 tb (content lambda @16²): tiled', 'f16', mm(2, 160, 256, 160), 'gemm_tiled', null);
     expect('3x3 VAE 128->128 @512 B2 on f32: no matrix units', 'f32', conv(2, 128, 128, 512, 3), 'conv2d_implicit_gemm', null);
+    // conv2dMakesInput (the engine asks it before a GroupNorm / upsample conv) agrees with the kernel taken.
+    for (const [dtype, Cin, Cout, side, k] of [['f16', 128, 128, 512, 3], ['f16', 512, 512, 64, 3], ['f16', 128, 3, 512, 3],
+                                               ['f16', 512, 8, 64, 3], ['f16', 256, 128, 512, 1], ['f32', 128, 128, 512, 3]]) {
+        let makes = null;
+        const got = plan(dtype, (g) => {
+            makes = ops.conv2dMakesInput(g, {B: 1, Cin, H: side, W: side, Cout, kh: k, kw: k, pad: k === 3 ? [1, 1, 1, 1] : undefined});
+            conv(1, Cin, Cout, side, k)(g);
+        });
+        const perTap = got?.kernel === 'conv2d_subgroup_matrix_staged' || got?.kernel === 'conv2d_subgroup_matrix_direct';
+        report(`plan: conv2dMakesInput ${dtype} ${k}x${k} ${Cin}->${Cout} @${side} = ${makes}`, makes === perTap, `${got?.kernel}`);
+    }
     const saved = {...ops.matrixTuning};
     try {
         ops.matrixTuning.conv = 'direct';

@@ -275,7 +275,7 @@ function optional(g, id) {
  * residual of y's shape or null (added after the activation, in each kernel's epilogue; not on the
  * depthwise path). f(x) = x, or with `norm` act(GroupNorm(x)) (norm.act), or with `upsample` x (B, Cin,
  * H/2, W/2) upsampled 2x (nearest): the matrix convs that load per tap make f(x) in their padded copy
- * of the input (no tensor of its own: the VAE decoder's 512² peak 450 -> ~320 MiB, f16); the other
+ * of the input (no tensor of its own: with the resnet's shortcut after conv2, the VAE decoder's 512² peak 450 -> 386 MiB, f16); the other
  * paths make it first, in a tensor of its own.
  * Depthwise (groups == Cin == Cout) -> conv_depthwise; 1x1 / stride 1 / no pad / groups 1 ->
  * gemm_tiled (unless tile 'matrix-staged-128': benchmarks of the staged conv on 1x1 shapes); groups 1
