@@ -12,15 +12,15 @@
 //   cache-list / cache-delete {key} / cache-clear / persist
 
 import {createEngine, GLUE_MT_URL, GLUE_URL, MoebiusError} from './engine.js';
+import {convertToModelFile, heapSink, loadWasmModule} from './wasm-engine.js';
+import {download, DownloadError, probeSize} from './lib/download.js';
+import {idleRelease} from './lib/idle.js';
+import {CacheError, ModelCache} from './lib/model-cache.js';
+import {groupModelFiles, SNIFF_BYTES, sniffModelFile} from './lib/model-files.js';
 
 /** After this long without an inpaint, the engine's kept GPU memory goes back (engine.trim()). */
 const IDLE_TRIM_MS = 60_000;
-/** @type {any} */
-let idleTrim = 0;
-import {convertToModelFile, heapSink, loadWasmModule} from './wasm-engine.js';
-import {download, DownloadError, probeSize} from './lib/download.js';
-import {CacheError, ModelCache} from './lib/model-cache.js';
-import {groupModelFiles, SNIFF_BYTES, sniffModelFile} from './lib/model-files.js';
+const idleTrim = idleRelease(IDLE_TRIM_MS, () => { engine?.trim().catch(() => {}); });
 
 
 const cache = new ModelCache(self.caches);
@@ -100,6 +100,7 @@ const HANDLERS = {
             const old = engine;
             engine = null;
             loaded = null;
+            idleTrim.busy();  // dispose() gives everything back
             await old.dispose();
         }
         progress({stage: 'engine'});
@@ -112,7 +113,7 @@ const HANDLERS = {
     async run(msg, progress, signal) {
         if (!engine) throw new MoebiusError('bad-option', 'no model is loaded');
         const {image, mask, options} = msg;
-        clearTimeout(idleTrim);
+        idleTrim.busy();
         const e = engine;
         try {
             const r = await e.inpaint(image, mask, {...options, signal, onProgress: (/** @type {any} */ ev) => progress(ev)});
@@ -120,7 +121,7 @@ const HANDLERS = {
         } finally {
             // The engine keeps the inpaint's GPU memory for the next one (WebGPU: its tensor arena);
             // an idle page gives it back.
-            idleTrim = setTimeout(() => { if (e === engine) e.trim().catch(() => {}); }, IDLE_TRIM_MS);
+            idleTrim.idle();
         }
     },
 
