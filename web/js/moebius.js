@@ -972,7 +972,7 @@ export class Engine {
 
     /**
      * Frees the GPU memory kept for reuse between steps and calls (the model's weights stay): the
-     * backend's cached buffers and the bridge's tensor arena (~0.45 GB for the full model in f16).
+     * backend's cached buffers and the bridge's tensor arena (~0.4 GB for the full model in f16).
      * For an idle page that wants its GPU memory back; the next inpaint allocates them again.
      * Nothing to do on the CPU backend.
      */

@@ -245,8 +245,9 @@ public:
     // One image at a time, f16 and f32 (the Backend default). A batch of two halved the encoder's
     // dispatches and new buffers (H100, f16: API encode x2 183 -> 133 ms) but doubled its activation
     // peak, which is the whole inpaint's (f16 1.16 GB, f32 2.06 GB); with the bridge's tensor arena the
-    // buffers are made once and the recording is cheap, and the arena's one buffer is sized to the
-    // largest live set: 452 MiB one at a time, 522 MiB two at once (1.2 GB target: 0.62 GB of weights).
+    // buffers are made once and the recording is cheap, and the arena is sized to the largest live set
+    // (session 16, one buffer: 452 MiB one at a time, 522 MiB two at once; 1.2 GB target with 0.62 GB of
+    // weights; now two buffers, 400 MiB in all).
 
     // --- memory ---
     Tensor upload(const Shape& shape, const float* data) override {
