@@ -52,7 +52,8 @@
 //
 // Tensors: with the tensor arena on (g.setArena(true), which the engine does once the weights are
 // loaded), a tensor is a range of one of the arena's two buffers (its "space", chosen by whoever makes
-// it: the engine puts dense convs' and linears' outputs in space 1, everything else in space 0) at an
+// it: the engine puts convs', linears' and matmuls' outputs in the other space than their input's,
+// everything else in space 0; webgpu_backend.cpp, kMatrixOutputs) at an
 // offset planned from an earlier run of the same work (class Arena), else a GPUBuffer of its own. A
 // dispatch may then read and write ranges of one buffer, and WebGPU forbids read-only and writable
 // uses of a buffer in one dispatch: an input in the same space as one of the dispatch's outputs is
@@ -487,8 +488,8 @@ export class Arena {
         return b;
     }
 }
-/** The tensor arena's spaces: 0 for most tensors, 1 for the outputs of the ops that gain from read-only
- *  inputs (the engine: dense convs, linears), so that their inputs are in the other buffer. */
+/** The tensor arena's spaces, a buffer each: the ops that gain from read-only inputs write the other
+ *  space than their inputs' (the engine chooses; space 0 for everything else). */
 export const ARENA_SPACES = 2;
 /** Requests traced per segment at most (beyond: no plan from it). */
 const MAX_TRACE = 1 << 16;
