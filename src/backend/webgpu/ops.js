@@ -294,10 +294,11 @@ export function conv2d(g, a) {
     const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
     const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;
     check(Ho > 0 && Wo > 0, `conv2d: empty output for ${H}x${W} input, ${kh}x${kw} kernel`);
+    const kernel = convKernel(g, a, Ho, Wo);
     if (a.norm || a.upsample) {
         check(!(a.norm && a.upsample), 'conv2d: norm and upsample together are not supported');
         check(!a.upsample || (H % 2 === 0 && W % 2 === 0), `conv2d: upsample needs an even input size (got ${H}x${W})`);
-        if (!takesPerTapPath(g, a, Ho, Wo)) {
+        if (kernel !== 'staged' && kernel !== 'direct') {
             const t = g.createTensor(B * Cin * H * W, false, g.spaceOf(x));
             if (a.upsample) upsample_nearest2x(g, {x, y: t, BC: B * Cin, H: H / 2, W: W / 2});
             else group_norm(g, {x, ...a.norm, y: t, B, C: Cin, S: H * W});
@@ -310,7 +311,7 @@ export function conv2d(g, a) {
     const {has: hasBias, id: bias} = optional(g, a.b);
     const {has: hasRes, id: res} = optional(g, a.res);  // residual added after the activation (y's layout)
 
-    if (groups > 1 && groups === Cin && groups === Cout) {
+    if (kernel === 'depthwise') {
         check(!hasRes, 'conv2d: the depthwise kernel takes no residual (add it separately)');
         // 3x3 / stride 1 / padding 1 (the UNet's): four outputs a thread (main_3x3); tile 'generic'
         // forces the any-shape entry (benchmarks).
@@ -324,7 +325,7 @@ export function conv2d(g, a) {
             constants: {ACT: act, HAS_BIAS: hasBias},
             workgroups: groups1d(same3x3 ? quads : B * Cin * Ho * Wo),
         });
-    } else if (kh === 1 && kw === 1 && stride === 1 && pt + pl + pb + pr === 0 && groups === 1 && a.tile !== 'matrix-staged-128') {
+    } else if (kernel === 'gemm') {
         // y[b] (Cout, HW) = w (Cout, Cin) * x[b] (Cin, HW) + bias per row
         const S = H * W;
         dispatchTiled(g, 'gemm_tiled', Cout, S, B, {
@@ -332,7 +333,7 @@ export function conv2d(g, a) {
             uniforms: {M: Cout, N: S, K: Cin, a_sm: Cin, a_sk: 1, a_sz: 0, b_sk: S, b_sn: 1, b_sz: Cin * S, alpha: 1},
             constants: {ACT: act, BIAS: hasBias ? 1 : 0, HAS_RES: hasRes},
         }, a.tile);
-    } else if (a.tile === 'few-outputs' || (a.tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) {
+    } else if (kernel === 'few-outputs') {
         check(fewOutputsOk(g, groups, Cout, Ho, Wo), `conv2d: tile 'few-outputs' needs groups 1, Cout <= ${FEW_OUTPUTS} and ` +
               `ceil(Ho*Wo / 32) <= ${g.limits.maxComputeWorkgroupsPerDimension} (got groups ${groups}, Cout ${Cout}, output ${Ho}x${Wo})`);
         g.dispatch('conv2d_few_outputs', {
@@ -341,7 +342,7 @@ export function conv2d(g, a) {
             constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
             workgroups: [Math.ceil(Ho * Wo / 32), B, 1],
         });
-    } else if (a.tile === 'matrix-staged-128' || (a.tile === undefined && matrixTuning.conv === 'auto' && stagedConvOk(g, a, Ho, Wo))) {
+    } else if (kernel === 'staged') {
         // 128 x 128 tiles through workgroup memory where they fit (H100, f16, against the direct kernel
         // with 128 output channels: the VAE's 3x3 convs 48-55 -> 64-76 TFLOP/s, UNet 640 @64² 42 -> 64,
         // 1280 @32² 33 -> 43, 1280 @16² 14 -> 20; a whole decode 57 -> 45 ms).
@@ -359,8 +360,7 @@ export function conv2d(g, a) {
             ...(tk64 ? {defines: {TK: 64, ST: 72}} : {}),
             workgroups: [Ho * Wo / STAGED_CONV_TILE, Cout / STAGED_CONV_TILE, B],
         });
-    } else if (a.tile === 'matrix-direct' || a.tile === 'matrix-direct-wide' ||
-               (a.tile === undefined && matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN))) {
+    } else if (kernel === 'direct') {
         // 64 output channels a workgroup, or 128 (BN = 4: 4 x 4 result matrices a subgroup) where Cout
         // allows and the grid stays large: H100, 3x3 convs of the VAE 34 -> 46-57 TFLOP/s, UNet 640 @64²
         // and 1280 @32² 1.15-1.2x, but 1280 @16² (40 workgroups) 0.8x. matrixTuning.conv 'direct'
@@ -397,22 +397,24 @@ export function conv2d(g, a) {
  */
 export function conv2dMakesInput(g, a) {
     const {H, W, kh, kw, stride = 1, pad = [0, 0, 0, 0]} = a;
-    return takesPerTapPath(g, a, Math.floor((H + pad[0] + pad[2] - kh) / stride) + 1, Math.floor((W + pad[1] + pad[3] - kw) / stride) + 1);
+    const kernel = convKernel(g, a, Math.floor((H + pad[0] + pad[2] - kh) / stride) + 1, Math.floor((W + pad[1] + pad[3] - kw) / stride) + 1);
+    return kernel === 'staged' || kernel === 'direct';  // the matrix kernels that load per tap (padAndTapMajor)
 }
 
 /**
- * Whether conv2d takes a conv on a matrix kernel that loads per tap (padAndTapMajor): the branches
- * before those (depthwise, 1x1 GEMM, few outputs) do not, then the staged or direct kernel where it
- * fits (as the tile asks). @param {GpuBridge} g @param {ConvArgs} a @param {number} Ho @param {number} Wo
+ * Which of conv2d's kernel families takes a conv (as the tile asks, else by shape and matrixTuning); see
+ * conv2d. @param {GpuBridge} g @param {ConvArgs} a @param {number} Ho @param {number} Wo
+ * @returns {'depthwise' | 'gemm' | 'few-outputs' | 'staged' | 'direct' | 'implicit'}
  */
-function takesPerTapPath(g, a, Ho, Wo) {
+function convKernel(g, a, Ho, Wo) {
     const {Cin, Cout, kh, kw, stride = 1, pad = [0, 0, 0, 0], groups = 1, tile} = a;
-    if (groups > 1 && groups === Cin && groups === Cout) return false;
-    if (kh === 1 && kw === 1 && stride === 1 && pad.every((v) => v === 0) && groups === 1 && tile !== 'matrix-staged-128') return false;
-    if (tile === 'few-outputs' || (tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) return false;
-    if (tile === 'matrix-staged-128' || tile === 'matrix-direct' || tile === 'matrix-direct-wide') return true;
-    return tile === undefined && ((matrixTuning.conv === 'auto' && stagedConvOk(g, a, Ho, Wo)) ||
-                                  (matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN)));
+    if (groups > 1 && groups === Cin && groups === Cout) return 'depthwise';
+    if (kh === 1 && kw === 1 && stride === 1 && pad.every((v) => v === 0) && groups === 1 && tile !== 'matrix-staged-128') return 'gemm';
+    if (tile === 'few-outputs' || (tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) return 'few-outputs';
+    if (tile === 'matrix-staged-128' || (tile === undefined && matrixTuning.conv === 'auto' && stagedConvOk(g, a, Ho, Wo))) return 'staged';
+    if (tile === 'matrix-direct' || tile === 'matrix-direct-wide' ||
+        (tile === undefined && matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN))) return 'direct';
+    return 'implicit';
 }
 
 /**
