@@ -794,6 +794,14 @@ async function errorCases(gpu, g) {
     await expectThrows("error: conv2d tile 'matrix-direct-wide' with Cout not a multiple of 128", () => ops.conv2d(g, {
         x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 16, H: 16, W: 16, Cout: 64, kh: 3, kw: 3,
         pad: [1, 1, 1, 1], tile: 'matrix-direct-wide'}), GpuError, 'usage');
+    await expectThrows('error: createTensor in arena space 2 -> usage error', () => g.createTensor(4, true, 2), GpuError, 'usage');
+    const cx = g.createTensor(2 * 4 * 5 * 5), cw = g.createTensor(3 * 2 * 9), cy = g.createTensor(3 * 25);
+    await expectThrows('error: conv2d with norm and upsample together -> usage error', () => ops.conv2d(g, {
+        x: cx, w: cw, y: cy, B: 1, Cin: 2, H: 10, W: 10, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], upsample: true,
+        norm: {gamma: cx, beta: cx, groups: 1, eps: 1e-6}}), GpuError, 'usage');
+    await expectThrows('error: conv2d upsample of an odd size -> usage error', () => ops.conv2d(g, {
+        x: cx, w: cw, y: cy, B: 1, Cin: 2, H: 5, W: 5, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], upsample: true}), GpuError, 'usage');
+    for (const id of [cx, cw, cy]) g.destroyBuffer(id);
     await expectThrows("error: conv2d tile 'few-outputs' with 9 output channels", () => ops.conv2d(g, {
         x: g.dummyId, w: g.dummyId, y: g.dummyId, B: 1, Cin: 4, H: 8, W: 8, Cout: 9, kh: 3, kw: 3,
         pad: [1, 1, 1, 1], tile: 'few-outputs'}), GpuError, 'usage');

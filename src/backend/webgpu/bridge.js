@@ -743,6 +743,9 @@ export class GpuBridge {
      * @param {number} [space]
      */
     allocate(bytes, dtype, zero, space = 0) {
+        if (!Number.isInteger(space) || space < 0 || space >= ARENA_SPACES) {
+            throw new GpuError('usage', `tensor arena space ${space}: expected 0 to ${ARENA_SPACES - 1}`);
+        }
         if (!this.arenaOn) return this.createBuffer(bytes, dtype);
         this.check();
         const size = alignUp(Math.max(bytes, 4), 4);
@@ -750,7 +753,6 @@ export class GpuBridge {
             throw new LimitError(`tensor of ${size} bytes exceeds maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}`);
         }
         const a = this.arenas[space];
-        if (!a) throw new GpuError('usage', `tensor arena space ${space}: expected 0 to ${ARENA_SPACES - 1}`);
         const {k, segment, offset} = a.alloc(size);
         if (offset === null) {
             const id = this.createBuffer(size, dtype);
