@@ -446,6 +446,8 @@ if (convertOnGpu !== undefined && convertOnGpu !== 'on' && convertOnGpu !== 'off
 if (convertOnGpu === 'off') bridgeTuning.convertOnGpuMin = Infinity;
 // MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
 if (process.env.MOEBIUS_SPLIT_K) ops.matrixTuning.splitK = ops.parseSplitK(process.env.MOEBIUS_SPLIT_K, 'MOEBIUS_SPLIT_K');
+// MOEBIUS_CONV_SPLIT_K=auto|off|N: the per-tap matrix convs' split-K where their grid is small (ops.matrixTuning.convSplitK).
+if (process.env.MOEBIUS_CONV_SPLIT_K) ops.matrixTuning.convSplitK = ops.parseSplitK(process.env.MOEBIUS_CONV_SPLIT_K, 'MOEBIUS_CONV_SPLIT_K');
 
 // MOEBIUS_ARENA=on|off|all-rw|rw-only: tensors in the bridge's tensor arena (on, the default: inputs
 // bound to its ranges declared read_write), or a GPU buffer per tensor (off); A/B of what read_write

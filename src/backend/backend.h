@@ -50,6 +50,11 @@ public:
     virtual Tensor upsample_nearest2x_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
         return conv2d(upsample_nearest2x(x), w, b, p);
     }
+    // glu_silu(conv2d(x, w, b, p, act)): a backend may gate inside the conv (WebGPU: the MixFFN's depthwise
+    // 3x3, whose 2·hidden-channel output then never exists).
+    virtual Tensor conv2d_glu_silu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) {
+        return glu_silu(conv2d(x, w, b, p, act));
+    }
     // y = x · wᵀ + b over the last dim. x (..., K), w (N, K), b (N) or empty -> (..., N).
     virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act = Act::None) = 0;
     // Batched matmul: a (Bt, M, K) or (Bt, K, M) if ta; b (Bt, K, N) or (Bt, N, K) if tb -> (Bt, M, N) * alpha.

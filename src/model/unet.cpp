@@ -145,8 +145,9 @@ Tensor ResnetBlock::forward(Backend& be, const Tensor& x, const Tensor& temb_act
 }
 
 Tensor MixFFN::forward(Backend& be, const Tensor& x, const Tensor& residual) const {
-    Tensor h = depth_conv(be, inverted_conv(be, x));  // (B, 2·hidden, H, W)
-    return point_conv(be, be.glu_silu(h), residual);  // chunk(2): x * silu(gate)
+    const Tensor h = inverted_conv(be, x);  // (B, 2·hidden, H, W)
+    const Conv2d& dw = depth_conv;
+    return point_conv(be, be.conv2d_glu_silu(h, dw.w, dw.b, dw.p, dw.act), residual);  // chunk(2): x * silu(gate)
 }
 
 Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const CrossContext& ctx, DebugTaps* taps) const {
@@ -327,7 +328,10 @@ Tensor UNet::forward(const Tensor& sample, float timestep, const std::vector<int
             h = blk.resnets[j].forward(be, h, temb_act);
             h = blk.attentions[j].forward(be, h, ctx, nullptr);
         }
-        if (blk.upsampler) h = (*blk.upsampler)(be, be.upsample_nearest2x(h));
+        if (blk.upsampler) {  // nearest 2x, then the conv (one op: some backends make the upsampled input on the way)
+            const Conv2d& up = *blk.upsampler;
+            h = be.upsample_nearest2x_conv2d(h, up.w, up.b, up.p);
+        }
         tap("up" + std::to_string(i), h);
     }
 

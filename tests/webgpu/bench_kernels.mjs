@@ -23,7 +23,8 @@ const cases = [];
 // Tile configurations, MOEBIUS_BENCH_TILES=a,b,...: a tile name (ops.js Tile), optionally with the
 // staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0', and the direct
 // GEMM's split-K (ops.matrixTuning.splitK: auto, off or a number of K parts): 'matrix-direct-32:split=off',
-// and the staged conv's K step (ops.matrixTuning.stagedConvTK): 'matrix-staged-128:tk=64'.
+// the staged conv's K step (ops.matrixTuning.stagedConvTK): 'matrix-staged-128:tk=64', and the per-tap
+// matrix convs' split-K (ops.matrixTuning.convSplitK: auto, off or a number): 'matrix-staged-128:csplit=2'.
 const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
 /** Sets the knobs of a tile configuration and returns the Tile name. */
 function applyTile(spec) {
@@ -34,19 +35,24 @@ function applyTile(spec) {
     const tk = opt('tk') ?? 'auto';
     if (!['auto', '32', '64'].includes(tk)) throw new Error(`MOEBIUS_BENCH_TILES '${spec}': tk must be auto, 32 or 64`);
     ops.matrixTuning.stagedConvTK = tk === 'auto' ? tk : /** @type {32 | 64} */ (Number(tk));
+    const cs = opt('csplit') ?? 'auto';
+    ops.matrixTuning.convSplitK = cs === 'auto' || cs === 'off' ? cs : ops.parseSplitK(cs, `MOEBIUS_BENCH_TILES '${spec}' csplit`);
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles
 const directOk = (M, N, spec) => M % (spec.startsWith('matrix-direct-32') ? 32 : 64) === 0 && N % 128 === 0;
-/** A conv2d case at a model shape: [name, FLOP, 0, setup]; k x k kernel, same padding, B images. */
-function convCase(spec, what, B, Cin, Cout, side, k, act = 0) {
-    const S = side * side;
-    return [`conv${k}x${k} ${what} ${Cin}->${Cout} @${side}x${side}${B > 1 ? ` B=${B}` : ''} (${spec})`,
-            2 * B * Cin * Cout * k * k * S, 0, (g) => {
+/**
+ * A conv2d case at a model shape: [name, FLOP, 0, setup]; k x k kernel, same padding (stride 2: the
+ * UNet downsamplers' padding 1, output side / 2), B images.
+ */
+function convCase(spec, what, B, Cin, Cout, side, k, act = 0, stride = 1) {
+    const S = side * side, So = S / (stride * stride);
+    return [`conv${k}x${k} ${what} ${Cin}->${Cout} @${side}x${side}${stride > 1 ? ` s${stride}` : ''}${B > 1 ? ` B=${B}` : ''} (${spec})`,
+            2 * B * Cin * Cout * k * k * So, 0, (g) => {
         const x = g.createTensor(B * Cin * S), w = g.createTensor(Cout * Cin * k * k), b = g.createTensor(Cout);
-        const y = g.createTensor(B * Cout * S);
+        const y = g.createTensor(B * Cout * So);
         const pad = k === 3 ? [1, 1, 1, 1] : undefined;
-        return () => ops.conv2d(g, {x, w, b, y, B, Cin, H: side, W: side, Cout, kh: k, kw: k, pad, act, tile: applyTile(spec)});
+        return () => ops.conv2d(g, {x, w, b, y, B, Cin, H: side, W: side, Cout, kh: k, kw: k, pad, stride, act, tile: applyTile(spec)});
     }];
 }
 for (const spec of TILES) {
@@ -72,7 +78,13 @@ for (const spec of TILES) {
         convCase(spec, 'VAE', 2, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 128, 128, 512, 3), convCase(spec, 'VAE', 1, 256, 128, 512, 3),
         convCase(spec, 'VAE', 1, 256, 256, 256, 3), convCase(spec, 'VAE', 1, 512, 512, 128, 3),
         convCase(spec, 'VAE', 1, 512, 512, 64, 3), convCase(spec, 'UNet', 2, 1280, 1280, 16, 3),
-        convCase(spec, 'UNet', 2, 1280, 1280, 32, 3), convCase(spec, 'UNet', 2, 640, 640, 64, 3));
+        convCase(spec, 'UNet', 2, 1280, 1280, 32, 3), convCase(spec, 'UNet', 2, 640, 640, 64, 3),
+        convCase(spec, 'UNet', 2, 640, 640, 32, 3, 0, 2), convCase(spec, 'VAE', 1, 256, 256, 256, 3, 0, 2),
+        convCase(spec, 'VAE', 1, 512, 512, 128, 3, 0, 2));
+    // 320 output channels: not whole 128-channel tiles
+    if (!stagedGemm && !spec.startsWith('matrix-staged-128') && !spec.startsWith('matrix-direct-wide')) {
+        cases.push(convCase(spec, 'UNet', 2, 320, 320, 64, 3, 0, 2));
+    }
     cases.push(
         ...gemm(320, 320, 64), ...gemm(320, 1600, 64, 1), ...gemm(800, 320, 64), ...gemm(640, 640, 32),
         ...gemm(1600, 640, 32), ...gemm(1280, 1280, 16), ...gemm(1280, 6400, 16, 1), ...gemm(3200, 1280, 16),
@@ -94,11 +106,18 @@ cases.push(
             return () => ops.conv2d(g, {x, w, b, y, B: 2, Cin: C, H: side, W: side, Cout: C, kh: 3, kw: 3,
                                         pad: [1, 1, 1, 1], groups: C, tile});
         }])),
-    ['group_norm 128ch @512x512 G=32 silu', 0, 2 * 128 * 512 * 512 + 2 * 128 * 512 * 512, (g) => {
-        const n = 128 * 512 * 512;
-        const x = g.createTensor(n), gamma = g.createTensor(128), beta = g.createTensor(128), y = g.createTensor(n);
-        return () => ops.group_norm(g, {x, gamma, beta, y, B: 1, C: 128, S: 512 * 512, groups: 32, eps: 1e-6, act: 1});
-    }],
+    // GroupNorm at the VAE's largest and the UNet's three levels (32 groups), partial chunks as ops.js picks
+    // them (auto) and forced (ops.normTuning.chunk).
+    ...[[1, 128, 512], [2, 320, 64], [2, 640, 32], [2, 1280, 16]].flatMap(([B, C, side]) => ['auto', 1024, 2048, 4096, 8192].map((chunk) =>
+        [`group_norm ${C}ch @${side}x${side}${B > 1 ? ` B=${B}` : ''} G=32 silu chunk=${chunk}`, 0, 2 * 2 * B * C * side * side, (g) => {
+            const n = B * C * side * side;
+            const x = g.createTensor(n), gamma = g.createTensor(C), beta = g.createTensor(C), y = g.createTensor(n);
+            return () => {
+                ops.normTuning.chunk = chunk;
+                try { ops.group_norm(g, {x, gamma, beta, y, B, C, S: side * side, groups: 32, eps: 1e-6, act: 1}); }
+                finally { ops.normTuning.chunk = 'auto'; }
+            };
+        }])),
     // The UNet's three levels, each with the positions a workgroup that ops.js picks (first) and others.
     ...[[320, 4096, 32], [640, 1024, 16], [1280, 256, 8]].flatMap(([C, S, auto]) => [auto, ...[4, 8, 16, 32].filter((p) => p !== auto)].map((pos) =>
         [`layer_norm_channels ${C}ch S=${S} B=2 pos=${pos}${pos === auto ? ' (auto)' : ''}`, 0, 2 * 2 * C * S, (g) => {

@@ -197,10 +197,13 @@ function withTuning(s, op) {
     const saved = {...ops.matrixTuning};
     if (s.splitK !== undefined) ops.matrixTuning.splitK = s.splitK;
     if (s.tk !== undefined) ops.matrixTuning.stagedConvTK = s.tk;
+    if (s.convSplitK !== undefined) ops.matrixTuning.convSplitK = s.convSplitK;
     try { return op(); } finally { Object.assign(ops.matrixTuning, saved); }
 }
 /** The direct GEMM's split-K variants a case asks for (s.splits: numbers of K parts, or 'off'). */
 const directVariants = (s) => (s.splits ?? []).map((n) => ({...s, tile: 'matrix-direct-32', splitK: n}));
+/** The per-tap matrix convs' split-K variants a case asks for (s.convSplits: [tile, K parts] pairs). */
+const convSplitVariants = (s) => (s.convSplits ?? []).map(([tile, n]) => ({...s, tile, convSplitK: n}));
 
 for (const s of [
     {Ba: 3, Bb: 3, M: 37, N: 19, K: 23, alpha: 0.7},
@@ -288,16 +291,22 @@ for (const s of [
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 128, kh: 1, kw: 1, bias: true, act: 1, direct: true},  // 1x1 on whole tiles
     {B: 2, Cin: 256, H: 8, W: 16, Cout: 64, kh: 1, kw: 1, bias: true, act: 1, residual: true, splits: [2]},  // split-K
     // Whole 128-pixel x 64-channel tiles: conv2d_subgroup_matrix_direct too (padded NHWC input).
-    {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true},
-    {B: 1, Cin: 16, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, direct: true},
+    // Split-K over the taps (convSplits: 3 or 9 parts; with the 4 x 4 blocks of 'matrix-direct-wide' too).
+    {B: 2, Cin: 32, H: 16, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true,
+     convSplits: [['matrix-direct', 3], ['matrix-direct', 9]]},
+    {B: 1, Cin: 16, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, direct: true,
+     convSplits: [['matrix-direct', 3], ['matrix-direct-wide', 3]]},
     {B: 2, Cin: 48, H: 8, W: 16, Cout: 64, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, direct: true},
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 1, direct: true, staged: true},
     // Whole 128-pixel x 128-channel tiles, Cin % 32: conv2d_subgroup_matrix_staged (pixel runs may cross
     // output rows: W = 8; a K loop of 9 taps x 3 channel steps; the VAE's stride-2 padding).
     {B: 1, Cin: 96, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], act: 2, staged: true},
-    {B: 2, Cin: 32, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, staged: true},
+    // Split-K (convSplits: K parts; 9 steps in 2 or 4 uneven parts).
+    {B: 2, Cin: 32, H: 32, W: 32, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], bias: true, staged: true,
+     convSplits: [['matrix-staged-128', 2], ['matrix-staged-128', 4]]},
     {B: 2, Cin: 64, H: 8, W: 16, Cout: 256, kh: 1, kw: 1, bias: true, act: 1, staged: true, stagedGemm: true},  // 1x1 (benchmarks)
-    {B: 1, Cin: 128, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, staged: true},  // K steps of 64 too
+    {B: 1, Cin: 128, H: 16, W: 8, Cout: 128, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, staged: true,
+     act: 1, convSplits: [['matrix-staged-128', 3]]},  // K steps of 64 too; split: 36 steps in 3
     // At most 8 output channels: conv2d_few_outputs (the VAE's conv_out layers).
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true},
     {B: 2, Cin: 24, H: 17, W: 20, Cout: 8, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1], act: 1, bias: true},
@@ -313,6 +322,7 @@ for (const s of [
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
     ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-64x64'}] : []),
     ...directVariants(s),
+    ...convSplitVariants(s),
     ...(s.direct && s.kh !== 1 && s.Cout % 128 === 0 ? [{...s, tile: 'matrix-direct-wide'}] : []),
     ...(s.staged ? [{...s, tile: 'matrix-staged-128'}] : []),
     ...(s.staged && s.Cin % 64 === 0 ? [{...s, tile: 'matrix-staged-128', tk: 64}] : []),
@@ -428,14 +438,19 @@ for (const s of [
     {B: 2, C: 6, S: 63, groups: 3, eps: 1e-6, act: 1},
     {B: 1, C: 12, S: 300, groups: 4, eps: 1e-5, shift: 3},
     {B: 3, C: 5, S: 1, groups: 5, eps: 1e-5},
-    {B: 2, C: 4, S: 9000, groups: 2, eps: 1e-6, shift: 2, act: 1},  // 18000 per group: 3 chunks, the last partial
+    {B: 2, C: 4, S: 9000, groups: 2, eps: 1e-6, shift: 2, act: 1},  // 18000 per group: 18 chunks (auto: 1024), the last partial
+    {B: 2, C: 4, S: 9000, groups: 2, eps: 1e-6, shift: 2, chunk: 4096},  // 5 chunks of 4096
+    {B: 1, C: 4, S: 9000, groups: 2, eps: 1e-5, chunk: 8192},  // 3 chunks of 8192
 ]) {
     const name = `group_norm ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         const x = quant(g, rand(s.B * s.C * s.S, 9, -1 + (s.shift ?? 0), 1 + (s.shift ?? 0)));
         const gamma = quant(g, rand(s.C, 10, 0.5, 1.5)), beta = quant(g, rand(s.C, 11));
         const y = g.createTensor(x.length);
-        ops.group_norm(g, {x: upload(g, x), gamma: upload(g, gamma), beta: upload(g, beta), y, ...s});
+        ops.normTuning.chunk = s.chunk ?? 'auto';
+        try {
+            ops.group_norm(g, {x: upload(g, x), gamma: upload(g, gamma), beta: upload(g, beta), y, ...s});
+        } finally { ops.normTuning.chunk = 'auto'; }
         compare(g, name, await g.readF32(y), {...ref.groupNorm(x, gamma, beta, s), terms: groupNormTerms(s.C / s.groups * s.S)});
     });
 }
@@ -507,6 +522,27 @@ kase('glu_silu (2,2*5,7,9)', async (g) => {
     ops.glu_silu(g, {x: upload(g, x), y, ...s});
     compare(g, 'glu_silu (2,2*5,7,9)', await g.readF32(y), ref.gluSilu(x, s));
 });
+
+// The MixFFN's depthwise 3x3 and GLU in one pass (main_3x3_glu): the conv's 2 Ch channels are never
+// rounded to storage. Bound: the conv's error through u * silu(gate) (|silu'| <= 1.1).
+for (const s of [{B: 2, C: 10, H: 7, W: 9, bias: true}, {B: 1, C: 6, H: 5, W: 4, bias: false, act: 1}, {B: 2, C: 4, H: 1, W: 13, bias: true}]) {
+    const name = `depthwise_glu_silu ${JSON.stringify(s)}`;
+    kase(name, async (g) => {
+        const x = quant(g, rand(s.B * s.C * s.H * s.W, 22, -2, 2)), w = quant(g, rand(s.C * 9, 23)), b = s.bias ? quant(g, rand(s.C, 24)) : null;
+        const conv = ref.conv2d(x, w, b, {B: s.B, Cin: s.C, H: s.H, W: s.W, Cout: s.C, kh: 3, kw: 3, pad: [1, 1, 1, 1], groups: s.C, act: s.act ?? 0});
+        const ch = s.C / 2, hw = s.H * s.W;
+        const out = new Float64Array(s.B * ch * hw), mag = new Float64Array(out.length);
+        for (let bi = 0; bi < s.B; bi++) for (let i = 0; i < ch * hw; i++) {
+            const iu = bi * s.C * hw + i, ig = iu + ch * hw, u = conv.out[iu], gt = conv.out[ig];
+            const sg = gt / (1 + Math.exp(-gt));
+            out[bi * ch * hw + i] = u * sg;
+            mag[bi * ch * hw + i] = conv.mag[iu] * Math.abs(sg) + Math.abs(u) * 1.1 * conv.mag[ig];
+        }
+        const y = g.createTensor(out.length);
+        ops.depthwise_glu_silu(g, {x: upload(g, x), w: upload(g, w), b: b && upload(g, b), y, B: s.B, C: s.C, H: s.H, W: s.W, act: s.act ?? 0});
+        compare(g, name, await g.readF32(y), {out, mag, terms: conv.terms + 4});
+    });
+}
 
 kase('cfg_combine (2*2,3,5,7) g=2.5', async (g) => {
     const x = quant(g, rand(4 * 105, 22));
@@ -877,12 +913,24 @@ function planCases() {
     expect('3x3 VAE 128->128 @512 B2: 128 x 128 staged tiles', 'f16', conv(2, 128, 128, 512, 3), 'conv2d_subgroup_matrix_staged', thin,
            [2048, 1, 2]);
     const tk64 = {TK: 64, ST: 72};
-    expect('3x3 UNet 1280->1280 @32 B2: staged, K steps of 64', 'f16', conv(2, 1280, 1280, 32, 3), 'conv2d_subgroup_matrix_staged', tk64);
-    expect('3x3 UNet 1280->1280 @16 B2: staged, K steps of 64 (40 workgroups, still 1.5x the direct kernel)', 'f16',
-           conv(2, 1280, 1280, 16, 3), 'conv2d_subgroup_matrix_staged', tk64, [2, 10, 2]);
+    expect('3x3 UNet 1280->1280 @32 B2: staged, K steps of 64, K in 4 (160 workgroups)', 'f16', conv(2, 1280, 1280, 32, 3),
+           'conv2d_subgroup_matrix_staged', {...tk64, SPLIT: 4}, [8, 10, 8]);
+    expect('3x3 UNet 1280->1280 @16 B2: staged, K steps of 64, K in 3 (40 workgroups: 120 in one wave)', 'f16',
+           conv(2, 1280, 1280, 16, 3), 'conv2d_subgroup_matrix_staged', {...tk64, SPLIT: 3}, [2, 10, 6]);
+    expect('3x3 UNet 640->640 @64 B2: staged, K in 2 (320 workgroups: 3 waves -> 5 of half the work)', 'f16',
+           conv(2, 640, 640, 64, 3), 'conv2d_subgroup_matrix_staged', {...tk64, SPLIT: 2}, [32, 5, 4]);
+    const down = (B, C, side) => (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B, Cin: C, H: side, W: side, Cout: C, kh: 3, kw: 3,
+                                                       stride: 2, pad: [1, 1, 1, 1]});
+    expect('3x3 UNet 640->640 @32 B2 s2 (downsampler): staged, K in 5 (20 workgroups, 90 steps)', 'f16', down(2, 640, 32),
+           'conv2d_subgroup_matrix_staged', {...tk64, SPLIT: 5}, [2, 5, 10]);
+    expect('3x3 UNet 320->320 @64 B2 s2 (downsampler): direct, taps in 3 (80 workgroups)', 'f16', down(2, 320, 64),
+           'conv2d_subgroup_matrix_direct', {SPLIT: 3}, [8, 5, 6]);
+    expect('3x3 VAE 512->512 @64 B1: staged, no split (128 workgroups: one wave)', 'f16', conv(1, 512, 512, 64, 3),
+           'conv2d_subgroup_matrix_staged', tk64, [32, 4, 1]);
     expect('3x3 VAE 256->256 @256 B1: staged, K steps of 64 (Cin >= 256)', 'f16', conv(1, 256, 256, 256, 3),
            'conv2d_subgroup_matrix_staged', tk64);
-    expect('3x3 UNet 320->320 @64 B2: direct, 64 (Cout % 128 != 0)', 'f16', conv(2, 320, 320, 64, 3), 'conv2d_subgroup_matrix_direct', thin);
+    expect('3x3 UNet 320->320 @64 B2: direct, 64 (Cout % 128 != 0), taps in 3', 'f16', conv(2, 320, 320, 64, 3),
+           'conv2d_subgroup_matrix_direct', {SPLIT: 3});
     expect('3x3 VAE 128->128 @512 B2, stride 2: staged', 'f16', (g) => ops.conv2d(g, {x: 1, w: 2, b: 3, y: 4, B: 2, Cin: 128, H: 512,
            W: 512, Cout: 128, kh: 3, kw: 3, stride: 2, pad: [0, 0, 1, 1]}), 'conv2d_subgroup_matrix_staged', thin, [512, 1, 2]);
     expect('1x1 1280->6400 @16 B2: staged 64 x 128', 'f16', conv(2, 1280, 6400, 16, 1), 'gemm_subgroup_matrix_staged', null, [2, 100, 2]);

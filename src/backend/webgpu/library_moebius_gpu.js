@@ -120,6 +120,14 @@ var LibraryMoebiusGpu = {
         });
     },
 
+    // The MixFFN's depthwise 3x3 conv (C channels) and the GLU of its halves -> y (B, C/2, H, W).
+    mgpu_depthwise_glu_silu__deps: ['$MGPU'],
+    mgpu_depthwise_glu_silu: function(x, w, b, y, B, C, H, W, act) {
+        return MGPU.run(function(g, ops) {
+            ops['depthwise_glu_silu'](g, {x: x, w: w, b: MGPU.opt(b), y: y, B: B, C: C, H: H, W: W, act: act});
+        });
+    },
+
     mgpu_linear__deps: ['$MGPU'],
     mgpu_linear: function(x, w, b, y, rows, K, N, act) {
         return MGPU.run(function(g, ops) {

@@ -61,12 +61,14 @@ const REDUCE_K_MIN_K = 128;
  * (the default: conv2d_subgroup_matrix_staged's 128 x 128 tiles through workgroup memory where
  * stagedConvOk, else the direct kernel with 128 output channels where the grid stays large, see
  * DIRECT_CONV_WIDE_MIN_WORKGROUPS) or 'staged' (conv2d_subgroup_matrix); `splitK` the direct GEMM's K
- * parts where its grid is small ('auto', 'off' or a number; see splitKParts); `stagedConvTK` conv2d_subgroup_matrix_staged's K step ('auto':
+ * parts where its grid is small ('auto', 'off' or a number; see splitKParts); `convSplitK` the same for
+ * the per-tap matrix convs (see convSplitParts); `stagedConvTK` conv2d_subgroup_matrix_staged's K step ('auto':
  * 64 channels from Cin >= STAGED_CONV_TK64_MIN_CIN, else 32; 32; or 64 where Cin allows).
  */
 export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64x64' | 'staged-64x128' | 'auto'} */ gemm: 'auto',
                              /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
                              /** @type {'auto' | 'off' | number} */ splitK: 'auto',
+                             /** @type {'auto' | 'off' | number} */ convSplitK: 'auto',
                              /** @type {'auto' | 32 | 64} */ stagedConvTK: 'auto'};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
 // SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
@@ -74,6 +76,14 @@ export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64
 // 0.088 (4), 1280 -> 160 @16² 0.071 -> 0.022 (8), 640 -> 640 @32² 0.050 -> 0.046 (2); a UNet step
 // 27.8 -> 24.5 ms.
 const SPLIT_K_MIN_WORKGROUPS = 512, SPLIT_K_MAX = 8, SPLIT_K_MIN_PART = 128;
+// Split-K of the per-tap matrix convs (convSplitParts). Their time goes by waves of workgroups: one
+// staged-conv workgroup keeps an H100 SM busy, so a grid of W takes ~ceil(W / CONV_WAVE) workgroup
+// times, and s parts of 1/s the work take ceil(s W / CONV_WAVE) / s. H100, f16, B2, ms (off -> parts):
+// UNet 1280 @32² (160 workgroups) 1.206 -> 0.862 (2) -> 0.746 (4); 640 @64² (320) 0.858 -> 0.702 (2),
+// 0.726 (4); the 640 downsampler (20) 0.296 -> 0.10-0.21 (2-5); the 320 downsampler (direct kernel,
+// 80) 0.214 -> 0.138 (3 parts of the 9 taps); the VAE's 512 @64² and 512 @128² s2 (128 workgroups,
+// one wave) no faster (0.242 -> 0.248-0.257, 0.276 -> 0.289-0.316).
+const CONV_WAVE = 132, CONV_SPLIT_MIN_STEPS = 16;
 const DIRECT_TM = 64, DIRECT_TN = 128;  // gemm_subgroup_matrix_direct's tile (TM, TN there)
 // gemm_subgroup_matrix_staged: its workgroup memory (two f16 tiles of 32 x 136, epilogue slots), and where
 // 'auto' takes it. H100, f16, the UNet's 1x1 convs at B2 against the direct kernel (split-K included):
@@ -244,6 +254,57 @@ function splitKParts(workgroups, K) {
     return s;
 }
 
+/**
+ * K parts for a per-tap matrix conv (conv2d_subgroup_matrix_staged / _direct) whose grid has `workgroups`
+ * and whose reduction has `steps` K steps of 16-64 channels: the number of parts (at most SPLIT_K_MAX,
+ * each at least CONV_SPLIT_MIN_STEPS steps deep, dividing `unit`: the direct kernel splits its taps, 3
+ * parts of a 3x3 conv; 1 for the staged kernel's steps) with the fewest workgroup times by waves of
+ * CONV_WAVE, taking more parts only for a 5% gain. matrixTuning.convSplitK: 'auto' (this rule), 'off',
+ * or a number of parts (forced where `unit` and `steps` allow; tests and benchmarks).
+ * @param {number} workgroups @param {number} steps @param {number} unit
+ */
+function convSplitParts(workgroups, steps, unit) {
+    const want = matrixTuning.convSplitK;
+    const ok = (/** @type {number} */ s) => unit % s === 0 || unit === 1;
+    if (want === 'off') return 1;
+    if (typeof want === 'number') return want <= steps && ok(want) ? want : 1;
+    let best = 1, bestTime = Math.ceil(workgroups / CONV_WAVE);
+    for (let s = 2; s <= SPLIT_K_MAX; s++) {
+        const time = Math.ceil(s * workgroups / CONV_WAVE) / s;
+        if (ok(s) && steps / s >= CONV_SPLIT_MIN_STEPS && time < 0.95 * bestTime) [best, bestTime] = [s, time];
+    }
+    return best;
+}
+
+/**
+ * Records a per-tap matrix conv (`kernel`, with `args` for its dispatch) split into `split` K parts: the
+ * parts to f32 scratch (image, part, Cout, Ho*Wo), then gemm_split_k_reduce adds them and applies bias,
+ * activation and residual. With one part, the conv alone (its `parts` binding gets a minimal scratch).
+ * @param {GpuBridge} g @param {string} kernel @param {import('./bridge.js').DispatchArgs} args
+ * @param {number} split @param {{B: number, Cout: number, NP: number}} d
+ */
+function dispatchConvSplit(g, kernel, args, split, d) {
+    const {bias, y, res} = args.bindings;
+    if (split === 1) {
+        args.bindings.parts = g.scratch('gemm.split_k_parts', 1024, null, g.spaceOf(y));  // bound, never touched
+        g.dispatch(kernel, args);
+        return;
+    }
+    const parts = g.scratch('gemm.split_k_parts', d.B * split * d.Cout * d.NP * 4, 'f32', g.spaceOf(y));
+    args.bindings.parts = parts;
+    args.defines = {...args.defines, SPLIT: split};
+    const wg = /** @type {number[]} */ (args.workgroups);
+    args.workgroups = [wg[0], wg[1], wg[2] * split];
+    g.dispatch(kernel, args);
+    const k = /** @type {Record<string, number|boolean>} */ (args.constants);
+    g.dispatch('gemm_split_k_reduce', {
+        bindings: {bias, c: y, res, parts},
+        uniforms: {M: d.Cout, N: d.NP, batch: d.B, alpha: 1},
+        constants: {ACT: k.ACT ?? 0, BIAS: k.HAS_BIAS ? 1 : 0, HAS_RES: k.HAS_RES ?? false, SPLIT: split},
+        workgroups: groups1d(d.B * d.Cout * d.NP),
+    });
+}
+
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
  *            'matrix-direct-64x64' | 'matrix-direct-wide' | 'matrix-staged-128' | 'matrix-staged-64x128' |
  *            'reduce-k' | 'few-outputs' | 'generic'} Tile */
@@ -353,13 +414,16 @@ export function conv2d(g, a) {
         // K steps of 64 channels where matrixTuning asks and Cin and the workgroup memory allow.
         const tk64 = (matrixTuning.stagedConvTK === 64 || (matrixTuning.stagedConvTK === 'auto' && Cin >= STAGED_CONV_TK64_MIN_CIN)) &&
                      Cin % 64 === 0 && g.limits.maxComputeWorkgroupStorageSize >= stagedConvWorkgroupBytes(64);
-        g.dispatch('conv2d_subgroup_matrix_staged', {
+        const tk = tk64 ? 64 : STAGED_CONV_TK;
+        const workgroups = [Ho * Wo / STAGED_CONV_TILE, Cout / STAGED_CONV_TILE, B];
+        const split = convSplitParts(workgroups[0] * workgroups[1] * B, kh * kw * Cin / tk, 1);
+        dispatchConvSplit(g, 'conv2d_subgroup_matrix_staged', {
             bindings: {x: xp, w: wt, bias, y, res},
             uniforms: {Cin, H: H + pt + pb, W: W + pl + pr, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
             constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
-            ...(tk64 ? {defines: {TK: 64, ST: 72}} : {}),
-            workgroups: [Ho * Wo / STAGED_CONV_TILE, Cout / STAGED_CONV_TILE, B],
-        });
+            defines: tk64 ? {TK: 64, ST: 72} : {},
+            workgroups,
+        }, split, {B, Cout, NP: Ho * Wo});
     } else if (kernel === 'direct') {
         // 64 output channels a workgroup, or 128 (BN = 4: 4 x 4 result matrices a subgroup) where Cout
         // allows and the grid stays large: H100, 3x3 convs of the VAE 34 -> 46-57 TFLOP/s, UNet 640 @64²
@@ -373,13 +437,15 @@ export function conv2d(g, a) {
               `Cin % 16 == 0, Cout % ${tn} == 0, Wo % 16 == 0 and Ho*Wo % ${DIRECT_CONV_TM} == 0 ` +
               `(got Cin ${Cin}, Cout ${Cout}, groups ${groups}, output ${Ho}x${Wo})`);
         const {xp, wt} = padAndTapMajor(g, a, kh, kw);
-        g.dispatch('conv2d_subgroup_matrix_direct', {
+        const workgroups = [Ho * Wo / DIRECT_CONV_TM, Cout / tn, B];
+        const split = convSplitParts(workgroups[0] * workgroups[1] * B, kh * kw * Cin / 16, kh * kw);
+        dispatchConvSplit(g, 'conv2d_subgroup_matrix_direct', {
             bindings: {x: xp, w: wt, bias, y, res},
             uniforms: {Cin, H: H + pt + pb, W: W + pl + pr, Cout, Ho, Wo, kh, kw, stride, pad_t: 0, pad_l: 0, groups: 1},
             constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
-            ...(wide ? {defines: {BN: 4}} : {}),
-            workgroups: [Ho * Wo / DIRECT_CONV_TM, Cout / tn, B],
-        });
+            defines: wide ? {BN: 4} : {},
+            workgroups,
+        }, split, {B, Cout, NP: Ho * Wo});
     } else {
         dispatchTiled(g, 'conv2d_implicit_gemm', Cout / groups, Ho * Wo, B * groups, {
             bindings: {x, w, bias, y, res},
@@ -526,7 +592,19 @@ export function matmul(g, p) {
     }, p.tile);
 }
 
-const GROUP_NORM_CHUNK = 8192;  // = CHUNK in group_norm.wgsl
+// group_norm.wgsl's partial statistics: elements a workgroup (CHUNK there). The largest chunk that still
+// gives GROUP_NORM_MIN_WORKGROUPS partials (the UNet's groups of 10K-40K elements, 64 of them at B2: 8192
+// left 64-320 workgroups walking 32 strided loads a thread twice), at least GROUP_NORM_CHUNKS[0];
+// normTuning.chunk forces one (benchmarks).
+const GROUP_NORM_CHUNKS = [1024, 2048, 4096, 8192], GROUP_NORM_MIN_WORKGROUPS = 1024;
+export const normTuning = {/** @type {'auto' | number} */ chunk: 'auto'};
+/** @param {number} groups  B * G @param {number} count  elements a group */
+function groupNormChunk(groups, count) {
+    if (normTuning.chunk !== 'auto') return normTuning.chunk;
+    let chunk = GROUP_NORM_CHUNKS[0];
+    for (const c of GROUP_NORM_CHUNKS) if (groups * Math.ceil(count / c) >= GROUP_NORM_MIN_WORKGROUPS) chunk = c;
+    return chunk;
+}
 
 /**
  * GroupNorm with affine and optional fused act. x, y (B, C, S); gamma, beta (C).
@@ -550,14 +628,16 @@ function groupNormStats(g, a) {
     check(C % G === 0, `group_norm: ${G} groups do not divide ${C} channels`);
     const Cg = C / G;
     const count = Cg * S;
-    const chunks = Math.ceil(count / GROUP_NORM_CHUNK);
+    const chunk = groupNormChunk(B * G, count);
+    const chunks = Math.ceil(count / chunk);
     const partial = g.scratch('group_norm.partial', 8 * B * G * chunks, 'f32');
     const stats = g.scratch('group_norm.stats', 8 * B * G, 'f32');
     const uniforms = {count, groups: B * G, chunks, S, C, Cg, G, total: B * C * S, eps};
     const constants = {ACT: actCode(a.act)};
-    g.dispatch('group_norm', {entry: 'partial_main', bindings: {x, partial}, uniforms, constants,
+    const defines = {CHUNK: chunk};
+    g.dispatch('group_norm', {entry: 'partial_main', bindings: {x, partial}, uniforms, constants, defines,
                               workgroups: B * G * chunks});
-    g.dispatch('group_norm', {entry: 'combine_main', bindings: {partial, stats}, uniforms, constants, workgroups: B * G});
+    g.dispatch('group_norm', {entry: 'combine_main', bindings: {partial, stats}, uniforms, constants, defines, workgroups: B * G});
     return {stats, uniforms, constants};
 }
 
@@ -625,6 +705,29 @@ export function add(g, p) {
  */
 export function axpby(g, p) {
     elementwise(g, 'axpby_main', {a: p.a, b: p.b, y: p.y}, {alpha: p.alpha, beta: p.beta}, p.n);
+}
+
+/**
+ * glu_silu(depthwise 3x3 conv of x): the MixFFN's depth_conv (stride 1, padding 1, C = 2 Ch channels,
+ * bias and act per channel) and the GLU of its halves in one pass (conv_depthwise.wgsl main_3x3_glu):
+ * the 2 Ch-channel conv output is never stored. x (B, C, H, W), w (C, 1, 3, 3), b (C) or null ->
+ * y (B, C/2, H, W).
+ * @param {GpuBridge} g
+ * @param {{x: number, w: number, b?: number | null, y: number, B: number, C: number, H: number, W: number,
+ *          act?: number | string}} a
+ */
+export function depthwise_glu_silu(g, a) {
+    const {x, w, y, B, C, H, W} = a;
+    check(C % 2 === 0, `depthwise_glu_silu: ${C} channels do not split in two halves`);
+    const {has: hasBias, id: bias} = optional(g, a.b);
+    const quads = B * (C / 2) * H * Math.ceil(W / 4);
+    g.dispatch('conv_depthwise', {
+        entry: 'main_3x3_glu',
+        bindings: {x, w, bias, y},
+        uniforms: {C, H, W, Ho: H, Wo: W, kh: 3, kw: 3, stride: 1, pad_t: 1, pad_l: 1, total: B * (C / 2) * H * W, quads},
+        constants: {ACT: actCode(a.act), HAS_BIAS: hasBias},
+        workgroups: groups1d(quads),
+    });
 }
 
 /**

@@ -44,6 +44,7 @@ int mgpu_act(int x, int y, int n, int act);
 int mgpu_add(int a, int b, int y, int B, int C, int S, int b_count);
 int mgpu_axpby(float alpha, int a, float beta, int b, int y, int n);
 int mgpu_glu_silu(int x, int y, int B, int C, int S);
+int mgpu_depthwise_glu_silu(int x, int w, int b, int y, int B, int C, int H, int W, int act);
 int mgpu_cfg_combine(int x, int y, int n, float guidance);
 int mgpu_concat_channels(int a, int b, int y, int B, int Ca, int Cb, int S);
 int mgpu_concat_batch(int a, int b, int y, int na, int nb);
@@ -287,6 +288,22 @@ public:
         const Conv2dDims d = conv2d_shape(up, w, b, p);
         if (!conv_makes_input(d, p)) return Backend::upsample_nearest2x_conv2d(x, w, b, p);
         return conv2d_of(x, d, w, b, p, Act::None, Tensor(), nullptr, true);
+    }
+
+    // The depthwise 3x3 (stride 1, padding 1) and the GLU in one kernel; other convs as two ops.
+    Tensor conv2d_glu_silu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Act act) override {
+        const char* op = "conv2d_glu_silu";
+        const Conv2dDims d = conv2d_shape(x, w, b, p);
+        const bool dw3x3 = p.groups == d.Cin && p.groups == d.Cout && d.kh == 3 && d.kw == 3 && p.stride == 1 &&
+                           p.pad_top == 1 && p.pad_left == 1 && p.pad_bottom == 1 && p.pad_right == 1;
+        if (!dw3x3) return Backend::conv2d_glu_silu(x, w, b, p, act);
+        const Tensor conv_out(d.out(), std::shared_ptr<DeviceBuffer>());  // shape only
+        Tensor y = alloc(glu_silu_shape(conv_out), op, false, other_space(x));
+        if (y.numel() == 0) return y;
+        checked(mgpu_depthwise_glu_silu(id_of(x, op, "x"), id_of(w, op, "w"), opt_id(b, op, "b"), id_of(y, op, "y"),
+                                        i32(d.B, op), i32(d.Cin, op), i32(d.H, op), i32(d.W, op), (int)act),
+                op);
+        return y;
     }
 
     Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Act act) override {

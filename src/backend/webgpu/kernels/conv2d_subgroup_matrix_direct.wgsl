@@ -19,7 +19,11 @@
 // matrices); ops.js defines BN = 4 (TN = 128) for its 4 x 4 variant: 64 x 64 a subgroup, 8 loads for
 // 16 products instead of 6 for 8 (the blocks for BN = 2 drop out at compile time).
 // Epilogue: each subgroup passes its results through its own slot of workgroup memory.
-// Grid: (Ho*Wo / TM, Cout / TN, B).
+// Split-K (SPLIT > 1, ops.js where the grid is small: the UNet's first downsampler): workgroup
+// z = image * SPLIT + part sums taps [part taps / SPLIT, (part + 1) taps / SPLIT) and stores its f32
+// result matrices unscaled to `parts` (image, part, Cout, Ho*Wo); gemm_split_k_reduce.wgsl adds the
+// parts in order and applies the epilogue. With SPLIT = 1 `parts` is bound, not touched.
+// Grid: (Ho*Wo / TM, Cout / TN, B * SPLIT).
 
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -33,6 +37,9 @@ alias XW = T;
 const BN: u32 = 2u;        // result matrices across a subgroup's block: 2 or 4
 const TM: u32 = 128u;      // pixels: 2 subgroups down x 4 x SM
 const TN: u32 = SGN * BN * SN;  // output channels
+const SPLIT: u32 = 1u;     // K parts (split-K over the taps)
+
+@group(0) @binding(6) var<storage, read_write> parts: array<f32>;
 
 // include: subgroup_matrix_conv_epilogue
 
@@ -44,7 +51,9 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     let C = p.Cin;
     let n0 = wid.x * TM + (s / SGN) * 4u * SM;   // this subgroup's 64 pixels: 4 runs of 16
     let co0 = wid.y * TN + (s % SGN) * BN * SN;  // and BN x 16 output channels
-    let xb = wid.z * p.H * p.W * C;
+    let z = wid.z / SPLIT;
+    let part = wid.z % SPLIT;
+    let xb = z * p.H * p.W * C;
     let x0 = xb + pixel_offset(n0 + 0u * SM);
     let x1 = xb + pixel_offset(n0 + 1u * SM);
     let x2 = xb + pixel_offset(n0 + 2u * SM);
@@ -56,7 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     var c20: Acc; var c21: Acc; var c30: Acc; var c31: Acc;
     var c02: Acc; var c03: Acc; var c12: Acc; var c13: Acc;
     var c22: Acc; var c23: Acc; var c32: Acc; var c33: Acc;
-    for (var t = 0u; t < taps; t++) {
+    for (var t = part * taps / SPLIT; t < (part + 1u) * taps / SPLIT; t++) {
         let tx = ((t / p.kw) * p.W + t % p.kw) * C;  // the tap's shift in the padded input
         let tw = co0 * sw + t * C;
         // Each K step: 4 left (pixel runs) and 2 right (output channels) matrices, 8 products.
@@ -89,7 +98,14 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             }
         }
     }
-    let y_base = wid.z * p.Cout * NP;
+    if (SPLIT > 1u) {
+        store_parts_4x2(c00, c01, c10, c11, c20, c21, c30, c31, n0, co0, wid.z * p.Cout * NP, NP);
+        if (BN == 4u) {
+            store_parts_4x2(c02, c03, c12, c13, c22, c23, c32, c33, n0, co0 + 2u * SN, wid.z * p.Cout * NP, NP);
+        }
+        return;
+    }
+    let y_base = z * p.Cout * NP;
     let slot = s * SM * SN;
     emit_4x2(c00, c01, c10, c11, c20, c21, c30, c31, n0, co0, y_base, NP, slot, lane);
     if (BN == 4u) {

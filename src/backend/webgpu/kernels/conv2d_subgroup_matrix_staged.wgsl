@@ -16,7 +16,12 @@
 // Whole tiles only (ops.js checks): Ho*Wo % 128 == 0, Cout % 128 == 0, Cin % TK == 0, a
 // 16 x 16 x 16 f16 -> f32 configuration. A pixel run may cross output rows (each row of the tile is
 // loaded on its own), so unlike the direct kernel Wo need not be a multiple of 16.
-// Grid: (Ho*Wo / TM, Cout / TN, B).
+// Split-K (SPLIT > 1, ops.js where the grid is too small to fill the GPU: the UNet's downsamplers and
+// upsamplers, the VAE's 64² convs): workgroup z = image * SPLIT + part runs K steps [part S / SPLIT,
+// (part + 1) S / SPLIT) of the S = kh*kw*Cin/TK and stores its f32 result matrices unscaled to `parts`
+// (image, part, Cout, Ho*Wo); gemm_split_k_reduce.wgsl adds the parts in order and applies the
+// epilogue. With SPLIT = 1 `parts` is bound but never touched.
+// Grid: (Ho*Wo / TM, Cout / TN, B * SPLIT).
 
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -36,6 +41,9 @@ const ST: u32 = 40u;       // row stride of both tiles: TK + 8 halves (80 or 144
                            // one matrix load reads fall in different banks; 16-byte aligned)
 const RQ: u32 = TK / 8u;   // 16-byte words a tile row
 const RS: u32 = WG / RQ;   // rows between the rows one invocation copies: 64 (2 a tile), or 32 (4)
+const SPLIT: u32 = 1u;     // K parts (split-K)
+
+@group(0) @binding(6) var<storage, read_write> parts: array<f32>;
 
 
 const TILE: u32 = TM * ST;  // halves of each tile (TM == TN; store8 takes either)
@@ -59,7 +67,9 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     // This invocation copies rows r + j RS (j < TM / RS) of both tiles, word q of the row, every K step.
     let r = li / RQ;
     let q = li % RQ;
-    let xb = wid.z * p.H * p.W * C + 8u * q;
+    let z = wid.z / SPLIT;
+    let part = wid.z % SPLIT;
+    let xb = z * p.H * p.W * C + 8u * q;
     let n_base = wid.x * TM + r;
     let px0 = xb + pixel_offset(n_base);
     let px1 = xb + pixel_offset(n_base + RS);
@@ -76,23 +86,27 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     var c00: Acc; var c01: Acc; var c10: Acc; var c11: Acc;
     var c20: Acc; var c21: Acc; var c30: Acc; var c31: Acc;
 
-    // K step k: tap t = k / (C / TK), channels c = (k % (C / TK)) * TK; offsets in halves / 8.
+    // K step k: tap t = k / (C / TK), channels c = (k % (C / TK)) * TK; offsets in halves / 8. This
+    // workgroup's part of K: steps k0 .. k1 - 1.
     let steps = taps * (C / TK);
-    var t = 0u;
-    var c = 0u;
-    var tx = 0u;  // the tap's shift in the padded input
-    var xa0 = x[px0 / 8u];
-    var xa1 = x[px1 / 8u];
-    var wb0 = w[pw0 / 8u];
-    var wb1 = w[(pw0 + pws) / 8u];
+    let k0 = part * steps / SPLIT;
+    let k1 = (part + 1u) * steps / SPLIT;
+    var t = k0 / (C / TK);
+    var c = (k0 % (C / TK)) * TK;
+    var tx = ((t / p.kw) * p.W + t % p.kw) * C;  // the tap's shift in the padded input
+    let ow0 = pw0 + t * C + c;
+    var xa0 = x[(px0 + tx + c) / 8u];
+    var xa1 = x[(px1 + tx + c) / 8u];
+    var wb0 = w[ow0 / 8u];
+    var wb1 = w[(ow0 + pws) / 8u];
     var xa2: vec4<u32>; var xa3: vec4<u32>; var wb2: vec4<u32>; var wb3: vec4<u32>;
     if (RS == 32u) {
-        xa2 = x[px2 / 8u];
-        xa3 = x[px3 / 8u];
-        wb2 = w[(pw0 + 2u * pws) / 8u];
-        wb3 = w[(pw0 + 3u * pws) / 8u];
+        xa2 = x[(px2 + tx + c) / 8u];
+        xa3 = x[(px3 + tx + c) / 8u];
+        wb2 = w[(ow0 + 2u * pws) / 8u];
+        wb3 = w[(ow0 + 3u * pws) / 8u];
     }
-    for (var k = 0u; k < steps; k++) {
+    for (var k = k0; k < k1; k++) {
         workgroupBarrier();  // the previous step's matrix loads are done
         store8(&As, ta0, xa0);
         store8(&As, ta0 + tas, xa1);
@@ -105,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
             store8(&Bs, ta0 + 3u * tas, wb3);
         }
         workgroupBarrier();
-        if (k + 1u < steps) {  // the next step's words, in flight during this step's products
+        if (k + 1u < k1) {  // the next step's words, in flight during this step's products
             c += TK;
             if (c == C) {
                 c = 0u;
@@ -144,7 +158,11 @@ fn main(@builtin(workgroup_id) wid: vec3u,
 
     let n0 = wid.x * TM + sm0;
     let co0 = wid.y * TN + sn0;
-    let y_base = wid.z * p.Cout * NP;
+    if (SPLIT > 1u) {
+        store_parts_4x2(c00, c01, c10, c11, c20, c21, c30, c31, n0, co0, wid.z * p.Cout * NP, NP);
+        return;
+    }
+    let y_base = z * p.Cout * NP;
     let slot = s * SM * SN;
     emit_4x2(c00, c01, c10, c11, c20, c21, c30, c31, n0, co0, y_base, NP, slot, lane);
 }

@@ -37,7 +37,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<T>;
 @group(0) @binding(6) var<uniform> p: Params;
 
-const CHUNK: u32 = 8192u;  // elements per partial (ops.js uses the same number)
+const CHUNK: u32 = 8192u;  // elements per partial (ops.js defines 1024-8192 by the number of groups)
 
 var<workgroup> red: array<f32, 256>;
 var<workgroup> red_n: array<f32, 256>;

@@ -37,3 +37,18 @@ fn emit_4x2(c00: Acc, c01: Acc, c10: Acc, c11: Acc, c20: Acc, c21: Acc, c30: Acc
     emit(c30, n0 + 3u * SM, co0 + 0u * SN, y_base, NP, slot, lane);
     emit(c31, n0 + 3u * SM, co0 + 1u * SN, y_base, NP, slot, lane);
 }
+
+// Split-K: a subgroup's 4 x 2 block of result matrices of a K part, stored unscaled to `parts` as
+// (Cout, Ho*Wo) from part_base (the kernel declares `parts`; gemm_split_k_reduce.wgsl adds the parts).
+fn store_parts_4x2(c00: Acc, c01: Acc, c10: Acc, c11: Acc, c20: Acc, c21: Acc, c30: Acc, c31: Acc,
+                   n0: u32, co0: u32, part_base: u32, NP: u32) {
+    let o = part_base + co0 * NP + n0;  // pixel runs down the matrices' rows, channels across
+    subgroupMatrixStore(&parts, o + 0u * SM, c00, true, NP);
+    subgroupMatrixStore(&parts, o + 0u * SM + SN * NP, c01, true, NP);
+    subgroupMatrixStore(&parts, o + 1u * SM, c10, true, NP);
+    subgroupMatrixStore(&parts, o + 1u * SM + SN * NP, c11, true, NP);
+    subgroupMatrixStore(&parts, o + 2u * SM, c20, true, NP);
+    subgroupMatrixStore(&parts, o + 2u * SM + SN * NP, c21, true, NP);
+    subgroupMatrixStore(&parts, o + 3u * SM, c30, true, NP);
+    subgroupMatrixStore(&parts, o + 3u * SM + SN * NP, c31, true, NP);
+}
