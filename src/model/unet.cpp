@@ -141,7 +141,8 @@ Tensor ResnetBlock::forward(Backend& be, const Tensor& x, const Tensor& temb_act
     Tensor t = time_emb_proj(be, temb_act);
     h = be.add(h, t.reshape({t.dim(0), t.dim(1), 1, 1}));
     h = conv2(be, norm2(be, h));  // norm2 + SiLU, dropout (eval: none), conv2
-    return be.add(conv_shortcut ? (*conv_shortcut)(be, x) : x, h);  // output_scale_factor 1
+    // shortcut(x) + h, output_scale_factor 1: the 1×1 shortcut adds h in its own epilogue
+    return conv_shortcut ? (*conv_shortcut)(be, x, h) : be.add(x, h);
 }
 
 Tensor MixFFN::forward(Backend& be, const Tensor& x, const Tensor& residual) const {

@@ -457,7 +457,9 @@ for (const s of [
 
 for (const s of [{B: 2, C: 13, S: 63, eps: 1e-5}, {B: 1, C: 37, S: 300, eps: 1e-6}, {B: 3, C: 5, S: 7, eps: 1e-5},
                  {B: 2, C: 70, S: 600, eps: 1e-5}, {B: 1, C: 9, S: 2100, eps: 1e-5},  // the three tile widths
-                 {B: 2, C: 150, S: 37, eps: 1e-5, pos: 4}]) {
+                 {B: 2, C: 150, S: 37, eps: 1e-5, pos: 4},
+                 // 4 channels a round and a remainder (16 and 32 slices)
+                 {B: 2, C: 300, S: 600, eps: 1e-5}, {B: 1, C: 520, S: 40, eps: 1e-5, pos: 8}]) {
     const name = `layer_norm_channels ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         const x = quant(g, rand(s.B * s.C * s.S, 12, 1, 3));

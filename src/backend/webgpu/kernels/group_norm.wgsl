@@ -56,6 +56,11 @@ fn workgroup_sum(v: f32, li: u32) -> f32 {
     return total;
 }
 
+// x[k], x[k + 256], x[k + 512], x[k + 768].
+fn load4(k: u32) -> vec4<f32> {
+    return vec4<f32>(f32(x[k]), f32(x[k + 256u]), f32(x[k + 512u]), f32(x[k + 768u]));
+}
+
 @compute @workgroup_size(256, 1, 1)
 fn partial_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) li: u32) {
@@ -66,11 +71,21 @@ fn partial_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     let start = j * CHUNK;
     let n = min(CHUNK, p.count - start);
     let base = bg * p.count + start;
-    var s = 0.0;
-    for (var i = li; i < n; i += 256u) { s += f32(x[base + i]); }
+    // 4 elements a round (independent loads in flight), then the rest one at a time.
+    var s4 = vec4<f32>(0.0);
+    var i = li;
+    for (; i + 768u < n; i += 1024u) { s4 += load4(base + i); }
+    var s = s4.x + s4.y + s4.z + s4.w;
+    for (; i < n; i += 256u) { s += f32(x[base + i]); }
     let mean = workgroup_sum(s, li) / f32(n);
-    var q = 0.0;
-    for (var i = li; i < n; i += 256u) {
+    var q4 = vec4<f32>(0.0);
+    i = li;
+    for (; i + 768u < n; i += 1024u) {
+        let d = load4(base + i) - mean;
+        q4 += d * d;
+    }
+    var q = q4.x + q4.y + q4.z + q4.w;
+    for (; i < n; i += 256u) {
         let d = f32(x[base + i]) - mean;
         q += d * d;
     }

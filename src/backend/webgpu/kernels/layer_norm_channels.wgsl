@@ -6,7 +6,8 @@
 // Workgroup: POS positions x SLICES channel slices (256 threads). Thread (slice j, position i) sums
 //   channels j, j+SLICES, ... of position s0+i (POS consecutive positions per channel row:
 //   coalesced); the partial sums of a position meet in workgroup memory (1 KiB). Exact two-pass
-//   statistics in f32 (mean first, then squared deviations), then each thread writes its channels.
+//   statistics in f32 (mean first, then squared deviations), then each thread writes its channels;
+//   each pass reads 4 channels a round.
 //   32 x 8 by default; ops.js gives small S (few positions, many channels: the UNet's 32x32 and
 //   16x16 levels) narrower tiles with more slices, so more workgroups share the work.
 // Grid: 1-D over B * ceil(S/POS) workgroups (folded).
@@ -53,18 +54,44 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let i = lid.x;
     let j = lid.y;
 
-    var sum = 0.0;
-    for (var c = j; c < p.C; c += SLICES) { sum += f32(x[base + c * p.S]); }
+    // Each loop takes 4 channels a round (independent loads in flight: the reads are latency-bound),
+    // then the rest one at a time.
+    let step = 4u * SLICES;
+    var s4 = vec4<f32>(0.0);
+    var c = j;
+    for (; c + 3u * SLICES < p.C; c += step) { s4 += load4(base, c); }
+    var sum = s4.x + s4.y + s4.z + s4.w;
+    for (; c < p.C; c += SLICES) { sum += f32(x[base + c * p.S]); }
     let mean = slice_sum(sum, i, j) / f32(p.C);
-    var q = 0.0;
-    for (var c = j; c < p.C; c += SLICES) {
+    var q4 = vec4<f32>(0.0);
+    c = j;
+    for (; c + 3u * SLICES < p.C; c += step) {
+        let d = load4(base, c) - mean;
+        q4 += d * d;
+    }
+    var q = q4.x + q4.y + q4.z + q4.w;
+    for (; c < p.C; c += SLICES) {
         let d = f32(x[base + c * p.S]) - mean;
         q += d * d;
     }
     let rstd = 1.0 / sqrt(slice_sum(q, i, j) / f32(p.C) + p.eps);
     if (!valid) { return; }
-    for (var c = j; c < p.C; c += SLICES) {
+    c = j;
+    for (; c + 3u * SLICES < p.C; c += step) {
+        let v = (load4(base, c) - mean) * rstd;
+        for (var u = 0u; u < 4u; u++) {
+            let cu = c + u * SLICES;
+            y[base + cu * p.S] = T(v[u] * f32(gamma[cu]) + f32(beta[cu]));
+        }
+    }
+    for (; c < p.C; c += SLICES) {
         let k = base + c * p.S;
         y[k] = T((f32(x[k]) - mean) * rstd * f32(gamma[c]) + f32(beta[c]));
     }
+}
+
+// Channels c, c + SLICES, c + 2 SLICES, c + 3 SLICES of the position at base.
+fn load4(base: u32, c: u32) -> vec4<f32> {
+    return vec4<f32>(f32(x[base + c * p.S]), f32(x[base + (c + SLICES) * p.S]),
+                     f32(x[base + (c + 2u * SLICES) * p.S]), f32(x[base + (c + 3u * SLICES) * p.S]));
 }
