@@ -263,10 +263,11 @@ Image paste_compensate(const Image& mask, const Image& image, const Image& resul
         shift[c] = std::isnan(delta_mean) ? 0.0 : fac * delta_mean / 255.0;
     }
 
-    // get_compensation: blur_mask = GaussianBlur(3)(uint8(mask * 255) as RGB) / 255.0
+    // get_compensation: blur_mask = GaussianBlur(3)(uint8(mask * 255) as RGB) / 255.0; on a 0/255 mask
+    // feather_mask's blur of the bounding box is that blur, bit for bit
     Image m(W, H, 1);
     for (size_t i = 0; i < n; ++i) m.pixels[i] = msk[i] ? 255 : 0;
-    m = gaussian_blur_pil(m, kPasteBlurRadius);
+    m = feather_mask(m, kPasteBlurRadius);
 
     Image out(W, H, 3);
     for (size_t i = 0; i < n; ++i) {
