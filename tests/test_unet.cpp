@@ -57,3 +57,24 @@ TEST(UNet, ForwardCfgBatchesBothBranches) {
     // Each branch is within 4 × 5.5e-6 (see run_unet_parity); (1 − g)·uncond + g·cond adds |1 − g| + g of those.
     EXPECT_CLOSE(got, guided, (std::fabs(1 - g) + g) * 4 * 5.5e-6, "tiny forward_cfg");
 }
+
+TEST(UNet, ForwardCfgEqualsForwardOnTheDuplicatedBatch) {
+    // forward_cfg runs the layers before the first cross-λ once, at batch 1, for both rows (they share the
+    // input); from there on it must compute what forward() does on the duplicated batch.
+    const UNetConfig cfg = config_of("tiny");
+    const StateDict sd = synth_state_dict(unet_param_table(cfg), 1);
+    auto be = make_cpu_backend();
+    UNet unet(cfg, sd, *be);
+    const int64_t S = cfg.sample_size, plane = S * S;
+    const std::vector<float> in = test::load_ref("tiny/unet_in.npy");  // row 0 of (2, 9, S, S)
+    auto part = [&](int64_t c0, int64_t nc) {
+        return be->upload({1, nc, S, S}, std::vector<float>(in.begin() + c0 * plane, in.begin() + (c0 + nc) * plane));
+    };
+    const Tensor x = part(0, 9);
+    const float g = 2.5f;
+    const std::vector<float> ref =
+        be->download(be->cfg_combine(unet.forward(be->concat_batch(x, x), 900.0f, cfg_ids(cfg)), g));
+    const std::vector<float> got = be->download(unet.forward_cfg(part(0, 4), part(4, 1), part(5, 4), 900.0f, g));
+    // The same float32 operations; only a kernel's choice at batch 1 (GEMM blocking, threads) may round differently.
+    EXPECT_CLOSE(got, ref, 1e-6, "tiny forward_cfg vs forward");
+}

@@ -34,6 +34,23 @@ std::vector<int64_t> block_sides(const UNetConfig& c, bool up) {
     return s;
 }
 
+// x with `rows` rows: itself, or its one row (shared by the batch, see UNet::denoise) repeated.
+Tensor with_rows(Backend& be, const Tensor& x, int64_t rows) {
+    MOEBIUS_CHECK(x.dim(0) == 1 || x.dim(0) == rows, ErrorKind::Internal,
+                  "UNet: " + std::to_string(x.dim(0)) + " rows for a batch of " + std::to_string(rows));
+    Tensor y = x;
+    while (y.dim(0) < rows) y = be.concat_batch(y, x);
+    return y;
+}
+
+void check_sample(const UNetConfig& c, const Tensor& sample) {
+    MOEBIUS_CHECK(sample.ndim() == 4 && sample.dim(1) == c.in_channels && sample.dim(2) == c.sample_size &&
+                      sample.dim(3) == c.sample_size,
+                  ErrorKind::Invalid,
+                  "UNet: expected input (B, " + std::to_string(c.in_channels) + ", " + std::to_string(c.sample_size) +
+                      ", " + std::to_string(c.sample_size) + "), got " + shape_str(sample.shape()));
+}
+
 // --- parameter table pieces (upstream module order: own parameters, then children in creation order) ---
 
 void resnet_params(ParamTable& t, const std::string& p, int64_t in, int64_t out, int64_t temb) {
@@ -156,10 +173,15 @@ Tensor MixTransformerBlock::forward(Backend& be, const Tensor& x, const CrossCon
     Tensor n1 = norm1(be, x);
     Tensor h1 = attn1.forward(be, n1, x);  // attn1(norm1 x) + x
     Tensor n2 = norm2(be, h1);
-    Tensor h2 = attn2.forward(be, n2, ctx, h1);  // attn2(norm2 h1) + h1
     if (taps) {  // the attentions' own outputs, recovered from the sums
         taps->put("self_lambda_in", n1);
         taps->put("self_lambda", be.axpby(1.0f, h1, -1.0f, x));
+    }
+    // A row shared by the context's rows is repeated here, for the first layer that tells them apart.
+    h1 = with_rows(be, h1, ctx.states.dim(0));
+    n2 = with_rows(be, n2, ctx.states.dim(0));
+    Tensor h2 = attn2.forward(be, n2, ctx, h1);  // attn2(norm2 h1) + h1
+    if (taps) {
         taps->put("cross_lambda_in", n2);
         taps->put("cross_lambda_ctx", ctx.states);
         taps->put("cross_lambda", be.axpby(1.0f, h2, -1.0f, h1));
@@ -173,7 +195,7 @@ Tensor MixTransformer2D::forward(Backend& be, const Tensor& x, const CrossContex
         h = b.forward(be, h, ctx, taps);
         taps = nullptr;  // only the first block is tapped
     }
-    return proj_out(be, h, x);  // proj_out(h) + x
+    return proj_out(be, h, with_rows(be, x, h.dim(0)));  // proj_out(h) + x
 }
 
 // --- loading ---
@@ -280,32 +302,32 @@ const CrossContext& UNet::cross_context(const std::vector<int64_t>& ids, int64_t
 }
 
 Tensor UNet::forward(const Tensor& sample, float timestep, const std::vector<int64_t>& ids, DebugTaps* taps) const {
+    check_sample(cfg_, sample);
+    return denoise(sample, timestep, cross_context(ids, sample.dim(0)), taps);
+}
+
+Tensor UNet::denoise(const Tensor& sample, float timestep, const CrossContext& ctx, DebugTaps* taps) const {
     Backend& be = be_;
-    const int64_t B = sample.dim(0);
+    const int64_t B = ctx.states.dim(0);
     const int n = (int)down_blocks.size();
-    MOEBIUS_CHECK(sample.ndim() == 4 && sample.dim(1) == cfg_.in_channels &&
-                      sample.dim(2) == cfg_.sample_size && sample.dim(3) == cfg_.sample_size,
-                  ErrorKind::Invalid,
-                  "UNet: expected input (B, " + std::to_string(cfg_.in_channels) + ", " +
-                      std::to_string(cfg_.sample_size) + ", " + std::to_string(cfg_.sample_size) + "), got " +
-                      shape_str(sample.shape()));
     auto tap = [&](const std::string& name, const Tensor& x) {
         if (taps) taps->put(name, x);
     };
 
-    // 1. time; DWResnetBlock2D applies its nonlinearity to temb before time_emb_proj, once for all blocks
-    Tensor temb = time_embedding(timestep, B);
+    // 1. time; DWResnetBlock2D applies its nonlinearity to temb before time_emb_proj, once for all blocks.
+    // As many rows as the sample: for a shared row, ResnetBlock's add broadcasts it over the batch.
+    Tensor temb = time_embedding(timestep, sample.dim(0));
     tap("time_emb", temb);
     Tensor temb_act = be.act(temb, Act::SiLU);
-    const CrossContext& ctx = cross_context(ids, B);
     tap("encoder_hidden_states", ctx.states);
 
     // 2. pre-process
     Tensor h = conv_in(be, sample);
     tap("conv_in", h);
 
-    // 3. down: every (resnet, attention) pair and every downsampler output is kept for the up path
-    std::vector<Tensor> res{h};
+    // 3. down: every (resnet, attention) pair and every downsampler output is kept for the up path, with B
+    // rows (a shared row parts inside down_blocks[0]'s first attention; conv_in's output is repeated here)
+    std::vector<Tensor> res{with_rows(be, h, B)};
     for (int i = 0; i < n; ++i) {
         const UNetBlock& blk = down_blocks[i];
         for (size_t j = 0; j < blk.resnets.size(); ++j) {
@@ -347,7 +369,10 @@ Tensor UNet::forward_cfg(const Tensor& latents, const Tensor& mask_latent, const
     MOEBIUS_CHECK(latents.dim(0) == 1 && mask_latent.dim(0) == 1 && masked_latents.dim(0) == 1, ErrorKind::Invalid,
                   "UNet::forward_cfg: expects a batch of one image");
     Tensor x = be_.concat_channels(be_.concat_channels(latents, mask_latent), masked_latents);  // (1, 9, S, S)
-    Tensor noise = forward(be_.concat_batch(x, x), timestep, cfg_ids(cfg_));                   // [uncond; cond]
+    check_sample(cfg_, x);
+    // [uncond; cond] share the input and differ only in the cross-λ context: x goes in as one shared row, so
+    // that the layers before the first cross-λ run at batch 1 (see denoise).
+    Tensor noise = denoise(x, timestep, cross_context(cfg_ids(cfg_), 2), nullptr);
     return be_.cfg_combine(noise, guidance);
 }
 

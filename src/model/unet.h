@@ -55,6 +55,8 @@ struct MixFFN {
 
 // MixTransformerBlock = diffusers BasicTransformerBlock (norm_type "layer_norm") with lambda attention
 // and Mix-FFN: x += attn1(norm1 x); x += attn2(norm2 x, ctx); x += ff(norm3 x).
+// x may be one row shared by all of ctx's rows (UNet::forward_cfg): attn2 is the first layer that sees
+// the context, so norm1, attn1 and norm2 run once and their outputs are repeated for it.
 struct MixTransformerBlock {
     LayerNorm norm1, norm2, norm3;
     SelfLambda attn1;
@@ -64,6 +66,7 @@ struct MixTransformerBlock {
 };
 
 // MixTransformer2DModel (continuous input): GroupNorm(eps 1e-6) → proj_in 1×1 → blocks → proj_out 1×1 → + x.
+// x may be one shared row, as for MixTransformerBlock; the output has ctx's rows.
 struct MixTransformer2D {
     GroupNorm norm;
     Conv2d proj_in, proj_out;
@@ -97,6 +100,10 @@ public:
     const UNetConfig& config() const { return cfg_; }
 
 private:
+    // forward() for the cross-λ context `ctx` (B rows). `sample` has B rows, or one row shared by all B
+    // (forward_cfg, whose rows differ only in the context): then everything before down_blocks[0]'s first
+    // cross-λ runs once, at batch 1, and is repeated to B rows there (and conv_in's output, a skip).
+    Tensor denoise(const Tensor& sample, float timestep, const CrossContext& ctx, DebugTaps* taps) const;
     Tensor time_embedding(float timestep, int64_t batch) const;
     Tensor encoder_hidden_states(const std::vector<int64_t>& ids, int64_t batch) const;
     // The cross-λ context for `ids`: recomputed (with a new stamp) only when the ids change.
