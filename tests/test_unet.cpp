@@ -75,6 +75,7 @@ TEST(UNet, ForwardCfgEqualsForwardOnTheDuplicatedBatch) {
     const std::vector<float> ref =
         be->download(be->cfg_combine(unet.forward(be->concat_batch(x, x), 900.0f, cfg_ids(cfg)), g));
     const std::vector<float> got = be->download(unet.forward_cfg(part(0, 4), part(4, 1), part(5, 4), 900.0f, g));
-    // The same float32 operations; only a kernel's choice at batch 1 (GEMM blocking, threads) may round differently.
-    EXPECT_CLOSE(got, ref, 1e-6, "tiny forward_cfg vs forward");
+    // The same float32 operations; only a kernel's choice at batch 1 (GEMM blocking, threads) may round
+    // differently (0 apart with OpenBLAS; 1e-4 leaves room for other GEMMs, far below a wrong row's error).
+    EXPECT_CLOSE(got, ref, 1e-4, "tiny forward_cfg vs forward");
 }
