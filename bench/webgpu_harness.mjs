@@ -446,12 +446,6 @@ if (convertOnGpu !== undefined && convertOnGpu !== 'on' && convertOnGpu !== 'off
 if (convertOnGpu === 'off') bridgeTuning.convertOnGpuMin = Infinity;
 // MOEBIUS_SPLIT_K=auto|off|N: the direct GEMM's split-K where its grid is small (ops.matrixTuning.splitK).
 if (process.env.MOEBIUS_SPLIT_K) ops.matrixTuning.splitK = ops.parseSplitK(process.env.MOEBIUS_SPLIT_K, 'MOEBIUS_SPLIT_K');
-// MOEBIUS_LAMBDA_VB=N: lambda_local_position's value channels a workgroup on the f16 path (ops.lambdaTuning.vb).
-if (process.env.MOEBIUS_LAMBDA_VB) {
-    const vb = Number(process.env.MOEBIUS_LAMBDA_VB);
-    if (![4, 8, 12, 16, 20].includes(vb)) throw new Error(`MOEBIUS_LAMBDA_VB: expected 4, 8, 12, 16 or 20, got '${process.env.MOEBIUS_LAMBDA_VB}'`);
-    ops.lambdaTuning.vb = vb;
-}
 // MOEBIUS_CONV_SPLIT_K=auto|off|N: the per-tap matrix convs' split-K where their grid is small (ops.matrixTuning.convSplitK).
 if (process.env.MOEBIUS_CONV_SPLIT_K) ops.matrixTuning.convSplitK = ops.parseSplitK(process.env.MOEBIUS_CONV_SPLIT_K, 'MOEBIUS_CONV_SPLIT_K');
 

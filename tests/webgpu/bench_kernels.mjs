@@ -138,17 +138,11 @@ cases.push(
     ...[[320, 64], [640, 32], [1280, 16]].flatMap(([C, side]) => {
         const heads = 8, kd = C / 8, vd = C / 8, N = side * side, L = 10, B = 2;
         return [
-            // value channels a workgroup (ops.lambdaTuning.vb; f16)
-            ...[8, 12, 16, 20].map((vb) => [`lambda_local r=15 B=2 h=8 k=v=${kd} @${side}x${side} vb=${vb}`,
-                                             2 * B * heads * N * 225 * (kd + vd), 0, (g) => {
+            [`lambda_local r=15 B=2 h=8 k=v=${kd} @${side}x${side}`, 2 * B * heads * N * 225 * (kd + vd), 0, (g) => {
                 const q = g.createTensor(B * heads * kd * N), v = g.createTensor(B * vd * N);
                 const w = g.createTensor(kd * 225), bias = g.createTensor(kd), y = g.createTensor(B * heads * vd * N);
-                return () => {
-                    ops.lambdaTuning.vb = vb;
-                    try { ops.lambda_local_position(g, {q, v, w, bias, y, B, heads, kdim: kd, vdim: vd, H: side, W: side, r: 15}); }
-                    finally { ops.lambdaTuning.vb = 8; }
-                };
-            }]),
+                return () => ops.lambda_local_position(g, {q, v, w, bias, y, B, heads, kdim: kd, vdim: vd, H: side, W: side, r: 15});
+            }],
             [`lambda_global B=2 h=8 k=v=${kd} N=${N} L=10`, 2 * B * heads * N * L * (kd + vd), 0, (g) => {
                 const q = g.createTensor(B * heads * kd * N), v = g.createTensor(B * vd * L), e = g.createTensor(N * L * kd);
                 const y = g.createTensor(B * heads * vd * N);

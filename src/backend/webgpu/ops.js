@@ -801,9 +801,6 @@ export function resize_nearest(g, a) {
     g.dispatch('resize_nearest', {bindings: {x, y}, uniforms, workgroups: groups1d(n)});
 }
 
-/** lambda_local_position.wgsl's value channels a workgroup on the f16 path (VB: a multiple of 4, <= 20). */
-export const lambdaTuning = {vb: 8};
-
 /**
  * Local positional lambda: QW = [w^T; bias^T] Q per (b, h) (one GEMM into scratch), then the r x r gather.
  * q (B, heads, k, H*W), v (B, vdim, H*W), w (k, r*r), bias (k) -> y (B, heads, vdim, H*W).
@@ -830,10 +827,8 @@ export function lambda_local_position(g, a) {
         uniforms: {M: rr + 1, N, K: kdim, a_sm: kdim, a_sk: 1, a_sz: 0, b_sk: N, b_sn: 1, b_sz: kdim * N, alpha: 1},
         constants: {ACT: 0, BIAS: 0},
     });
-    // f16: more value channels a workgroup (QW read once per VB; the halo in f16 takes 7.2 KB per 4),
-    // lambdaTuning.vb of them where the workgroup memory allows; f32: 4 (14.4 KB).
-    const tilesX = Math.ceil(W / 16);
-    const vb = g.dtype === 'f16' && 900 * lambdaTuning.vb * 2 <= g.limits.maxComputeWorkgroupStorageSize ? lambdaTuning.vb : 4;
+    // f16: 8 value channels a workgroup (QW read once per 8; the halo in f16 fits the same 14.4 KB).
+    const tilesX = Math.ceil(W / 16), vb = g.dtype === 'f16' ? 8 : 4;
     g.dispatch('lambda_local_position', {
         bindings: {qw, v, y, res: res.id},
         uniforms: {heads, vdim, H, W, tiles_x: tilesX},

@@ -9,10 +9,9 @@
 // lambda's content term, added here instead of in a pass of its own).
 // Layout: qw (B*h, r*r + 1, N), v (B, vdim, N), y and res (B, h, vdim, N); N = H*W.
 // Workgroup: 16x16 threads = a 16x16 pixel tile of one (b, h) and VB value channels (VB = 4: one
-//   vec4; ops.js defines more on the f16 path, see there). The (16+R-1)^2 halo of those channels of V
-//   sits in workgroup memory as T (<= 14,400 B for R <= 15 in f32 with VB = 4, 36,000 B in f16 with
-//   VB = 20); each thread reads its R*R + 1 QW entries (coalesced across the tile rows) once per VB
-//   channels.
+//   vec4; ops.js defines VB = 8 on the f16 path). The (16+R-1)^2 halo of those channels of V sits in
+//   workgroup memory as T (<= 14,400 B for R <= 15 in f32 with VB = 4 or f16 with VB = 8); each
+//   thread reads its R*R + 1 QW entries (coalesced across the tile rows) once per VB channels.
 //   R is an override (the pipeline is specialised per r), so the tap loops have constant trip counts.
 // Grid: (ceil(W/16)*ceil(H/16), ceil(vdim/VB), B*h). Assumes R odd, R <= 15 (ops.js checks).
 
@@ -29,7 +28,7 @@ struct Params { heads: u32, vdim: u32, H: u32, W: u32, tiles_x: u32 }
 override R: u32 = 15u;
 override HAS_RES: bool = false;
 const TS: u32 = 16u;
-const VB: u32 = 4u;          // value channels a workgroup: a multiple of 4 up to 20 (f16; 4 in f32)
+const VB: u32 = 4u;          // value channels a workgroup: 4 or 8
 const NV: u32 = VB / 4u;     // vec4s of them per halo pixel
 var<workgroup> vt: array<vec4<T>, 900u * NV>;  // [side*side][NV], side = TS + R - 1 <= 30
 
@@ -68,21 +67,22 @@ fn main(@builtin(workgroup_id) wid: vec3u,
 
     let qw_base = z * (R * R + 1u) * N + n;
     let q_bias = f32(qw[qw_base + R * R * N]);
-    var acc: array<vec4<f32>, NV>;  // constant trip counts: unrolled, in registers
-    for (var j = 0u; j < NV; j++) { acc[j] = vec4<f32>(q_bias); }
+    var acc0 = vec4<f32>(q_bias);
+    var acc1 = vec4<f32>(q_bias);
     for (var dy = 0u; dy < R; dy++) {
         let row = (lid.y + dy) * side + lid.x;
         let qrow = qw_base + dy * R * N;
         for (var dx = 0u; dx < R; dx++) {
             let q = f32(qw[qrow + dx * N]);
-            for (var j = 0u; j < NV; j++) { acc[j] += q * vec4<f32>(vt[(row + dx) * NV + j]); }
+            acc0 += q * vec4<f32>(vt[(row + dx) * NV]);
+            if (NV == 2u) { acc1 += q * vec4<f32>(vt[(row + dx) * NV + 1u]); }
         }
     }
     for (var c = 0u; c < VB; c++) {
         let vc = v0 + c;
         if (vc < p.vdim) {
             let i = (z * p.vdim + vc) * N + n;
-            var o = acc[c / 4u][c % 4u];
+            var o = select(acc1[c % 4u], acc0[c % 4u], c < 4u);
             if (HAS_RES) { o += f32(res[i]); }
             y[i] = T(o);
         }
