@@ -38,22 +38,30 @@ TEST(UNet, CfgIdsAreUncondThenCond) {
 
 TEST(UNet, MatchesUpstreamTiny) { run_unet_parity("tiny", 5.5e-6); }
 
-TEST(UNet, ForwardCfgBatchesBothBranches) {
-    // forward_cfg must equal uncond + g·(cond − uncond) of the fixture call (whose two rows share the input).
+// The tiny UNet (fixture-rule weights) and the fixture call's input row, cut as forward_cfg takes it.
+struct TinyCfgCall {
     const UNetConfig cfg = config_of("tiny");
     const StateDict sd = synth_state_dict(unet_param_table(cfg), 1);
-    auto be = make_cpu_backend();
-    UNet unet(cfg, sd, *be);
+    std::unique_ptr<Backend> be = make_cpu_backend();
+    UNet unet{cfg, sd, *be};
     const int64_t S = cfg.sample_size, plane = S * S;
     const std::vector<float> in = test::load_ref("tiny/unet_in.npy");  // row 0 of (2, 9, S, S)
-    auto part = [&](int64_t c0, int64_t nc) {
+    Tensor part(int64_t c0, int64_t nc) const {
         return be->upload({1, nc, S, S}, std::vector<float>(in.begin() + c0 * plane, in.begin() + (c0 + nc) * plane));
-    };
+    }
+    std::vector<float> forward_cfg(float g) const {
+        return be->download(unet.forward_cfg(part(0, 4), part(4, 1), part(5, 4), 900.0f, g));
+    }
+};
+
+TEST(UNet, ForwardCfgBatchesBothBranches) {
+    // forward_cfg must equal uncond + g·(cond − uncond) of the fixture call (whose two rows share the input).
+    const TinyCfgCall c;
     const float g = 2.5f;
-    const std::vector<float> got = be->download(unet.forward_cfg(part(0, 4), part(4, 1), part(5, 4), 900.0f, g));
+    const std::vector<float> got = c.forward_cfg(g);
     const std::vector<float> ref = test::load_ref("tiny/unet_out.npy");
-    std::vector<float> guided(4 * plane);
-    for (int64_t i = 0; i < 4 * plane; ++i) guided[i] = ref[i] + g * (ref[4 * plane + i] - ref[i]);
+    std::vector<float> guided(4 * c.plane);
+    for (int64_t i = 0; i < 4 * c.plane; ++i) guided[i] = ref[i] + g * (ref[4 * c.plane + i] - ref[i]);
     // Each branch is within 4 × 5.5e-6 (see run_unet_parity); (1 − g)·uncond + g·cond adds |1 − g| + g of those.
     EXPECT_CLOSE(got, guided, (std::fabs(1 - g) + g) * 4 * 5.5e-6, "tiny forward_cfg");
 }
@@ -61,21 +69,12 @@ TEST(UNet, ForwardCfgBatchesBothBranches) {
 TEST(UNet, ForwardCfgEqualsForwardOnTheDuplicatedBatch) {
     // forward_cfg runs the layers before the first cross-λ once, at batch 1, for both rows (they share the
     // input); from there on it must compute what forward() does on the duplicated batch.
-    const UNetConfig cfg = config_of("tiny");
-    const StateDict sd = synth_state_dict(unet_param_table(cfg), 1);
-    auto be = make_cpu_backend();
-    UNet unet(cfg, sd, *be);
-    const int64_t S = cfg.sample_size, plane = S * S;
-    const std::vector<float> in = test::load_ref("tiny/unet_in.npy");  // row 0 of (2, 9, S, S)
-    auto part = [&](int64_t c0, int64_t nc) {
-        return be->upload({1, nc, S, S}, std::vector<float>(in.begin() + c0 * plane, in.begin() + (c0 + nc) * plane));
-    };
-    const Tensor x = part(0, 9);
+    const TinyCfgCall c;
     const float g = 2.5f;
+    const Tensor x = c.part(0, 9);
     const std::vector<float> ref =
-        be->download(be->cfg_combine(unet.forward(be->concat_batch(x, x), 900.0f, cfg_ids(cfg)), g));
-    const std::vector<float> got = be->download(unet.forward_cfg(part(0, 4), part(4, 1), part(5, 4), 900.0f, g));
+        c.be->download(c.be->cfg_combine(c.unet.forward(c.be->concat_batch(x, x), 900.0f, cfg_ids(c.cfg)), g));
     // The same float32 operations; only a kernel's choice at batch 1 (GEMM blocking, threads) may round
     // differently (0 apart with OpenBLAS; 1e-4 leaves room for other GEMMs, far below a wrong row's error).
-    EXPECT_CLOSE(got, ref, 1e-4, "tiny forward_cfg vs forward");
+    EXPECT_CLOSE(c.forward_cfg(g), ref, 1e-4, "tiny forward_cfg vs forward");
 }
