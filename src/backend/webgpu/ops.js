@@ -198,12 +198,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 args.bindings.parts = parts;
                 g.dispatch('gemm_subgroup_matrix_direct', args);
                 const k = /** @type {Record<string, number|boolean>} */ (args.constants);
-                g.dispatch('gemm_split_k_reduce', {
-                    bindings: {bias, c, res, parts},
-                    uniforms: {M, N, batch, alpha: u.alpha},
-                    constants: {ACT: k.ACT ?? 0, BIAS: k.BIAS ?? 0, HAS_RES: k.HAS_RES ?? false, SPLIT: split},
-                    workgroups: groups1d(batch * M * N),
-                });
+                splitKReduce(g, {bias, c, res, parts}, {M, N, batch, alpha: u.alpha}, k.BIAS ?? 0, k, split);
                 return;
             }
             if (tile) throw new GpuError('usage', `${kernel}: tile '${tile}' needs whole ${tm}x${DIRECT_TN} tiles of 16x16x16 matrices`);
@@ -297,11 +292,21 @@ function dispatchConvSplit(g, kernel, args, split, d) {
     args.workgroups = [wg[0], wg[1], wg[2] * split];
     g.dispatch(kernel, args);
     const k = /** @type {Record<string, number|boolean>} */ (args.constants);
+    splitKReduce(g, {bias, c: y, res, parts}, {M: d.Cout, N: d.NP, batch: d.B, alpha: 1}, k.HAS_BIAS ? 1 : 0, k, split);
+}
+
+/**
+ * The second pass of a split-K GEMM or conv (gemm_split_k_reduce.wgsl): C (batch, M, N) = the `split`
+ * parts added in order, times alpha, + bias (per row: BIAS 1, per column: 2), act and residual as the
+ * first pass's constants say. @param {GpuBridge} g @param {Record<string, number>} bindings  bias, c, res, parts
+ * @param {{M: number, N: number, batch: number, alpha: number}} uniforms @param {number} biasMode
+ * @param {Record<string, number|boolean>} k  the first pass's constants (ACT, HAS_RES) @param {number} split
+ */
+function splitKReduce(g, bindings, uniforms, biasMode, k, split) {
     g.dispatch('gemm_split_k_reduce', {
-        bindings: {bias, c: y, res, parts},
-        uniforms: {M: d.Cout, N: d.NP, batch: d.B, alpha: 1},
-        constants: {ACT: k.ACT ?? 0, BIAS: k.HAS_BIAS ? 1 : 0, HAS_RES: k.HAS_RES ?? false, SPLIT: split},
-        workgroups: groups1d(d.B * d.Cout * d.NP),
+        bindings, uniforms,
+        constants: {ACT: k.ACT ?? 0, BIAS: biasMode, HAS_RES: k.HAS_RES ?? false, SPLIT: split},
+        workgroups: groups1d(uniforms.batch * uniforms.M * uniforms.N),
     });
 }
 
