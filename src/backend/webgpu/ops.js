@@ -185,8 +185,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
                 else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split};
                 if (split === 1) {
-                    // bound, never touched: one f32 16 x 16 matrix, the shader's minimum binding size
-                    args.bindings.parts = g.scratch('gemm.split_k_parts', 1024, null, g.spaceOf(args.bindings.c));
+                    args.bindings.parts = unusedParts(g, args.bindings.c);
                     g.dispatch('gemm_subgroup_matrix_direct', args);
                     return;
                 }
@@ -281,7 +280,7 @@ function convSplitParts(workgroups, steps, unit) {
 function dispatchConvSplit(g, kernel, args, split, d) {
     const {bias, y, res} = args.bindings;
     if (split === 1) {
-        args.bindings.parts = g.scratch('gemm.split_k_parts', 1024, null, g.spaceOf(y));  // bound, never touched
+        args.bindings.parts = unusedParts(g, y);
         g.dispatch(kernel, args);
         return;
     }
@@ -294,6 +293,12 @@ function dispatchConvSplit(g, kernel, args, split, d) {
     const k = /** @type {Record<string, number|boolean>} */ (args.constants);
     splitKReduce(g, {bias, c: y, res, parts}, {M: d.Cout, N: d.NP, batch: d.B, alpha: 1}, k.HAS_BIAS ? 1 : 0, k, split);
 }
+
+/**
+ * The `parts` binding of a split-K kernel run in one part: bound, never touched (one f32 16 x 16 matrix,
+ * the shader's minimum binding size), in the output's arena space. @param {GpuBridge} g @param {number} out
+ */
+function unusedParts(g, out) { return g.scratch('gemm.split_k_parts', 1024, null, g.spaceOf(out)); }
 
 /**
  * The second pass of a split-K GEMM or conv (gemm_split_k_reduce.wgsl): C (batch, M, N) = the `split`
