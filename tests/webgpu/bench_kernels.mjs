@@ -24,7 +24,8 @@ const cases = [];
 // staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0', and the direct
 // GEMM's split-K (ops.matrixTuning.splitK: auto, off or a number of K parts): 'matrix-direct-32:split=off',
 // the staged conv's K step (ops.matrixTuning.stagedConvTK): 'matrix-staged-128:tk=64', and the per-tap
-// matrix convs' split-K (ops.matrixTuning.convSplitK: auto, off or a number): 'matrix-staged-128:csplit=2'.
+// matrix convs' split-K (ops.matrixTuning.convSplitK: auto, off or a number): 'matrix-staged-128:csplit=2',
+// and the direct GEMM's loads one K step ahead (ops.matrixTuning.pipe): 'matrix-direct-32:pipe=1'.
 const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
 /** Sets the knobs of a tile configuration and returns the Tile name. */
 function applyTile(spec) {
@@ -37,6 +38,7 @@ function applyTile(spec) {
     ops.matrixTuning.stagedConvTK = tk === 'auto' ? tk : /** @type {32 | 64} */ (Number(tk));
     const cs = opt('csplit') ?? 'auto';
     ops.matrixTuning.convSplitK = cs === 'auto' || cs === 'off' ? cs : ops.parseSplitK(cs, `MOEBIUS_BENCH_TILES '${spec}' csplit`);
+    ops.matrixTuning.pipe = opt('pipe') === '1';
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles
@@ -92,7 +94,7 @@ for (const spec of TILES) {
     );
 }
 // The conv_out layers (at most 8 output channels): conv2d_few_outputs against the implicit GEMM.
-for (const spec of ['small', 'few-outputs']) {
+for (const spec of ['small', 'few-outputs-generic', 'few-outputs']) {
     cases.push(convCase(spec, 'VAE out', 1, 128, 3, 512, 3), convCase(spec, 'VAE out', 1, 512, 8, 64, 3),
                convCase(spec, 'UNet out', 2, 320, 4, 64, 3));
 }

@@ -191,17 +191,19 @@ function residualFor(g, r, n, seed) {
     return res;
 }
 
-/** Records `op` with the case's split-K (s.splitK) and staged conv K step (s.tk), when given, in
- *  ops.matrixTuning, then restores them. */
+/** Records `op` with the case's split-K (s.splitK), staged conv K step (s.tk), conv split-K (s.convSplitK)
+ *  and the direct GEMM's loads ahead (s.pipe), when given, in ops.matrixTuning, then restores them. */
 function withTuning(s, op) {
     const saved = {...ops.matrixTuning};
     if (s.splitK !== undefined) ops.matrixTuning.splitK = s.splitK;
     if (s.tk !== undefined) ops.matrixTuning.stagedConvTK = s.tk;
     if (s.convSplitK !== undefined) ops.matrixTuning.convSplitK = s.convSplitK;
+    if (s.pipe !== undefined) ops.matrixTuning.pipe = s.pipe;
     try { return op(); } finally { Object.assign(ops.matrixTuning, saved); }
 }
 /** The direct GEMM's split-K variants a case asks for (s.splits: numbers of K parts, or 'off'). */
-const directVariants = (s) => (s.splits ?? []).map((n) => ({...s, tile: 'matrix-direct-32', splitK: n}));
+const directVariants = (s) => (s.splits ?? []).flatMap((n) => [{...s, tile: 'matrix-direct-32', splitK: n},
+                                                                 {...s, tile: 'matrix-direct-32', splitK: n, pipe: true}]);
 /** The per-tap matrix convs' split-K variants a case asks for (s.convSplits: [tile, K parts] pairs). */
 const convSplitVariants = (s) => (s.convSplits ?? []).map(([tile, n]) => ({...s, tile, convSplitK: n}));
 
@@ -230,7 +232,7 @@ for (const s of [
     {Ba: 1, Bb: 2, M: 96, N: 256, K: 256, residual: true, direct32: true, splits: [2]},
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
                   ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
-                  ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
+                  ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-32', pipe: true}] : []),
                   ...directVariants(s),
                   ...(s.direct ? [{...s, tile: 'matrix-direct-64x64'}] : []),
                   ...(s.staged ? [{...s, tile: 'matrix-staged-64x128'}] : []),
@@ -318,7 +320,7 @@ for (const s of [
     {B: 2, Cin: 32, H: 16, W: 16, Cout: 256, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, residual: true, direct: true, staged: true},
     {B: 1, Cin: 40, H: 19, W: 23, Cout: 3, kh: 3, kw: 3, pad: [1, 1, 1, 1], bias: true, act: 2, residual: true},
 ].flatMap((s) => (s.groups > 1 && s.groups === s.Cin ? [s] : [{...s, tile: 'small'}, {...s, tile: 'large'},
-    ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}] : []),
+    ...((s.groups ?? 1) === 1 && s.Cout <= 8 ? [{...s, tile: 'few-outputs'}, {...s, tile: 'few-outputs-generic'}] : []),
     ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
     ...(s.direct && s.kh === 1 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-64x64'}] : []),
     ...directVariants(s),

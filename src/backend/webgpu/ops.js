@@ -69,7 +69,8 @@ export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64
                              /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
                              /** @type {'auto' | 'off' | number} */ splitK: 'auto',
                              /** @type {'auto' | 'off' | number} */ convSplitK: 'auto',
-                             /** @type {'auto' | 32 | 64} */ stagedConvTK: 'auto'};
+                             /** @type {'auto' | 32 | 64} */ stagedConvTK: 'auto',
+                             /** the direct GEMM's 32 x 128 tile loads the next K step ahead (PIPE) */ pipe: false};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
 // SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
 // + reduce against one pass): 1280 -> 1280 @16² 0.078 -> 0.045 ms (4 parts), 3200 -> 1280 @16² 0.190 ->
@@ -183,7 +184,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 const split = wide ? 1 : splitKParts(M / tm * (N / DIRECT_TN) * batch, u.K);
                 args.workgroups = [N / DIRECT_TN, M / tm, batch * split];
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
-                else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split};
+                else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split, ...(matrixTuning.pipe ? {PIPE: 1} : {})};
                 if (split === 1) {
                     args.bindings.parts = unusedParts(g, args.bindings.c);
                     g.dispatch('gemm_subgroup_matrix_direct', args);
@@ -317,7 +318,7 @@ function splitKReduce(g, bindings, uniforms, biasMode, k, split) {
 
 /** @typedef {'large' | 'small' | 'matrix' | 'matrix-large' | 'matrix-small' | 'matrix-direct' | 'matrix-direct-32' |
  *            'matrix-direct-64x64' | 'matrix-direct-wide' | 'matrix-staged-128' | 'matrix-staged-64x128' |
- *            'reduce-k' | 'few-outputs' | 'generic'} Tile */
+ *            'reduce-k' | 'few-outputs' | 'few-outputs-generic' | 'generic'} Tile */
 
 /** @param {number} n */
 const groups1d = (n) => Math.ceil(n / WG1D);
@@ -407,11 +408,16 @@ export function conv2d(g, a) {
     } else if (kernel === 'few-outputs') {
         check(fewOutputsOk(g, groups, Cout, Ho, Wo), `conv2d: tile 'few-outputs' needs groups 1, Cout <= ${FEW_OUTPUTS} and ` +
               `ceil(Ho*Wo / 32) <= ${g.limits.maxComputeWorkgroupsPerDimension} (got groups ${groups}, Cout ${Cout}, output ${Ho}x${Wo})`);
+        // 3x3 / stride 1 / padding 1 (the VAE's conv_out layers): four outputs a thread (main_3x3); tile
+        // 'few-outputs-generic' forces the any-shape entry (tests, benchmarks).
+        const same3x3 = kh === 3 && kw === 3 && stride === 1 && pad.every((v) => v === 1) && a.tile !== 'few-outputs-generic';
+        const quads = Ho * Math.ceil(Wo / 4);  // <= Ho * Wo: fewOutputsOk's grid check covers it
         g.dispatch('conv2d_few_outputs', {
+            entry: same3x3 ? 'main_3x3' : 'main',
             bindings: {x, w, bias, y, res},
             uniforms: {Cin, H, W, Cout, Ho, Wo, kh, kw, stride, pad_t: pt, pad_l: pl, groups: 1},
-            constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes},
-            workgroups: [Math.ceil(Ho * Wo / 32), B, 1],
+            constants: {ACT: act, HAS_BIAS: hasBias, HAS_RES: hasRes, ...(same3x3 ? {HI: Cout > 4} : {})},
+            workgroups: [Math.ceil((same3x3 ? quads : Ho * Wo) / 32), B, 1],
         });
     } else if (kernel === 'staged') {
         // 128 x 128 tiles through workgroup memory where they fit (H100, f16, against the direct kernel
@@ -486,7 +492,7 @@ function convKernel(g, a, Ho, Wo) {
     const {Cin, Cout, kh, kw, stride = 1, pad = [0, 0, 0, 0], groups = 1, tile} = a;
     if (groups > 1 && groups === Cin && groups === Cout) return 'depthwise';
     if (kh === 1 && kw === 1 && stride === 1 && pad.every((v) => v === 0) && groups === 1 && tile !== 'matrix-staged-128') return 'gemm';
-    if (tile === 'few-outputs' || (tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) return 'few-outputs';
+    if (tile === 'few-outputs' || tile === 'few-outputs-generic' || (tile === undefined && fewOutputsOk(g, groups, Cout, Ho, Wo))) return 'few-outputs';
     if (tile === 'matrix-staged-128' || (tile === undefined && matrixTuning.conv === 'auto' && stagedConvOk(g, a, Ho, Wo))) return 'staged';
     if (tile === 'matrix-direct' || tile === 'matrix-direct-wide' ||
         (tile === undefined && matrixTuning.conv !== 'staged' && directConvOk(g, a, Ho, Wo, DIRECT_CONV_TN))) return 'direct';
