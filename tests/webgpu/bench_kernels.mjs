@@ -145,11 +145,12 @@ cases.push(
                 const w = g.createTensor(kd * 225), bias = g.createTensor(kd), y = g.createTensor(B * heads * vd * N);
                 return () => ops.lambda_local_position(g, {q, v, w, bias, y, B, heads, kdim: kd, vdim: vd, H: side, W: side, r: 15});
             }],
-            [`lambda_global B=2 h=8 k=v=${kd} N=${N} L=10`, 2 * B * heads * N * L * (kd + vd), 0, (g) => {
+            ...[undefined, 'generic'].map((tile) =>
+            [`lambda_global B=2 h=8 k=v=${kd} N=${N} L=10${tile ? ' (generic)' : ''}`, 2 * B * heads * N * L * (kd + vd), 0, (g) => {
                 const q = g.createTensor(B * heads * kd * N), v = g.createTensor(B * vd * L), e = g.createTensor(N * L * kd);
-                const y = g.createTensor(B * heads * vd * N);
-                return () => ops.lambda_global_position(g, {q, v, e, y, B, heads, kdim: kd, vdim: vd, N, L});
-            }],
+                const y = g.createTensor(B * heads * vd * N), res = g.createTensor(B * heads * vd * N);
+                return () => ops.lambda_global_position(g, {q, v, e, y, res, B, heads, kdim: kd, vdim: vd, N, L, tile});
+            }]),
         ];
     }),
 );

@@ -641,7 +641,8 @@ for (const s of [
     {B: 2, heads: 2, kdim: 40, vdim: 37, N: 100, L: 10},  // the model's k at level 0 (k = 40..160, L = 10)
     {B: 2, heads: 2, kdim: 5, vdim: 11, N: 70, L: 10, residual: true},  // + the content term
     {B: 1, heads: 3, kdim: 8, vdim: 9, N: 33, L: 70, residual: true},   // L > 16: it starts the first chunk
-]) {
+    {B: 3, heads: 7, kdim: 6, vdim: 21, N: 40, L: 16, residual: true},  // main_regs: 21 items, v in parts of 11 + 10
+].flatMap((s) => (s.L <= 16 ? [s, {...s, tile: 'generic'}] : [s]))) {
     const name = `lambda_global_position ${JSON.stringify(s)}`;
     kase(name, async (g) => {
         const q = quant(g, rand(s.B * s.heads * s.kdim * s.N, 33)), v = quant(g, rand(s.B * s.vdim * s.L, 34));

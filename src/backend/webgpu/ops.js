@@ -854,17 +854,33 @@ export function lambda_local_position(g, a) {
     });
 }
 
+// lambda_global_position's main_regs entry (L sums in registers) takes L up to this; its parts of v
+// bring small grids (the 16² and 32² levels) up to this many workgroups.
+const LAMBDA_GLOBAL_REGS_MAX_L = 16, LAMBDA_GLOBAL_MIN_WORKGROUPS = 256;
+
 /**
- * Global cross positional lambda: q (B, heads, k, N), v (B, vdim, L), e (N, L, k) -> y (B, heads, vdim, N).
+ * Global cross positional lambda: q (B, heads, k, N), v (B, vdim, L), e (L, k, N) -> y (B, heads, vdim, N).
+ * tile 'generic' forces the any-L entry (tests, benchmarks).
  * @param {GpuBridge} g
  * @param {{q: number, v: number, e: number, y: number, B: number, heads: number, kdim: number,
- *          vdim: number, N: number, L: number, res?: number | null}} a  res: added to y
+ *          vdim: number, N: number, L: number, res?: number | null, tile?: Tile}} a  res: added to y
  */
 export function lambda_global_position(g, a) {
     const {q, v, e, y, B, heads, kdim, vdim, N, L} = a;
     const res = optional(g, a.res);
+    const items = B * heads;
+    if (L <= LAMBDA_GLOBAL_REGS_MAX_L && a.tile !== 'generic') {
+        // main_regs: the parts of v that bring the grid to LAMBDA_GLOBAL_MIN_WORKGROUPS, each at least 8 deep
+        const grid = Math.ceil(N / 16) * Math.ceil(items / 16);
+        const parts = Math.max(1, Math.min(Math.ceil(LAMBDA_GLOBAL_MIN_WORKGROUPS / grid), Math.floor(vdim / 8)));
+        g.dispatch('lambda_global_position', {
+            entry: 'main_regs', bindings: {q, v, e, y, res: res.id}, uniforms: {heads, kdim, vdim, N, L, items},
+            constants: {HAS_RES: res.has, LC: L}, workgroups: [Math.ceil(N / 16), Math.ceil(items / 16), parts],
+        });
+        return;
+    }
     g.dispatch('lambda_global_position', {
-        bindings: {q, v, e, y, res: res.id}, uniforms: {heads, kdim, vdim, N, L},
-        constants: {HAS_RES: res.has}, workgroups: [Math.ceil(N / 16), B * heads, 1],
+        bindings: {q, v, e, y, res: res.id}, uniforms: {heads, kdim, vdim, N, L, items},
+        constants: {HAS_RES: res.has}, workgroups: [Math.ceil(N / 16), items, 1],
     });
 }
