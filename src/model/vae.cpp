@@ -152,20 +152,26 @@ Tensor VaeResnet::forward(Backend& be, const Tensor& x, int groups) const {
 }
 
 Tensor VaeAttention::forward(Backend& be, const Tensor& x, int groups) const {
-    const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-    // AttnProcessor2_0: view as (B, C, HW) -> tokens (B, HW, C); the GroupNorm acts on the NCHW layout.
+    const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), N = H * W;
+    // AttnProcessor2_0 on the tokens (B, HW, C) of the normed x; heads = C / attention_head_dim = 1, so
+    // one head of width C, SDPA's default scale 1/sqrt(C). The projections run as 1x1 convs on the NCHW
+    // layout (a linear's (out, in) weight is a 1x1 conv's): K stays channel-major, so QK^T and PV are
+    // plain products of row-major operands (the GPU's matrix kernels take those), and to_out adds x in
+    // its epilogue (residual_connection=True, rescale_output_factor=1; to_out.1 is dropout).
+    const Conv2dParams one;
+    const auto proj = [&](const Tensor& t, const Tensor& w, const Tensor& b, const Tensor& residual = Tensor()) {
+        return be.conv2d(t, w.reshape({C, C, 1, 1}), b, one, Act::None, residual);
+    };
     Tensor t = be.group_norm(x, norm_w, norm_b, groups, kEps);
-    t = be.transpose12(t.reshape({B, C, H * W}));                     // (B, HW, C)
-    Tensor q = be.linear(t, q_w, q_b), k = be.linear(t, k_w, k_b), v = be.linear(t, v_w, v_b);
+    Tensor kt = proj(t, k_w, k_b).reshape({B, C, N});                  // K^T
+    Tensor q = be.transpose12(proj(t, q_w, q_b).reshape({B, C, N}));   // (B, HW, C)
+    Tensor v = be.transpose12(proj(t, v_w, v_b).reshape({B, C, N}));   // (B, HW, C)
     t = Tensor();
-    // heads = C / attention_head_dim = 1, so one head of width C; SDPA's default scale 1/sqrt(C).
-    Tensor p = be.softmax(be.matmul(q, k, false, true, (float)(1.0 / std::sqrt((double)C))));  // (B, HW, HW)
-    q = k = Tensor();
-    Tensor o = be.matmul(p, v, false, false);                           // (B, HW, C)
+    Tensor p = be.softmax(be.matmul(q, kt, false, false, (float)(1.0 / std::sqrt((double)C))));  // (B, HW, HW)
+    q = kt = Tensor();
+    Tensor o = be.transpose12(be.matmul(p, v, false, false));          // (B, C, HW)
     p = v = Tensor();
-    o = be.linear(o, out_w, out_b);                                     // to_out.0 (to_out.1 is dropout)
-    o = be.transpose12(o).reshape({B, C, H, W});
-    return be.add(x, o);  // residual_connection=True, rescale_output_factor=1
+    return proj(o.reshape({B, C, H, W}), out_w, out_b, x);
 }
 
 Tensor VaeMidBlock::forward(Backend& be, const Tensor& x, int groups) const {
