@@ -10,8 +10,9 @@
 // Exit codes: 0 success, 1 internal error (also: no WebGPU adapter, device lost), 2 bad usage or
 //             option, 3 file I/O error, 4 bad model file, 5 bad image (undecodable, mask/image size
 //             mismatch), 6 cancelled (Ctrl-C), 7 out of memory (WebAssembly heap or GPU).
-// Environment: MOEBIUS_DAWN_ARGS, space separated Dawn options for npm webgpu's create()
-//   (default backend=vulkan where Vulkan exists), e.g. "backend=vulkan enable-dawn-features=allow_unsafe_apis";
+// Environment: MOEBIUS_DAWN_ARGS, space separated Dawn options for npm webgpu's create(), replacing the
+//   defaults (DEFAULT_DAWN_ARGS: Vulkan on Linux; shader-f16 on NVIDIA, subgroup matrices, and no
+//   robustness pass: see there), e.g. "backend=vulkan" for Dawn's own defaults;
 //   MOEBIUS_WASM: the engine's glue .js (default build/wasm/moebius.js).
 // Images: PNG (pngjs) and JPEG (jpeg-js) in and out; outputs are written atomically.
 // `synth` and `convert` are native-only: the WebAssembly build has no synthetic-weight writer; use
@@ -63,7 +64,8 @@ inpaint options:
 
 Exit codes: 0 ok, 1 internal error / no WebGPU, 2 bad usage, 3 file I/O error, 4 bad model file,
             5 bad image, 6 cancelled, 7 out of memory.
-Environment: MOEBIUS_DAWN_ARGS (Dawn options, e.g. backend=vulkan), MOEBIUS_WASM (engine glue .js).
+Environment: MOEBIUS_DAWN_ARGS (Dawn options replacing the defaults, e.g. backend=vulkan),
+             MOEBIUS_WASM (engine glue .js).
 `;
 
 // ------------------------------------------------------------------ images
@@ -130,10 +132,20 @@ async function writeImage(file, img, quality) {
 
 // ------------------------------------------------------------------ commands
 
+// Dawn's toggles for this CLI unless MOEBIUS_DAWN_ARGS is set: allow_unsafe_apis exposes subgroup
+// matrices (the matrix-unit kernels), vulkan_enable_f16_on_nvidia shader-f16 on NVIDIA (else the f32
+// path: ~4x slower), and disable_robustness drops the bounds clamping Dawn adds to every storage access
+// in every shader. Browsers keep that pass; it guards against untrusted shaders, and ours are the
+// engine's own, which stay in bounds by construction (ops.js checks every kernel's tiles against the
+// shapes; the f16 kernel tests pass with it off on an H100). H100, f16, a whole 512x512 inpaint: 438 ->
+// 334 ms (NOTES.md, "State (session 19)").
+const DEFAULT_DAWN_ARGS = [...(process.platform === 'linux' ? ['backend=vulkan'] : []),
+                           'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,disable_robustness'];
+
 function dawnArgs() {
     const env = process.env.MOEBIUS_DAWN_ARGS;
     if (env !== undefined) return env.split(/[\s;]+/).filter(Boolean);  // commas belong to feature lists
-    return process.platform === 'linux' ? ['backend=vulkan'] : [];
+    return DEFAULT_DAWN_ARGS;
 }
 
 async function makeGpu() {
@@ -293,6 +305,7 @@ async function runInfo() {
     if (!adapter) throw new CliError('no-adapter', 'no WebGPU adapter (MOEBIUS_DAWN_ARGS may pick a backend)');
     const info = adapter.info ?? {};
     const L = adapter.limits;
+    console.log(`dawn: ${dawnArgs().join(' ')}${process.env.MOEBIUS_DAWN_ARGS === undefined ? ' (defaults)' : ' (MOEBIUS_DAWN_ARGS)'}`);
     console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} (${info.description})`);
     console.log(`features: ${[...adapter.features].sort().join(', ')}`);
     console.log(`f16 storage: ${adapter.features.has('shader-f16') ? 'yes' : 'no (float32)'}`);
