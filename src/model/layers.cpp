@@ -106,8 +106,9 @@ DWSeparableConv load_dw_separable(const WeightLoader& ld, const std::string& pre
     return m;
 }
 
-Tensor DWSeparableConv::operator()(Backend& be, const Tensor& x) const {
-    return pw(be, dw(be, x), has_skip ? x : Tensor());  // + x (skip) in pw's epilogue
+Tensor DWSeparableConv::operator()(Backend& be, const Tensor& x, const Tensor& bias) const {
+    // + x (skip) in pw's epilogue
+    return be.conv2d(dw(be, x), pw.w, bias.empty() ? pw.b : bias, pw.p, pw.act, has_skip ? x : Tensor());
 }
 
 // --- parameter tables ---

@@ -88,7 +88,8 @@ LayerNorm load_layer_norm(const WeightLoader& ld, const std::string& prefix, flo
 struct DWSeparableConv {
     Conv2d dw, pw;
     bool has_skip = false;
-    Tensor operator()(Backend& be, const Tensor& x) const;
+    // `bias` (C_out), where given, in place of pw's.
+    Tensor operator()(Backend& be, const Tensor& x, const Tensor& bias = Tensor()) const;
 };
 DWSeparableConv load_dw_separable(const WeightLoader& ld, const std::string& prefix);
 

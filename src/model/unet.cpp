@@ -154,9 +154,12 @@ std::vector<float> timestep_features(float t, int dim, bool flip_sin_to_cos, int
 // --- blocks ---
 
 Tensor ResnetBlock::forward(Backend& be, const Tensor& x, const Tensor& temb_act) const {
-    Tensor h = conv1(be, norm1(be, x));  // norm1 + SiLU, conv1
-    Tensor t = time_emb_proj(be, temb_act);
-    h = be.add(h, t.reshape({t.dim(0), t.dim(1), 1, 1}));
+    // h = conv1(norm1 + SiLU x) + time_emb_proj(temb): conv1's pointwise bias is in time_emb_proj's
+    // (load_resnet), and a time embedding of one row (the CFG rows' shared timestep) is conv1's output
+    // bias, with no pass of its own.
+    Tensor t = time_emb_proj(be, temb_act);  // (rows, out)
+    Tensor h = t.dim(0) == 1 ? conv1(be, norm1(be, x), t.reshape({t.dim(1)}))
+                             : be.add(conv1(be, norm1(be, x)), t.reshape({t.dim(0), t.dim(1), 1, 1}));
     h = conv2(be, norm2(be, h));  // norm2 + SiLU, dropout (eval: none), conv2
     // shortcut(x) + h, output_scale_factor 1: the 1×1 shortcut adds h in its own epilogue
     return conv_shortcut ? (*conv_shortcut)(be, x, h) : be.add(x, h);
@@ -207,6 +210,10 @@ ResnetBlock load_resnet(const WeightLoader& ld, const std::string& p, const UNet
     r.norm1 = load_group_norm(ld, p + ".norm1", c.norm_num_groups, c.norm_eps, Act::SiLU);
     r.conv1 = load_dw_separable(ld, p + ".conv1");
     r.time_emb_proj = load_linear(ld, p + ".time_emb_proj");
+    // Both are per-channel constants added to conv1's output: one bias, applied where ResnetBlock::forward
+    // adds the time embedding.
+    r.time_emb_proj.b = ld.backend().add(r.time_emb_proj.b, r.conv1.pw.b);
+    r.conv1.pw.b = Tensor();
     r.norm2 = load_group_norm(ld, p + ".norm2", c.norm_num_groups, c.norm_eps, Act::SiLU);
     r.conv2 = load_dw_separable(ld, p + ".conv2");
     if (ld.shape(p + ".norm1.weight")[0] != ld.shape(p + ".norm2.weight")[0])
