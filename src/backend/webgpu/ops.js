@@ -626,27 +626,20 @@ function groupNormChunk(groups, count) {
  * GroupNorm with affine and optional fused act. x, y (B, C, S); gamma, beta (C).
  * @param {GpuBridge} g
  * @param {{x: number, gamma: number, beta: number, y: number, B: number, C: number, S: number,
- *          groups: number, eps: number, act?: number | string, tile?: Tile}} a
+ *          groups: number, eps: number, act?: number | string}} a
  */
 export function group_norm(g, a) {
-    // A workgroup of apply_combine_main merges its group's partial statistics itself where its 256
-    // elements lie in one channel (S % 256 == 0): no combine pass. tile 'generic' forces the three passes.
-    const fused = a.S % 256 === 0 && a.tile !== 'generic';
-    const {stats, partial, uniforms, constants, defines} = groupNormStats(g, a, !fused);
-    const {x, gamma, beta, y} = a;
-    g.dispatch('group_norm', fused
-        ? {entry: 'apply_combine_main', bindings: {x, gamma, beta, partial, y}, uniforms, constants, defines, workgroups: groups1d(a.B * a.C * a.S)}
-        : {entry: 'apply_main', bindings: {x, gamma, beta, stats, y}, uniforms, constants, workgroups: groups1d(a.B * a.C * a.S)});
+    const {stats, uniforms, constants} = groupNormStats(g, a);
+    g.dispatch('group_norm', {entry: 'apply_main', bindings: {x: a.x, gamma: a.gamma, beta: a.beta, stats, y: a.y}, uniforms, constants,
+                              workgroups: groups1d(a.B * a.C * a.S)});
 }
 
 /**
  * GroupNorm's statistics: (mean, 1/std) per (image, group) of x (B, C, S), in f32 scratch -> its id
- * (with `combine`; else only the partials, for apply_combine_main), the partials' id, and the uniforms,
- * constants and defines of group_norm.wgsl's passes.
+ * and the uniforms and constants of group_norm.wgsl's passes.
  * @param {GpuBridge} g @param {{x: number, B: number, C: number, S: number, groups: number, eps: number, act?: number | string}} a
- * @param {boolean} [combine]
  */
-function groupNormStats(g, a, combine = true) {
+function groupNormStats(g, a) {
     const {x, B, C, S, groups: G, eps} = a;
     check(C % G === 0, `group_norm: ${G} groups do not divide ${C} channels`);
     const Cg = C / G;
@@ -660,8 +653,8 @@ function groupNormStats(g, a, combine = true) {
     const defines = {CHUNK: chunk};
     g.dispatch('group_norm', {entry: 'partial_main', bindings: {x, partial}, uniforms, constants, defines,
                               workgroups: B * G * chunks});
-    if (combine) g.dispatch('group_norm', {entry: 'combine_main', bindings: {partial, stats}, uniforms, constants, defines, workgroups: B * G});
-    return {stats, partial, uniforms, constants, defines};
+    g.dispatch('group_norm', {entry: 'combine_main', bindings: {partial, stats}, uniforms, constants, defines, workgroups: B * G});
+    return {stats, uniforms, constants};
 }
 
 /**

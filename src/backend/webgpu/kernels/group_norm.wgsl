@@ -13,7 +13,6 @@
 //          n = na + nb, d = mb - ma, mean = ma + d*nb/n, M2 = M2a + M2b + d^2*na*nb/n) and writes
 //          stats[2*bg] = mean, stats[2*bg+1] = rstd. Grid: 1-D over B*G (folded).
 //   apply_main: one thread per element. Grid: 1-D over ceil(total/256) (folded).
-//   apply_combine_main: combine_main's merge in each workgroup of apply_main (S % 256 == 0).
 // Layout: x, y (B, C, S); gamma, beta (C); partial (2*B*G*P) and stats (2*B*G) f32 scratch
 // regardless of T. Assumes C % G == 0 (ops.js checks).
 
@@ -97,9 +96,12 @@ fn partial_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// (mean, rstd) of group bg from its P partials; every thread of the workgroup gets them. Each thread
-// first folds partials li, li+256, ... sequentially, then a pairwise tree.
-fn group_stats(bg: u32, li: u32) -> vec2<f32> {
+@compute @workgroup_size(256, 1, 1)
+fn combine_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) li: u32) {
+    let bg = wg_index(wid, nwg);
+    if (bg >= p.groups) { return; }  // uniform per workgroup
+    // Each thread first folds partials li, li+256, ... sequentially, then a pairwise tree.
     var n = 0.0;
     var mean = 0.0;
     var m2 = 0.0;
@@ -129,36 +131,10 @@ fn group_stats(bg: u32, li: u32) -> vec2<f32> {
         }
         workgroupBarrier();
     }
-    let r = vec2<f32>(red[0], 1.0 / sqrt(red_m2[0] / f32(p.count) + p.eps));
-    workgroupBarrier();  // red* are reused by the next call
-    return r;
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn combine_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                @builtin(local_invocation_index) li: u32) {
-    let bg = wg_index(wid, nwg);
-    if (bg >= p.groups) { return; }  // uniform per workgroup
-    let st = group_stats(bg, li);
     if (li == 0u) {
-        stats[2u * bg] = st.x;
-        stats[2u * bg + 1u] = st.y;
+        stats[2u * bg] = red[0];
+        stats[2u * bg + 1u] = 1.0 / sqrt(red_m2[0] / f32(p.count) + p.eps);
     }
-}
-
-// apply_main with combine_main's merge done by each workgroup for its own group (one dispatch fewer:
-// a dispatch costs ~4 us of GPU time on an H100). ops.js takes it where S % 256 == 0, so that a
-// workgroup's 256 elements lie in one channel, hence one group.
-@compute @workgroup_size(256, 1, 1)
-fn apply_combine_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                      @builtin(local_invocation_index) li: u32) {
-    let i0 = wg_index(wid, nwg) * 256u;
-    if (i0 >= p.total) { return; }  // uniform per workgroup
-    let c0 = (i0 / p.S) % p.C;
-    let st = group_stats((i0 / p.S / p.C) * p.G + c0 / p.Cg, li);
-    let i = i0 + li;
-    let v = (f32(x[i]) - st.x) * st.y * f32(gamma[c0]) + f32(beta[c0]);
-    y[i] = T(apply_act(v, ACT));
 }
 
 @compute @workgroup_size(256, 1, 1)
