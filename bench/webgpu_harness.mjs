@@ -448,10 +448,6 @@ if (convertOnGpu === 'off') bridgeTuning.convertOnGpuMin = Infinity;
 if (process.env.MOEBIUS_SPLIT_K) ops.matrixTuning.splitK = ops.parseSplitK(process.env.MOEBIUS_SPLIT_K, 'MOEBIUS_SPLIT_K');
 // MOEBIUS_CONV_SPLIT_K=auto|off|N: the per-tap matrix convs' split-K where their grid is small (ops.matrixTuning.convSplitK).
 if (process.env.MOEBIUS_CONV_SPLIT_K) ops.matrixTuning.convSplitK = ops.parseSplitK(process.env.MOEBIUS_CONV_SPLIT_K, 'MOEBIUS_CONV_SPLIT_K');
-// MOEBIUS_GEMM_PIPE=on|off: the direct GEMM's 32 x 128 tile loads the next K step ahead (ops.matrixTuning.pipe).
-const gemmPipe = process.env.MOEBIUS_GEMM_PIPE;
-if (gemmPipe !== undefined && gemmPipe !== 'on' && gemmPipe !== 'off') throw new Error(`MOEBIUS_GEMM_PIPE: expected on or off, got '${gemmPipe}'`);
-if (gemmPipe) ops.matrixTuning.pipe = gemmPipe === 'on';
 
 // MOEBIUS_ARENA=on|off|all-rw|rw-only: tensors in the bridge's tensor arena (on, the default: inputs
 // bound to its ranges declared read_write), or a GPU buffer per tensor (off); A/B of what read_write

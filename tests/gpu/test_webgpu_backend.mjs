@@ -395,6 +395,19 @@ if (want('cli')) {
         report(`cli: ${name} -> exit ${code}`, r.status === code, `exit ${r.status}: ${msg}`);
     }
     report('cli: failures leave no output file', readdirSync(dir).length === 0, readdirSync(dir).join(', '));
+    // Dawn options: the CLI's defaults (shader-f16 on NVIDIA, subgroup matrices, no robustness pass), or
+    // MOEBIUS_DAWN_ARGS in their place; `info` says which.
+    const info = (dawn) => {
+        const env = {...process.env, MOEBIUS_WASM: glue};
+        delete env.MOEBIUS_DAWN_ARGS;
+        if (dawn !== undefined) env.MOEBIUS_DAWN_ARGS = dawn;
+        const r = spawnSync(process.execPath, [path.join(root, 'bin/moebius-gpu.mjs'), 'info'], {encoding: 'utf8', env});
+        return {status: r.status, line: r.stdout.split('\n').find((l) => l.startsWith('dawn: ')) ?? r.stderr.trim()};
+    };
+    const d = info(), e = info('backend=vulkan');
+    report('cli: info, default Dawn options', d.status === 0 &&
+           /^dawn: .*enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,disable_robustness \(defaults\)$/.test(d.line), d.line);
+    report('cli: info, MOEBIUS_DAWN_ARGS replaces them', e.status === 0 && e.line === 'dawn: backend=vulkan (MOEBIUS_DAWN_ARGS)', e.line);
     if (slow) {
         const r = cli('inpaint', ...tiny, ...io, '--noise', fixture('tiny/noise.npy'), '--f32', '-q', '-o', out);
         let detail = `exit ${r.status} ${r.stderr.trim().slice(0, 120)}`;

@@ -24,8 +24,7 @@ const cases = [];
 // staged matrix kernels' row padding (ops.matrixTuning.pad): 'matrix-small:pad=0', and the direct
 // GEMM's split-K (ops.matrixTuning.splitK: auto, off or a number of K parts): 'matrix-direct-32:split=off',
 // the staged conv's K step (ops.matrixTuning.stagedConvTK): 'matrix-staged-128:tk=64', and the per-tap
-// matrix convs' split-K (ops.matrixTuning.convSplitK: auto, off or a number): 'matrix-staged-128:csplit=2',
-// and the direct GEMM's loads one K step ahead (ops.matrixTuning.pipe): 'matrix-direct-32:pipe=1'.
+// matrix convs' split-K (ops.matrixTuning.convSplitK: auto, off or a number): 'matrix-staged-128:csplit=2'.
 const TILES = (process.env.MOEBIUS_BENCH_TILES ?? 'large,small,matrix-large,matrix-small,matrix-direct').split(',');
 /** Sets the knobs of a tile configuration and returns the Tile name. */
 function applyTile(spec) {
@@ -38,7 +37,6 @@ function applyTile(spec) {
     ops.matrixTuning.stagedConvTK = tk === 'auto' ? tk : /** @type {32 | 64} */ (Number(tk));
     const cs = opt('csplit') ?? 'auto';
     ops.matrixTuning.convSplitK = cs === 'auto' || cs === 'off' ? cs : ops.parseSplitK(cs, `MOEBIUS_BENCH_TILES '${spec}' csplit`);
-    ops.matrixTuning.pipe = opt('pipe') === '1';
     return /** @type {import('../../src/backend/webgpu/ops.js').Tile} */ (tile);
 }
 // matrix-direct takes whole 64 x 128 tiles only, matrix-direct-32 whole 32 x 128 tiles

@@ -191,19 +191,17 @@ function residualFor(g, r, n, seed) {
     return res;
 }
 
-/** Records `op` with the case's split-K (s.splitK), staged conv K step (s.tk), conv split-K (s.convSplitK)
- *  and the direct GEMM's loads ahead (s.pipe), when given, in ops.matrixTuning, then restores them. */
+/** Records `op` with the case's split-K (s.splitK), staged conv K step (s.tk) and conv split-K
+ *  (s.convSplitK), when given, in ops.matrixTuning, then restores them. */
 function withTuning(s, op) {
     const saved = {...ops.matrixTuning};
     if (s.splitK !== undefined) ops.matrixTuning.splitK = s.splitK;
     if (s.tk !== undefined) ops.matrixTuning.stagedConvTK = s.tk;
     if (s.convSplitK !== undefined) ops.matrixTuning.convSplitK = s.convSplitK;
-    if (s.pipe !== undefined) ops.matrixTuning.pipe = s.pipe;
     try { return op(); } finally { Object.assign(ops.matrixTuning, saved); }
 }
 /** The direct GEMM's split-K variants a case asks for (s.splits: numbers of K parts, or 'off'). */
-const directVariants = (s) => (s.splits ?? []).flatMap((n) => [{...s, tile: 'matrix-direct-32', splitK: n},
-                                                                 {...s, tile: 'matrix-direct-32', splitK: n, pipe: true}]);
+const directVariants = (s) => (s.splits ?? []).map((n) => ({...s, tile: 'matrix-direct-32', splitK: n}));
 /** The per-tap matrix convs' split-K variants a case asks for (s.convSplits: [tile, K parts] pairs). */
 const convSplitVariants = (s) => (s.convSplits ?? []).map(([tile, n]) => ({...s, tile, convSplitK: n}));
 
@@ -232,7 +230,7 @@ for (const s of [
     {Ba: 1, Bb: 2, M: 96, N: 256, K: 256, residual: true, direct32: true, splits: [2]},
 ].flatMap((s) => [{...s, tile: 'small'}, {...s, tile: 'large'}, {...s, tile: 'reduce-k'},
                   ...(s.direct ? [{...s, tile: 'matrix-direct'}] : []),
-                  ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}, {...s, tile: 'matrix-direct-32', pipe: true}] : []),
+                  ...(s.direct || s.direct32 ? [{...s, tile: 'matrix-direct-32'}] : []),
                   ...directVariants(s),
                   ...(s.direct ? [{...s, tile: 'matrix-direct-64x64'}] : []),
                   ...(s.staged ? [{...s, tile: 'matrix-staged-64x128'}] : []),

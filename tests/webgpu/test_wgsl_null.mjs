@@ -20,7 +20,6 @@ Object.assign(globalThis, globals);
 // The variants ops.js dispatches, by their `defines` (one {} per kernel otherwise).
 const VARIANTS = {
     gemm_subgroup_matrix_direct: [{}, {TM: 32, NSG: 2, WG: 64, SPLIT: 1}, {TM: 32, NSG: 2, WG: 64, SPLIT: 4},
-                                  {TM: 32, NSG: 2, WG: 64, SPLIT: 1, PIPE: 1}, {TM: 32, NSG: 2, WG: 64, SPLIT: 4, PIPE: 1},
                                   {BM: 4, TM: 64, NSG: 2, WG: 64}],
     conv2d_subgroup_matrix_direct: [{}, {BN: 4}],
     conv2d_subgroup_matrix_staged: [{}, {TK: 64, ST: 72}],

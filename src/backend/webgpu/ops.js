@@ -69,8 +69,7 @@ export const matrixTuning = {pad: 8, /** @type {'staged' | 'direct' | 'direct-64
                              /** @type {'staged' | 'direct' | 'direct-wide' | 'auto'} */ conv: 'auto',
                              /** @type {'auto' | 'off' | number} */ splitK: 'auto',
                              /** @type {'auto' | 'off' | number} */ convSplitK: 'auto',
-                             /** @type {'auto' | 32 | 64} */ stagedConvTK: 'auto',
-                             /** the direct GEMM's 32 x 128 tile loads the next K step ahead (PIPE) */ pipe: false};
+                             /** @type {'auto' | 32 | 64} */ stagedConvTK: 'auto'};
 // Split-K of the direct GEMM (splitKParts): below this many workgroups (~4 per SM of an H100), up to
 // SPLIT_K_MAX parts of at least SPLIT_K_MIN_PART of K each. H100, f16, the UNet's 1x1 convs at B2 (parts
 // + reduce against one pass): 1280 -> 1280 @16² 0.078 -> 0.045 ms (4 parts), 3200 -> 1280 @16² 0.190 ->
@@ -184,7 +183,7 @@ function dispatchTiled(g, kernel, M, N, batch, args, tile, convMatrixOk = true) 
                 const split = wide ? 1 : splitKParts(M / tm * (N / DIRECT_TN) * batch, u.K);
                 args.workgroups = [N / DIRECT_TN, M / tm, batch * split];
                 if (block4) args.defines = {BM: 4, TM: tm, NSG: 2, WG: 64};
-                else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split, ...(matrixTuning.pipe ? {PIPE: 1} : {})};
+                else if (!wide) args.defines = {TM: tm, NSG: 2, WG: 64, SPLIT: split};
                 if (split === 1) {
                     args.bindings.parts = unusedParts(g, args.bindings.c);
                     g.dispatch('gemm_subgroup_matrix_direct', args);

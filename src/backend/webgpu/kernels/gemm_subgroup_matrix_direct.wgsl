@@ -36,7 +36,6 @@ const BM: u32 = 2u;        // result matrices down a subgroup's block: 2 or 4
 const TM: u32 = 64u;       // (NSG / SGN) subgroups down x BM x SM
 const TN: u32 = 128u;      // SGN x 4 x SN
 const SPLIT: u32 = 1u;     // K parts (split-K); K a multiple of SPLIT * SK
-const PIPE: u32 = 0u;      // 1: (BM = 2) load the next K step's matrices before this step's products
 
 @group(0) @binding(6) var<storage, read_write> parts: array<f32>;
 
@@ -77,36 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3u,
     var c30: Acc; var c31: Acc; var c32: Acc; var c33: Acc;
     // Each K step: 2 left (rows m0, m0 + 16) and 4 right (columns n0 + 16 j) matrices, 8 products
     // (BM = 4: 2 more left, 16 products).
-    let k_end = (part + 1u) * k_len;
-    let piped = PIPE == 1u && BM == 2u;
-    if (piped) {
-        var k = part * k_len;
-        var l0 = subgroupMatrixLoad<Left>(&a, a0 + k, false, sa);
-        var l1 = subgroupMatrixLoad<Left>(&a, a0 + SM * sa + k, false, sa);
-        var r0 = subgroupMatrixLoad<Right>(&b, b0 + k * sb, false, sb);
-        var r1 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + SN, false, sb);
-        var r2 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 2u * SN, false, sb);
-        var r3 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 3u * SN, false, sb);
-        for (; k < k_end; k += SK) {
-            let kn = min(k + SK, k_end - SK);  // the last step loads its own matrices again (unused)
-            let nl0 = subgroupMatrixLoad<Left>(&a, a0 + kn, false, sa);
-            let nl1 = subgroupMatrixLoad<Left>(&a, a0 + SM * sa + kn, false, sa);
-            let nr0 = subgroupMatrixLoad<Right>(&b, b0 + kn * sb, false, sb);
-            let nr1 = subgroupMatrixLoad<Right>(&b, b0 + kn * sb + SN, false, sb);
-            let nr2 = subgroupMatrixLoad<Right>(&b, b0 + kn * sb + 2u * SN, false, sb);
-            let nr3 = subgroupMatrixLoad<Right>(&b, b0 + kn * sb + 3u * SN, false, sb);
-            c00 = subgroupMatrixMultiplyAccumulate(l0, r0, c00);
-            c01 = subgroupMatrixMultiplyAccumulate(l0, r1, c01);
-            c02 = subgroupMatrixMultiplyAccumulate(l0, r2, c02);
-            c03 = subgroupMatrixMultiplyAccumulate(l0, r3, c03);
-            c10 = subgroupMatrixMultiplyAccumulate(l1, r0, c10);
-            c11 = subgroupMatrixMultiplyAccumulate(l1, r1, c11);
-            c12 = subgroupMatrixMultiplyAccumulate(l1, r2, c12);
-            c13 = subgroupMatrixMultiplyAccumulate(l1, r3, c13);
-            l0 = nl0; l1 = nl1; r0 = nr0; r1 = nr1; r2 = nr2; r3 = nr3;
-        }
-    }
-    for (var k = part * k_len; !piped && k < k_end; k += SK) {
+    for (var k = part * k_len; k < (part + 1u) * k_len; k += SK) {
         let l0 = subgroupMatrixLoad<Left>(&a, a0 + 0u * SM * sa + k, false, sa);
         let l1 = subgroupMatrixLoad<Left>(&a, a0 + 1u * SM * sa + k, false, sa);
         let r0 = subgroupMatrixLoad<Right>(&b, b0 + k * sb + 0u * SN, false, sb);
