@@ -78,11 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     }
 }
 
-// x[row, ix] of one input plane, 0 outside [0, W).
-fn x_at(row: u32, ix: i32) -> f32 {
-    if (ix < 0 || ix >= i32(p.W)) { return 0.0; }
-    return f32(x[row + u32(ix)]);
-}
+// include: conv_row
 
 // The 4 (or 8) output channels' weights of tap kk as vec4s: lo = channels 0..3, hi = 4..7.
 fn taps_lo(kk: u32) -> vec4<f32> { return vec4<f32>(weight(0u, kk, 9u * p.Cin), weight(1u, kk, 9u * p.Cin), weight(2u, kk, 9u * p.Cin), weight(3u, kk, 9u * p.Cin)); }

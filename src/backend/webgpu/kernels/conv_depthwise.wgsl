@@ -58,11 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     y[i] = T(apply_act(acc, ACT));
 }
 
-// Input x[row, ix] of one plane, 0 outside [0, W).
-fn x_at(row: u32, ix: i32) -> f32 {
-    if (ix < 0 || ix >= i32(p.W)) { return 0.0; }
-    return f32(x[row + u32(ix)]);
-}
+// include: conv_row
 
 // The four outputs ox .. ox + 3 of row oy of plane `plane` (channel c) of main_3x3's conv, before bias
 // and act.
