@@ -1,6 +1,7 @@
 #include "pipeline/inpaint.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 
@@ -18,13 +19,32 @@ double now_s() {
     return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-// Upstream `_denoise_preprocess`: np.asarray(img) / 255. * 2 - 1 (float64), then cast to float32.
-std::vector<float> image_to_chw(const Image& rgb) {
+// Upstream's inputs to the VAE, CHW float32: `_denoise_preprocess` (np.asarray(img) / 255. * 2 - 1 in
+// float64, then cast) of the image, and prepare_mask_and_masked_image's mask = (m / 255 >= 0.5) and
+// masked = image * (1 - mask). The per-byte values come from tables made with the same float64 formulas
+// (one pass over the pixels: this runs before the GPU has work, so it is on the critical path).
+struct VaeInputs {
+    std::vector<float> image, masked, mask;
+};
+
+VaeInputs vae_inputs(const Image& rgb, const Image& mask) {
+    std::array<float, 256> value, keep;
+    for (int v = 0; v < 256; ++v) {
+        value[v] = (float)(v / 255. * 2 - 1);
+        keep[v] = v / 255. >= 0.5 ? 0.f : 1.f;  // 1 - mask
+    }
     const size_t n = (size_t)rgb.width * rgb.height;
-    std::vector<float> out(3 * n);
-    for (size_t i = 0; i < n; ++i)
-        for (int c = 0; c < 3; ++c) out[c * n + i] = (float)(rgb.pixels[3 * i + c] / 255. * 2 - 1);
-    return out;
+    VaeInputs in{std::vector<float>(3 * n), std::vector<float>(3 * n), std::vector<float>(n)};
+    for (size_t i = 0; i < n; ++i) {
+        const float k = keep[mask.pixels[i]];
+        in.mask[i] = 1 - k;
+        for (int c = 0; c < 3; ++c) {
+            const float x = value[rgb.pixels[3 * i + c]];
+            in.image[c * n + i] = x;
+            in.masked[c * n + i] = x * k;
+        }
+    }
+    return in;
 }
 
 bool mask_is_empty(const Image& m) {
@@ -153,13 +173,8 @@ int InpaintJob::begin_crop(int k) {
     timesteps_ = inp_.ddim_.timesteps(o_.steps, o_.strength);
     MOEBIUS_CHECK(!timesteps_.empty(), ErrorKind::Invalid, "steps × strength leaves no denoising step");
 
-    // prepare_mask_and_masked_image: mask = (m / 255 >= 0.5); masked = image * (1 - mask).
-    const size_t plane = (size_t)N * N;
-    std::vector<float> image = image_to_chw(rgb), masked = image, mask_f(plane);
-    for (size_t i = 0; i < plane; ++i) {
-        mask_f[i] = mask.pixels[i] / 255. >= 0.5 ? 1.f : 0.f;
-        for (int c = 0; c < 3; ++c) masked[c * plane + i] = image[c * plane + i] * (1 - mask_f[i]);
-    }
+    const VaeInputs in = vae_inputs(rgb, mask);
+    const std::vector<float>&image = in.image, &masked = in.masked, &mask_f = in.mask;
 
     // encode_clean_latents: both images through the VAE; latents × scaling_factor. As a batch of two
     // as upstream does, or one image at a time where the backend prefers (the same result: the
